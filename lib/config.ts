@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** The tag of the locally built sandbox image: a hash of its recipe, so a changed recipe is a new image. */
+export function localSandboxImage(): string {
+  const recipe = readFileSync(join(__dirname, '..', 'sandbox', 'image', 'recipe.sh'));
+  return `mission-sandbox:${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`;
+}
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://mission:mission@127.0.0.1:5432/mission'),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^\{[\w-]+\}$/, 'must be a Redis Cluster hash tag such as {mc}').default('{mc}'),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(4),
+  SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
+  SANDBOX_IMAGE: z.string().min(1).optional(),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+});
+
+type Parsed = z.infer<typeof schema>;
+export type Config = Readonly<Omit<Parsed, 'SANDBOX_IMAGE'> & { SANDBOX_IMAGE: string }>;
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+}
+
+/** Reads, validates and freezes the configuration. The only place that reads process.env. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
+  }
+  return Object.freeze({ ...parsed.data, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage() });
+}

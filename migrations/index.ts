@@ -1,0 +1,19 @@
+import type { Knex } from 'knex';
+import * as missionsAndSteps from './001_missions_and_steps';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+// Migrations are listed here rather than found on disk, so they load the same way under tsx, jest and node.
+const migrations: ReadonlyArray<readonly [string, Migration]> = [['001_missions_and_steps', missionsAndSteps]];
+
+export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
+  getMigrations: async () => migrations,
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};
+
+/** Brings the connection's schema up to date; creates the schema first when it is missing. */
+export async function migrateToLatest(knex: Knex, schema: string): Promise<void> {
+  await knex.raw('create schema if not exists ??', [schema]);
+  await knex.migrate.latest({ migrationSource, schemaName: schema });
+}
