@@ -7,7 +7,7 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 const migrations: ReadonlyArray<readonly [string, Migration]> = [['001_missions_and_steps', missionsAndSteps]];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
-  getMigrations: async () => migrations,
+  getMigrations: async () => [...migrations],
   getMigrationName: ([name]) => name,
   getMigration: async ([, migration]) => migration,
 };

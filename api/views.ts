@@ -1,0 +1,41 @@
+import type { Mission, Step } from '../jobs/mission';
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+const millisBetween = (from: Date | null, to: Date | null) => (from && to ? to.getTime() - from.getTime() : null);
+
+/** A mission as the API shows it. */
+export function missionView(mission: Mission, steps?: readonly Step[]) {
+  const { spec } = mission;
+  return {
+    id: mission.id,
+    status: mission.status,
+    goal: mission.goal,
+    policy: spec.policy,
+    plan: spec.plan,
+    max_steps: spec.max_steps,
+    metadata: spec.metadata,
+    result: mission.result,
+    error: mission.error,
+    step_count: mission.step_count,
+    created_at: iso(mission.created_at),
+    started_at: iso(mission.started_at),
+    finished_at: iso(mission.finished_at),
+    duration_ms: millisBetween(mission.started_at, mission.finished_at),
+    ...(steps && { steps: steps.map(stepView) }),
+  };
+}
+
+export function stepView(step: Step) {
+  return {
+    seq: step.seq,
+    thought: step.thought,
+    tool: step.tool,
+    input: step.input,
+    observation: step.observation,
+    exit_code: step.exit_code,
+    error: step.error,
+    started_at: iso(step.started_at),
+    finished_at: iso(step.finished_at),
+    duration_ms: millisBetween(step.started_at, step.finished_at),
+  };
+}

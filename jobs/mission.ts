@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+export const MISSION_STATUSES = [
+  'queued',
+  'running',
+  'waiting_approval',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const;
+export type MissionStatus = (typeof MISSION_STATUSES)[number];
+export const TERMINAL_STATUSES: ReadonlySet<MissionStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
+
+const shellStep = z
+  .object({
+    tool: z.literal('shell'),
+    input: z.object({ command: z.string().min(1).max(100_000) }).strict(),
+  })
+  .strict();
+
+export const planStepSchema = z.discriminatedUnion('tool', [shellStep], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'unknown tool: the tools are shell' : undefined),
+});
+export type PlanStep = z.infer<typeof planStepSchema>;
+
+/** What a client submits. Unknown fields are rejected, so a typo never silently changes a mission. */
+export const missionSpecSchema = z
+  .object({
+    goal: z.string().trim().min(1).max(10_000),
+    policy: z.literal('scripted').default('scripted'),
+    plan: z.array(planStepSchema).min(1, 'plan needs at least one step').max(1_000),
+    max_steps: z.number().int().min(1).max(1_000).default(100),
+    metadata: z.record(z.string().max(256), z.unknown()).default({}),
+  })
+  .strict();
+export type MissionSpec = z.infer<typeof missionSpecSchema>;
+
+export interface MissionError {
+  code: string;
+  message: string;
+  step?: number;
+  exit_code?: number | null;
+}
+
+export interface Mission {
+  id: string;
+  status: MissionStatus;
+  goal: string;
+  spec: MissionSpec;
+  result: unknown;
+  error: MissionError | null;
+  step_count: number;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface Step {
+  mission_id: string;
+  seq: number;
+  thought: string | null;
+  tool: string;
+  input: unknown;
+  observation: unknown;
+  exit_code: number | null;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date;
+}

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import { StepChannel } from './channel';
+import { SandboxGoneError, SandboxStartError } from './errors';
+import { Sandbox } from './sandbox';
+
+export const SANDBOX_LABEL = 'mission-control.sandbox';
+export const OWNER_LABEL = 'mission-control.owner';
+
+export interface SandboxLimits {
+  /** Memory in bytes; swap is set to the same value, so there is none. Default 512 MiB. */
+  memoryBytes: number;
+  /** CPU quota in cores. Default 1. */
+  cpus: number;
+  /** Maximum number of processes. Default 128. */
+  pids: number;
+  /** Size of the writable /workspace tmpfs in bytes. Default 64 MiB. */
+  workspaceBytes: number;
+  /** Size of the writable /tmp tmpfs in bytes. Default 16 MiB. */
+  tmpBytes: number;
+}
+
+export interface SandboxDriverOptions {
+  image: string;
+  /** Docker runtime name: `runsc` (gVisor) or a Kata runtime. `runc` is refused unless `allowRunc`. */
+  runtime: string;
+  /** Labels every sandbox, so a reaper can find the ones whose owner is gone. */
+  owner: string;
+  limits?: Partial<SandboxLimits>;
+  /** Development only: runc shares the host kernel and is no isolation against hostile code. */
+  allowRunc?: boolean;
+  /** How long a new sandbox may take to answer on its step channel. Default 30 s. */
+  startTimeoutMs?: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  memoryBytes: 512 * 1024 * 1024,
+  cpus: 1,
+  pids: 128,
+  workspaceBytes: 64 * 1024 * 1024,
+  tmpBytes: 16 * 1024 * 1024,
+};
+
+const channelSource = readFileSync(join(__dirname, 'channel.py'), 'utf8');
+
+/** Creates hardened sandboxes: no network, read-only root, tmpfs scratch, no capabilities, bounded resources. */
+export class SandboxDriver {
+  private readonly limits: SandboxLimits;
+  private readonly startTimeoutMs: number;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly options: SandboxDriverOptions,
+  ) {
+    if (options.runtime === 'runc' && !options.allowRunc) {
+      throw new SandboxStartError('the runc runtime gives no isolation; it needs the explicit development flag');
+    }
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  }
+
+  async start(): Promise<Sandbox> {
+    let container: Docker.Container | undefined;
+    try {
+      container = await this.docker.createContainer(this.containerSpec());
+      // With hijack, the attach stream is the raw socket: a Duplex, though typed as a ReadWriteStream.
+      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+      const channel = new StepChannel(stream, (s, out, err) => this.docker.modem.demuxStream(s, out, err));
+      await container.start();
+      await channel.ready(this.startTimeoutMs);
+      return new Sandbox(container, channel);
+    } catch (error) {
+      if (container) await container.remove({ force: true }).catch(() => undefined);
+      const reason = error instanceof SandboxGoneError ? error.message : String(error);
+      throw new SandboxStartError(reason, { cause: error });
+    }
+  }
+
+  private containerSpec(): Docker.ContainerCreateOptions {
+    const { limits } = this;
+    return {
+      Image: this.options.image,
+      Cmd: ['python3', '-I', '-u', '-c', channelSource],
+      User: '1000:1000',
+      WorkingDir: '/workspace',
+      Env: ['HOME=/workspace', 'PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8'],
+      Labels: { [SANDBOX_LABEL]: 'true', [OWNER_LABEL]: this.options.owner },
+      OpenStdin: true,
+      StdinOnce: false,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      NetworkDisabled: true,
+      HostConfig: {
+        Runtime: this.options.runtime,
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        Tmpfs: {
+          '/workspace': `rw,nosuid,nodev,size=${limits.workspaceBytes},uid=1000,gid=1000,mode=0700`,
+          '/tmp': `rw,nosuid,nodev,size=${limits.tmpBytes},mode=1777`,
+        },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: limits.pids,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        Privileged: false,
+        Binds: [],
+      },
+    };
+  }
+}

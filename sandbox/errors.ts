@@ -1,0 +1,25 @@
+/** Base of every sandbox error; `code` is stable and safe to show to users and to match on. */
+export class SandboxError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The sandbox stopped answering: its main process died, it ran out of memory, or it was removed. */
+export class SandboxGoneError extends SandboxError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super('ERR_SANDBOX_GONE', `sandbox is gone: ${reason}`, options);
+  }
+}
+
+/** The sandbox could not be created or started. */
+export class SandboxStartError extends SandboxError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super('ERR_SANDBOX_START', `sandbox could not start: ${reason}`, options);
+  }
+}

@@ -1,0 +1,28 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import type { MissionEngine } from '../jobs/engine';
+import type { Logger } from '../lib/logger';
+import { MISSION_QUEUE, type MissionJobData } from '../lib/queue';
+
+export interface MissionWorkerOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  /** Missions this process runs at once. */
+  concurrency: number;
+}
+
+/** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
+export function createMissionWorker(engine: MissionEngine, logger: Logger, options: MissionWorkerOptions): Worker<MissionJobData> {
+  const worker = new Worker<MissionJobData>(
+    MISSION_QUEUE,
+    async (job, _token, signal) => {
+      const log = logger.child({ mission_id: job.data.mission_id, job_id: job.id });
+      const outcome = await engine.run(job.data.mission_id, signal);
+      if (!outcome) log.warn('no such mission; dropping the job');
+      else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
+    },
+    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
+  );
+  worker.on('failed', (job, error) => logger.error({ err: error, job_id: job?.id }, 'mission job failed'));
+  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  return worker;
+}
