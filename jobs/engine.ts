@@ -106,9 +106,13 @@ export class MissionEngine {
   }
 }
 
+/** Why a step failed, in one line a user can act on (with the last line of stderr), or null if it did not. */
 function describeFailure(result: CommandResult): string | null {
-  if (result.timed_out) return `the step timed out after ${Math.round(result.duration_ms)} ms`;
-  if (result.signal) return `the step was killed by signal ${result.signal}`;
-  if (result.exit_code !== 0) return `the step exited with code ${result.exit_code}`;
-  return null;
+  let failure: string;
+  if (result.timed_out) failure = `the step timed out after ${Math.round(result.duration_ms)} ms`;
+  else if (result.signal) failure = `the step was killed by signal ${result.signal}`;
+  else if (result.exit_code !== 0) failure = `the step exited with code ${result.exit_code}`;
+  else return null;
+  const lastError = result.stderr.trimEnd().split('\n').at(-1)?.slice(0, 200);
+  return lastError ? `${failure}: ${lastError}` : failure;
 }

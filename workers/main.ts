@@ -17,8 +17,7 @@ export interface RunningWorker {
 }
 
 /** Starts a worker process's mission worker: BullMQ in, ReAct engine, gVisor sandboxes, Postgres out. */
-export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
-  const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+export async function startWorker(config: Config, logger: Logger, id = defaultWorkerId()): Promise<RunningWorker> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, Math.min(config.WORKER_CONCURRENCY + 2, 20));
   const redis = createRedis(config.REDIS_URL, 'worker');
   const driver = new SandboxDriver(new Docker(), { image: config.SANDBOX_IMAGE, runtime: config.SANDBOX_RUNTIME, owner: id });
@@ -41,6 +40,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     logger,
   );
   return { id, close };
+}
+
+/** Unique per process and host: it labels this worker's sandboxes, so the reaper knows whose they are. */
+function defaultWorkerId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 if (require.main === module) {

@@ -1,0 +1,9 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  transform: { '^.+\\.ts$': 'ts-jest' },
+  testTimeout: 60_000,
+  // Two cores: gVisor sandboxes are CPU-bound, so more parallel files only queue behind each other.
+  maxWorkers: 2,
+};

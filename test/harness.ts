@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import IORedis from 'ioredis';
+import type { Knex } from 'knex';
+import { loadConfig, type Config } from '../lib/config';
+import { createDb } from '../lib/db';
+import { createLogger } from '../lib/logger';
+import { migrateToLatest } from '../migrations';
+import { OWNER_LABEL } from '../sandbox/driver';
+
+export const docker = new Docker();
+
+/**
+ * A private corner of the real services for one test file: its own Postgres schema, its own
+ * hash-tagged BullMQ prefix and its own sandbox owner label. `cleanup()` removes all three.
+ */
+export interface TestEnv {
+  config: Config;
+  db: Knex;
+  owner: string;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const tag = randomBytes(4).toString('hex');
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_SCHEMA: `test_${tag}`,
+    QUEUE_PREFIX: `{test-${tag}}`,
+    PORT: '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...overrides,
+  });
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, 4);
+  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  const owner = `test-${tag}`;
+  return {
+    config,
+    db,
+    owner,
+    async cleanup() {
+      await removeSandboxes(owner);
+      await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
+      await db.destroy();
+      await deleteKeys(config.REDIS_URL, `${config.QUEUE_PREFIX}:*`);
+    },
+  };
+}
+
+export const testLogger = () => createLogger(process.env.LOG_LEVEL ?? 'silent', 'test');
+
+/** Sandboxes labelled with `owner`, running or not. */
+export async function sandboxesOf(owner: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } });
+}
+
+export async function removeSandboxes(owner: string): Promise<void> {
+  for (const info of await sandboxesOf(owner)) {
+    await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new IORedis(redisUrl);
+  try {
+    for await (const keys of redis.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

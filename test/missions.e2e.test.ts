@@ -1,0 +1,59 @@
+import { createTestEnv, sandboxesOf, type TestEnv } from './harness';
+import { startPlatform, type TestPlatform } from './platform';
+
+const shell = (command: string) => ({ tool: 'shell', input: { command } });
+
+let env: TestEnv;
+let platform: TestPlatform;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  platform = await startPlatform(env);
+});
+
+afterAll(async () => {
+  await platform?.close();
+  await env?.cleanup();
+});
+
+async function submitAndWait(plan: object[]) {
+  const response = await platform.request('POST', '/v1/missions', { goal: 'test', plan });
+  expect(response.status).toBe(201);
+  const { id } = (await response.json()) as { id: string };
+  return platform.waitForMission(id);
+}
+
+test('a step runs under the gVisor kernel, not the host kernel', async () => {
+  const mission = await submitAndWait([shell('dmesg | head -1')]);
+
+  expect(mission.status).toBe('succeeded');
+  expect(mission.steps[0]!.observation!.stdout).toContain('Starting gVisor');
+});
+
+test('steps run in order in one sandbox, and every step is in Postgres in order', async () => {
+  const mission = await submitAndWait([
+    shell('echo first > notes.txt'),
+    shell('echo second >> notes.txt'),
+    shell('cat notes.txt'),
+  ]);
+
+  expect(mission.status).toBe('succeeded');
+  expect(mission.result).toEqual({ output: 'first\nsecond\n' });
+  const rows = await env.db('steps').where({ mission_id: mission.id }).orderBy('seq').select('seq', 'input');
+  expect(rows).toEqual([
+    { seq: 1, input: { command: 'echo first > notes.txt' } },
+    { seq: 2, input: { command: 'echo second >> notes.txt' } },
+    { seq: 3, input: { command: 'cat notes.txt' } },
+  ]);
+  expect(mission.step_count).toBe(3);
+});
+
+test('a step exiting non-zero fails the mission with its exit code and output, and its sandbox is removed', async () => {
+  const mission = await submitAndWait([shell('echo before'), shell('echo broken >&2; exit 3'), shell('echo never')]);
+
+  expect(mission.status).toBe('failed');
+  expect(mission.error).toMatchObject({ code: 'ERR_STEP_FAILED', step: 2, exit_code: 3 });
+  expect(mission.steps).toHaveLength(2);
+  expect(mission.steps[1]!.observation).toMatchObject({ stderr: 'broken\n', exit_code: 3 });
+  expect(await sandboxesOf(env.owner)).toEqual([]);
+});
