@@ -13,7 +13,9 @@ say() { echo "bootstrap: $*" >&2; }
 install_npm_packages() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "installing npm packages"
-    npm ci --no-audit --no-fund --loglevel=error
+    # `npm install`, not `npm ci`: npm 11 leaves msgpackr's platform-specific optional packages out of the
+    # lock file and then refuses `npm ci` over them. With the lock file present, install follows it all the same.
+    npm install --no-audit --no-fund --loglevel=error
   fi
 }
 
