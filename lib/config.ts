@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
-/** The tag of the locally built sandbox image: a hash of its recipe, so a changed recipe is a new image. */
+/** The tag of the locally built sandbox image: a hash of its recipe and sources, so any change is a new image. */
 export function localSandboxImage(): string {
-  const recipe = readFileSync(join(__dirname, '..', 'sandbox', 'image', 'recipe.sh'));
-  return `mission-sandbox:${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`;
+  const hash = createHash('sha256');
+  for (const file of ['recipe.sh', 'channel.c']) hash.update(readFileSync(join(__dirname, '..', 'sandbox', 'image', file)));
+  return `mission-sandbox:${hash.digest('hex').slice(0, 12)}`;
 }
 
 const schema = z.object({

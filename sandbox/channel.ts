@@ -1,5 +1,5 @@
 import { PassThrough, type Duplex } from 'node:stream';
-import { SandboxGoneError } from './errors';
+import { SandboxGoneError, SandboxRequestError } from './errors';
 
 /** What one command run in a sandbox produced. Output is head-and-tail truncated inside the sandbox. */
 export interface CommandResult {
@@ -17,24 +17,39 @@ export interface CommandResult {
 
 export interface RunOptions {
   timeoutMs: number;
+  /** Bytes kept per stream: the first and last half of this. */
   maxOutputBytes: number;
+  /** Given to the command on its stdin; otherwise stdin is /dev/null. */
+  stdin?: Buffer;
 }
 
-type Reply = Partial<CommandResult> & { id: number; error?: string; ready?: boolean };
+export interface FileContent {
+  data: Buffer;
+  /** The file's full size; more than data.length when it was cut at the limit. */
+  size: number;
+}
+
+type Reply =
+  | { kind: 'ok' }
+  | { kind: 'done'; result: CommandResult }
+  | { kind: 'data'; file: FileContent };
 type Waiter = { resolve(reply: Reply): void; reject(error: Error): void };
 
 /** How long past a command's own timeout we wait for the channel before declaring the sandbox gone. */
 const REPLY_GRACE_MS = 5_000;
+const FILE_TIMEOUT_MS = 30_000;
 
 /**
- * The host side of sandbox/channel.py, over the container's attached stdio: one JSON line per request and
- * per reply. Costs one write and one read per step instead of a `docker exec` round trip.
+ * The host side of sandbox/image/channel.c, over the container's attached stdio: a header line and its
+ * payloads per request and per reply (see the protocol at the top of channel.c). One write and one read per
+ * step instead of a `docker exec` round trip.
  */
 export class StepChannel {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  private buffered = '';
+  private buffered: Buffer = Buffer.alloc(0);
   private closedBecause: Error | undefined;
+  private readonly closeListeners: ((reason: Error) => void)[] = [];
 
   constructor(
     private readonly stream: Duplex,
@@ -43,27 +58,50 @@ export class StepChannel {
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     demux(stream, stdout, stderr);
-    stdout.setEncoding('utf8');
-    stdout.on('data', (chunk: string) => this.receive(chunk));
-    stderr.resume(); // the channel's own stderr is diagnostics only (python tracebacks)
+    stdout.on('data', (chunk: Buffer) => this.receive(chunk));
+    stderr.resume(); // the channel writes nothing there; drained so a misbehaving sandbox cannot stall the stream
     stream.on('end', () => this.close(new SandboxGoneError('its main process exited')));
     stream.on('close', () => this.close(new SandboxGoneError('its main process exited')));
     stream.on('error', (error) => this.close(new SandboxGoneError(error.message, { cause: error })));
   }
 
+  get closed(): boolean {
+    return this.closedBecause !== undefined;
+  }
+
+  onClose(listener: (reason: Error) => void): void {
+    if (this.closedBecause) listener(this.closedBecause);
+    else this.closeListeners.push(listener);
+  }
+
   /** Resolves once the channel process inside answers, i.e. the sandbox is ready for steps. */
   async ready(timeoutMs: number): Promise<void> {
-    await this.request({}, timeoutMs);
+    await this.request((id) => [`PING ${id}`], timeoutMs);
   }
 
   async run(command: string, options: RunOptions): Promise<CommandResult> {
+    const commandBytes = Buffer.from(command);
+    const stdin = options.stdin ?? Buffer.alloc(0);
     const reply = await this.request(
-      { command, timeout_ms: options.timeoutMs, max_output: options.maxOutputBytes },
+      (id) => [`RUN ${id} ${options.timeoutMs} ${options.maxOutputBytes} ${commandBytes.length} ${stdin.length}`, commandBytes, stdin],
       options.timeoutMs + REPLY_GRACE_MS,
     );
-    if (reply.error) throw new SandboxGoneError(`the step channel failed: ${reply.error}`);
-    const { id: _id, error: _error, ready: _ready, ...result } = reply;
-    return result as CommandResult;
+    if (reply.kind !== 'done') throw new SandboxGoneError('the step channel answered out of turn');
+    return reply.result;
+  }
+
+  /** Reads a file under /workspace (path relative to it), at most maxBytes of it. */
+  async readFile(path: string, maxBytes: number): Promise<FileContent> {
+    const pathBytes = Buffer.from(path);
+    const reply = await this.request((id) => [`READ ${id} ${maxBytes} ${pathBytes.length}`, pathBytes], FILE_TIMEOUT_MS);
+    if (reply.kind !== 'data') throw new SandboxGoneError('the step channel answered out of turn');
+    return reply.file;
+  }
+
+  /** Writes a file under /workspace (path relative to it), creating its directories. */
+  async writeFile(path: string, data: Buffer): Promise<void> {
+    const pathBytes = Buffer.from(path);
+    await this.request((id) => [`WRITE ${id} ${pathBytes.length} ${data.length}`, pathBytes, data], FILE_TIMEOUT_MS);
   }
 
   /** Fails every waiting request with `reason`; later requests fail at once. */
@@ -73,9 +111,10 @@ export class StepChannel {
     for (const waiter of this.waiting.values()) waiter.reject(reason);
     this.waiting.clear();
     this.stream.destroy();
+    for (const listener of this.closeListeners.splice(0)) listener(reason);
   }
 
-  private request(body: object, timeoutMs: number): Promise<Reply> {
+  private request(frame: (id: number) => [string, ...Buffer[]], timeoutMs: number): Promise<Reply> {
     if (this.closedBecause) return Promise.reject(this.closedBecause);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
@@ -87,27 +126,70 @@ export class StepChannel {
         resolve: (reply) => (clearTimeout(timer), resolve(reply)),
         reject: (error) => (clearTimeout(timer), reject(error)),
       });
-      this.stream.write(`${JSON.stringify({ id, ...body })}\n`);
+      const [header, ...payloads] = frame(id);
+      this.stream.write(Buffer.concat([Buffer.from(`${header}\n`), ...payloads]));
     });
   }
 
-  private receive(chunk: string): void {
-    this.buffered += chunk;
-    let newline: number;
-    while ((newline = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, newline);
-      this.buffered = this.buffered.slice(newline + 1);
-      let reply: Reply;
-      try {
-        reply = JSON.parse(line) as Reply;
-      } catch {
+  private receive(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    for (;;) {
+      const newline = this.buffered.indexOf(0x0a);
+      if (newline < 0) return;
+      const fields = this.buffered.subarray(0, newline).toString('latin1').split(' ');
+      const parsed = parseReply(fields, this.buffered.subarray(newline + 1));
+      if (parsed === 'incomplete') return;
+      if (parsed === 'garbled') {
         // Only mission code could garble the channel (it runs as the same user): that ends this sandbox only.
         this.close(new SandboxGoneError('the step channel sent a garbled reply'));
         return;
       }
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      waiter?.resolve(reply);
+      this.buffered = this.buffered.subarray(newline + 1 + parsed.consumed);
+      const waiter = this.waiting.get(parsed.id);
+      this.waiting.delete(parsed.id);
+      if (parsed.error !== undefined) waiter?.reject(new SandboxRequestError(parsed.error));
+      else waiter?.resolve(parsed.reply);
     }
   }
+}
+
+type Parsed = { id: number; consumed: number } & ({ reply: Reply; error?: undefined } | { error: string });
+
+function parseReply([verb, ...numbers]: string[], body: Buffer): Parsed | 'incomplete' | 'garbled' {
+  const n = numbers.map(Number);
+  if (n.some((value) => !Number.isSafeInteger(value))) return 'garbled';
+  const [id] = n;
+  if (id === undefined) return 'garbled';
+  const take = (...lengths: number[]) => {
+    const total = lengths.reduce((sum, length) => sum + length, 0);
+    if (body.length < total) return undefined;
+    let at = 0;
+    return lengths.map((length) => body.subarray(at, (at += length)));
+  };
+  if (verb === 'OK' && n.length === 1) return { id, consumed: 0, reply: { kind: 'ok' } };
+  if (verb === 'ERR' && n.length === 2) {
+    const parts = take(n[1]!);
+    return parts ? { id, consumed: n[1]!, error: parts[0]!.toString() } : 'incomplete';
+  }
+  if (verb === 'DATA' && n.length === 3) {
+    const parts = take(n[2]!);
+    return parts ? { id, consumed: n[2]!, reply: { kind: 'data', file: { size: n[1]!, data: Buffer.from(parts[0]!) } } } : 'incomplete';
+  }
+  if (verb === 'DONE' && n.length === 9) {
+    const [, exitCode, timedOut, signal, stdoutBytes, stderrBytes, durationUs, stdoutLength, stderrLength] = n as number[];
+    const parts = take(stdoutLength!, stderrLength!);
+    if (!parts) return 'incomplete';
+    const result: CommandResult = {
+      exit_code: exitCode!,
+      timed_out: timedOut === 1,
+      signal: signal || null,
+      stdout: parts[0]!.toString(),
+      stderr: parts[1]!.toString(),
+      stdout_bytes: stdoutBytes!,
+      stderr_bytes: stderrBytes!,
+      duration_ms: durationUs! / 1000,
+    };
+    return { id, consumed: stdoutLength! + stderrLength!, reply: { kind: 'done', result } };
+  }
+  return 'garbled';
 }

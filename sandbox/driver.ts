@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { StepChannel } from './channel';
@@ -43,8 +41,6 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   tmpBytes: 16 * 1024 * 1024,
 };
 
-const channelSource = readFileSync(join(__dirname, 'channel.py'), 'utf8');
-
 /** Creates hardened sandboxes: no network, read-only root, tmpfs scratch, no capabilities, bounded resources. */
 export class SandboxDriver {
   private readonly limits: SandboxLimits;
@@ -82,7 +78,7 @@ export class SandboxDriver {
     const { limits } = this;
     return {
       Image: this.options.image,
-      Cmd: ['python3', '-I', '-u', '-c', channelSource],
+      Cmd: ['/usr/local/bin/mission-channel'],
       User: '1000:1000',
       WorkingDir: '/workspace',
       Env: ['HOME=/workspace', 'PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8'],

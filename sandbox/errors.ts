@@ -23,3 +23,10 @@ export class SandboxStartError extends SandboxError {
     super('ERR_SANDBOX_START', `sandbox could not start: ${reason}`, options);
   }
 }
+
+/** The sandbox is fine but refused one request: a path outside /workspace, a missing file, no process left to spawn. */
+export class SandboxRequestError extends SandboxError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super('ERR_SANDBOX_REQUEST', reason, options);
+  }
+}

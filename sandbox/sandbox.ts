@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { CommandResult, RunOptions, StepChannel } from './channel';
+import type { CommandResult, FileContent, RunOptions, StepChannel } from './channel';
 import { SandboxGoneError } from './errors';
 
 /** One running sandbox. It serves one mission and is destroyed afterwards. */
@@ -15,14 +15,29 @@ export class Sandbox {
     return this.container.id;
   }
 
+  /** False once the sandbox's main process has gone or the sandbox was destroyed. */
+  get alive(): boolean {
+    return !this.channel.closed;
+  }
+
+  /** Called once when the sandbox stops answering, for whatever reason. */
+  onGone(listener: (reason: Error) => void): void {
+    this.channel.onClose(listener);
+  }
+
   /** Runs `command` in a fresh `sh -c` in /workspace. A dead sandbox rejects with SandboxGoneError saying why. */
-  async run(command: string, options: RunOptions): Promise<CommandResult> {
-    try {
-      return await this.channel.run(command, options);
-    } catch (error) {
-      if (error instanceof SandboxGoneError) throw await this.explain(error);
-      throw error;
-    }
+  run(command: string, options: RunOptions): Promise<CommandResult> {
+    return this.explained(this.channel.run(command, options));
+  }
+
+  /** Reads a file under /workspace; `path` is relative to it and may not leave it or pass a symbolic link. */
+  readFile(path: string, maxBytes: number): Promise<FileContent> {
+    return this.explained(this.channel.readFile(path, maxBytes));
+  }
+
+  /** Writes a file under /workspace, creating directories; the same confinement as readFile. */
+  writeFile(path: string, data: Buffer): Promise<void> {
+    return this.explained(this.channel.writeFile(path, data));
   }
 
   /** Removes the container. Safe to call more than once. */
@@ -34,6 +49,15 @@ export class Sandbox {
       });
     })();
     return this.destroyed;
+  }
+
+  private async explained<T>(request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (error) {
+      if (error instanceof SandboxGoneError && !this.destroyed) throw await this.explain(error);
+      throw error;
+    }
   }
 
   /** Turns "the channel went away" into the reason Docker knows: out of memory, or the exit code. */

@@ -1,0 +1,436 @@
+/*
+ * The step channel: the sandbox's main process (PID 1). It reads requests on stdin and answers on stdout.
+ * Each command runs in a fresh `/bin/sh -c` of its own, in /workspace, in a new session; output is kept
+ * head and tail, so a flood of output costs bounded memory. Written in C and linked statically because every
+ * system call under gVisor's ptrace platform is expensive: this keeps a step close to the cost of one spawn.
+ *
+ * Requests (a header line, then the byte payloads it announces):
+ *   PING id
+ *   RUN id timeout_ms max_output command_len stdin_len  + command + stdin
+ *   READ id max_bytes path_len                           + path
+ *   WRITE id path_len data_len                           + path + data
+ * Replies:
+ *   OK id
+ *   ERR id message_len                                   + message
+ *   DONE id exit_code timed_out signal stdout_bytes stderr_bytes duration_us stdout_len stderr_len + stdout + stderr
+ *   DATA id file_bytes data_len                          + data
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORKSPACE "/workspace"
+#define MAX_PAYLOAD (64u << 20)
+#define QUIET_MS 10
+
+extern char **environ;
+static int sigchld_pipe[2];
+static int dev_null; /* stdin of steps that get none; opened once, every system call counts */
+
+static long long now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000LL + t.tv_nsec / 1000;
+}
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  int saved = errno;
+  char byte = 0;
+  if (write(sigchld_pipe[1], &byte, 1) < 0) { /* the pipe is full: a wake-up is already pending */ }
+  errno = saved;
+}
+
+/* ---- stdin: a header line, then exact payloads ---- */
+
+static char in_buf[1 << 16];
+static size_t in_pos, in_len;
+
+static int fill_input(void) {
+  if (in_pos == in_len) in_pos = in_len = 0;
+  ssize_t n;
+  do n = read(0, in_buf + in_len, sizeof in_buf - in_len); while (n < 0 && errno == EINTR);
+  if (n <= 0) exit(0); /* the host closed the channel: nothing left to do */
+  in_len += (size_t)n;
+  return 0;
+}
+
+static void read_line(char *line, size_t cap) {
+  size_t used = 0;
+  for (;;) {
+    while (in_pos < in_len) {
+      char c = in_buf[in_pos++];
+      if (c == '\n') { line[used] = 0; return; }
+      if (used + 1 < cap) line[used++] = c;
+    }
+    fill_input();
+  }
+}
+
+static char *read_payload(size_t n) {
+  char *data = malloc(n + 1);
+  if (!data) exit(3);
+  size_t got = 0;
+  while (got < n) {
+    if (in_pos == in_len) fill_input();
+    size_t take = in_len - in_pos < n - got ? in_len - in_pos : n - got;
+    memcpy(data + got, in_buf + in_pos, take);
+    in_pos += take;
+    got += take;
+  }
+  data[n] = 0;
+  return data;
+}
+
+/* ---- stdout: replies ---- */
+
+static void write_all(const void *data, size_t n) {
+  const char *p = data;
+  while (n > 0) {
+    ssize_t w = write(1, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) exit(0);
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* A header and two payloads in one system call when the pipe takes them whole (it nearly always does). */
+static void write_reply(const char *header, size_t header_len, const char *a, size_t a_len, const char *b, size_t b_len) {
+  struct iovec parts[3] = {{(void *)header, header_len}, {(void *)a, a_len}, {(void *)b, b_len}};
+  ssize_t written;
+  do written = writev(1, parts, 3); while (written < 0 && errno == EINTR);
+  if (written < 0) exit(0);
+  size_t skip = (size_t)written;
+  for (int i = 0; i < 3; i++) {
+    size_t done = skip < parts[i].iov_len ? skip : parts[i].iov_len;
+    skip -= done;
+    write_all((const char *)parts[i].iov_base + done, parts[i].iov_len - done);
+  }
+}
+
+static void reply_error(unsigned long id, const char *format, ...) {
+  char message[512], header[64];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  int n = snprintf(header, sizeof header, "ERR %lu %zu\n", id, strlen(message));
+  write_all(header, (size_t)n);
+  write_all(message, strlen(message));
+}
+
+/* ---- output capture: the first and last `half` bytes, and a count of all ---- */
+
+struct capture {
+  size_t half, head_len, tail_len;
+  unsigned long long total;
+  char *head, *tail; /* tail holds up to 2 * half bytes; its last `half` are the ones kept */
+};
+
+static void capture_init(struct capture *c, size_t limit) {
+  c->half = limit / 2 ? limit / 2 : 1;
+  c->head_len = c->tail_len = 0;
+  c->total = 0;
+  c->head = malloc(c->half);
+  c->tail = malloc(2 * c->half);
+  if (!c->head || !c->tail) exit(3);
+}
+
+static void capture_add(struct capture *c, const char *data, size_t n) {
+  c->total += n;
+  size_t room = c->half - c->head_len, take = n < room ? n : room;
+  memcpy(c->head + c->head_len, data, take);
+  c->head_len += take;
+  data += take;
+  n -= take;
+  if (n == 0) return;
+  if (n >= c->half) {
+    memcpy(c->tail, data + n - c->half, c->half);
+    c->tail_len = c->half;
+    return;
+  }
+  if (c->tail_len + n > 2 * c->half) {
+    size_t keep = c->tail_len < c->half ? c->tail_len : c->half;
+    memmove(c->tail, c->tail + c->tail_len - keep, keep);
+    c->tail_len = keep;
+  }
+  memcpy(c->tail + c->tail_len, data, n);
+  c->tail_len += n;
+}
+
+/* Renders head, a marker for what was dropped, and tail. Returns a malloc'd buffer of *len bytes. */
+static char *capture_render(struct capture *c, size_t *len) {
+  size_t tail_kept = c->tail_len < c->half ? c->tail_len : c->half;
+  unsigned long long omitted = c->total - c->head_len - tail_kept;
+  char marker[64] = "";
+  if (omitted > 0) snprintf(marker, sizeof marker, "\n[... %llu bytes omitted ...]\n", omitted);
+  *len = c->head_len + strlen(marker) + tail_kept;
+  char *out = malloc(*len + 1);
+  if (!out) exit(3);
+  memcpy(out, c->head, c->head_len);
+  memcpy(out + c->head_len, marker, strlen(marker));
+  memcpy(out + c->head_len + strlen(marker), c->tail + c->tail_len - tail_kept, tail_kept);
+  free(c->head);
+  free(c->tail);
+  return out;
+}
+
+/* ---- RUN ---- */
+
+/* After a timeout nothing of the step may survive: kill(-1) reaches every process but PID 1 (us). */
+static void kill_everything_else(void) {
+  kill(-1, SIGKILL);
+  long long until = now_us() + 2000000;
+  while (now_us() < until) {
+    pid_t pid = waitpid(-1, NULL, WNOHANG);
+    if (pid < 0 && errno == ECHILD) return;
+    if (pid == 0) usleep(1000);
+  }
+}
+
+static void reap_orphans(void) {
+  while (waitpid(-1, NULL, WNOHANG) > 0) {}
+}
+
+/*
+ * vfork and a handful of calls, not posix_spawn: glibc's posix_spawn resets all 64 signal dispositions in the
+ * child, one system call each, which under gVisor's ptrace platform costs more than the shell itself.
+ */
+static pid_t spawn_shell(char *command, int in_fd, int out_fd, int err_fd) {
+  char *argv[] = {"sh", "-c", command, NULL};
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = vfork();
+  if (pid == 0) {
+    setsid();
+    dup2(in_fd, 0);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    if (chdir(WORKSPACE) == 0) {
+      signal(SIGPIPE, SIG_DFL);
+      sigprocmask(SIG_SETMASK, &previous, NULL);
+      execve("/bin/sh", argv, environ);
+    }
+    _exit(127);
+  }
+  sigprocmask(SIG_SETMASK, &previous, NULL);
+  return pid;
+}
+
+static void run_command(unsigned long id, long timeout_ms, size_t max_output, char *command, char *input, size_t input_len) {
+  int out[2], err[2], in[2] = {-1, -1};
+  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return reply_error(id, "pipe: %s", strerror(errno));
+  if (input_len > 0 && pipe2(in, O_CLOEXEC)) {
+    close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+    return reply_error(id, "stdin: %s", strerror(errno));
+  }
+
+  long long started = now_us();
+  pid_t pid = spawn_shell(command, input_len > 0 ? in[0] : dev_null, out[1], err[1]);
+  close(out[1]);
+  close(err[1]);
+  if (input_len > 0) close(in[0]);
+  if (pid < 0) {
+    int saved = errno;
+    close(out[0]), close(err[0]);
+    if (in[1] >= 0) close(in[1]);
+    return reply_error(id, "could not start the shell: %s", strerror(saved));
+  }
+
+  struct capture captures[2];
+  capture_init(&captures[0], max_output);
+  capture_init(&captures[1], max_output);
+  int fds[2] = {out[0], err[0]}, in_fd = in[1], status = 0, exited = 0, timed_out = 0;
+  size_t input_sent = 0;
+  if (in_fd >= 0) fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  long long deadline = started + timeout_ms * 1000LL;
+  char chunk[65536];
+
+  for (;;) {
+    if (exited && fds[0] < 0 && fds[1] < 0) break;
+    long long left_us = deadline - now_us();
+    if (left_us <= 0) { timed_out = 1; break; }
+    /* Once the shell has exited, a background process may still hold the pipes: stop at the first quiet moment. */
+    int wait_ms = exited ? QUIET_MS : (int)((left_us + 999) / 1000);
+    struct pollfd polled[4];
+    int count = 0, slot_out = -1, slot_err = -1, slot_in = -1;
+    polled[count++] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
+    if (fds[0] >= 0) slot_out = count, polled[count++] = (struct pollfd){.fd = fds[0], .events = POLLIN};
+    if (fds[1] >= 0) slot_err = count, polled[count++] = (struct pollfd){.fd = fds[1], .events = POLLIN};
+    if (in_fd >= 0) slot_in = count, polled[count++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
+    int ready = poll(polled, (nfds_t)count, wait_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0 && exited) break;
+    if (polled[0].revents) {
+      while (read(sigchld_pipe[0], chunk, sizeof chunk) > 0) {}
+      if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
+    }
+    int slots[2] = {slot_out, slot_err};
+    for (int i = 0; i < 2; i++) {
+      if (slots[i] < 0 || !polled[slots[i]].revents) continue;
+      ssize_t n = read(fds[i], chunk, sizeof chunk);
+      if (n > 0) capture_add(&captures[i], chunk, (size_t)n);
+      else if (n == 0 || errno != EINTR) close(fds[i]), fds[i] = -1;
+    }
+    if (slot_in >= 0 && polled[slot_in].revents) {
+      ssize_t n = polled[slot_in].revents & POLLOUT ? write(in_fd, input + input_sent, input_len - input_sent) : -1;
+      if (n > 0) input_sent += (size_t)n;
+      if (n < 0 && errno == EAGAIN) continue;
+      if (n <= 0 || input_sent == input_len) close(in_fd), in_fd = -1;
+    }
+  }
+
+  if (timed_out) kill_everything_else();
+  if (!exited) waitpid(pid, &status, 0);
+  for (int i = 0; i < 2; i++) if (fds[i] >= 0) close(fds[i]);
+  if (in_fd >= 0) close(in_fd);
+  reap_orphans();
+
+  int signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int exit_code = timed_out ? 124 : signal_number ? 128 + signal_number : WEXITSTATUS(status);
+  size_t out_len, err_len;
+  char *out_text = capture_render(&captures[0], &out_len), *err_text = capture_render(&captures[1], &err_len);
+  char header[256];
+  int n = snprintf(header, sizeof header, "DONE %lu %d %d %d %llu %llu %lld %zu %zu\n", id, exit_code, timed_out,
+                   timed_out ? 0 : signal_number, captures[0].total, captures[1].total, now_us() - started, out_len, err_len);
+  write_reply(header, (size_t)n, out_text, out_len, err_text, err_len);
+  free(out_text);
+  free(err_text);
+}
+
+/* ---- READ and WRITE: confined to /workspace, never following a symbolic link ---- */
+
+/*
+ * Opens the directory that holds `path` (relative to /workspace), component by component with O_NOFOLLOW,
+ * creating missing directories when `create` is set. Sets *name to the last component. Returns a dirfd or -1.
+ */
+static int open_parent(char *path, int create, char **name) {
+  int dir = open(WORKSPACE, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  char *part = path, *slash;
+  while (dir >= 0 && (slash = strchr(part, '/'))) {
+    *slash = 0;
+    if (*part) {
+      if (create) mkdirat(dir, part, 0755);
+      int next = openat(dir, part, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      close(dir);
+      dir = next;
+    }
+    part = slash + 1;
+  }
+  *name = part;
+  return dir;
+}
+
+/* The host checks paths too; this is the last word: relative, no "." or ".." components, no empty name. */
+static int confined(unsigned long id, const char *path) {
+  const char *part = path;
+  int ok = *path && path[0] != '/';
+  while (ok) {
+    size_t len = strcspn(part, "/");
+    ok = len > 0 && !(len == 1 && part[0] == '.') && !(len == 2 && part[0] == '.' && part[1] == '.');
+    if (!part[len]) break;
+    part += len + 1;
+  }
+  if (!ok) reply_error(id, "the path must be relative to /workspace and stay inside it");
+  return ok;
+}
+
+static void write_file(unsigned long id, char *path, const char *data, size_t len) {
+  if (!confined(id, path)) return;
+  char *name;
+  int dir = open_parent(path, 1, &name);
+  int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int saved = errno;
+  if (dir >= 0) close(dir);
+  if (fd < 0) return reply_error(id, "cannot write %s: %s", path, strerror(saved));
+  for (size_t done = 0; done < len;) {
+    ssize_t n = write(fd, data + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      saved = errno;
+      close(fd);
+      return reply_error(id, "cannot write %s: %s", path, strerror(saved));
+    }
+    done += (size_t)n;
+  }
+  if (close(fd)) return reply_error(id, "cannot write %s: %s", path, strerror(errno));
+  char header[64];
+  int n = snprintf(header, sizeof header, "OK %lu\n", id);
+  write_all(header, (size_t)n);
+}
+
+static void read_file(unsigned long id, char *path, size_t max_bytes) {
+  if (!confined(id, path)) return;
+  char *name;
+  int dir = open_parent(path, 0, &name);
+  int fd = dir < 0 ? -1 : openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int saved = errno;
+  if (dir >= 0) close(dir);
+  struct stat info;
+  if (fd < 0) return reply_error(id, "cannot read %s: %s", path, strerror(saved));
+  if (fstat(fd, &info) || !S_ISREG(info.st_mode)) {
+    close(fd);
+    return reply_error(id, "cannot read %s: not a regular file", path);
+  }
+  char *data = malloc(max_bytes + 1);
+  if (!data) exit(3);
+  size_t got = 0;
+  ssize_t n;
+  while (got < max_bytes && ((n = read(fd, data + got, max_bytes - got)) > 0 || (n < 0 && errno == EINTR))) {
+    if (n > 0) got += (size_t)n;
+  }
+  close(fd);
+  char header[96];
+  int len = snprintf(header, sizeof header, "DATA %lu %lld %zu\n", id, (long long)info.st_size, got);
+  write_all(header, (size_t)len);
+  write_all(data, got);
+  free(data);
+}
+
+int main(void) {
+  if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK)) return 2;
+  if ((dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) return 2;
+  struct sigaction action = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+  sigaction(SIGCHLD, &action, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  char line[512], verb[8];
+  for (;;) {
+    read_line(line, sizeof line);
+    unsigned long id = 0, a = 0, b = 0, c = 0, d = 0;
+    int fields = sscanf(line, "%7s %lu %lu %lu %lu %lu", verb, &id, &a, &b, &c, &d);
+    if (fields >= 2 && !strcmp(verb, "PING")) {
+      char header[64];
+      int n = snprintf(header, sizeof header, "OK %lu\n", id);
+      write_all(header, (size_t)n);
+    } else if (fields == 6 && !strcmp(verb, "RUN") && c <= MAX_PAYLOAD && d <= MAX_PAYLOAD) {
+      char *command = read_payload(c), *input = read_payload(d);
+      run_command(id, (long)a, b, command, input, d);
+      free(command);
+      free(input);
+    } else if (fields == 4 && !strcmp(verb, "READ") && a <= MAX_PAYLOAD && b <= MAX_PAYLOAD) {
+      char *path = read_payload(b);
+      read_file(id, path, a);
+      free(path);
+    } else if (fields == 4 && !strcmp(verb, "WRITE") && a <= MAX_PAYLOAD && b <= MAX_PAYLOAD) {
+      char *path = read_payload(a), *data = read_payload(b);
+      write_file(id, path, data, b);
+      free(path);
+      free(data);
+    } else {
+      return 4; /* a garbled request: the host sees the channel end and replaces the sandbox */
+    }
+  }
+}
