@@ -1,25 +1,24 @@
 import { SandboxError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { CommandResult } from '../sandbox/channel';
 import type { Mission, MissionError, MissionStatus, Step } from './mission';
 import { TERMINAL_STATUSES } from './mission';
 import type { MissionStore } from './missionStore';
 import type { Action } from './policies/policy';
 import { scriptedPolicy } from './policies/scripted';
+import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
-type ToolAction = Extract<Action, { kind: 'tool' }>;
+export type EngineOptions = ToolLimits;
 
-export interface EngineOptions {
-  /** Per-step timeout of the shell tool. Default 300 s. */
-  shellTimeoutMs: number;
-  /** Output kept per stream and step, head and tail. Default 10 KB. */
-  maxOutputBytes: number;
-}
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  shellTimeoutMs: 300_000,
+  pythonTimeoutMs: 60_000,
+  maxOutputBytes: 10_240,
+};
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { shellTimeoutMs: 300_000, maxOutputBytes: 10_240 };
-
+/** Where the engine gets a mission's sandbox, and gives it back when the mission ends (sandbox/pool.ts). */
 export interface SandboxSource {
-  start(): Promise<Sandbox>;
+  acquire(): Promise<Sandbox>;
+  release(sandbox: Sandbox): Promise<void>;
 }
 
 export interface MissionOutcome {
@@ -27,6 +26,8 @@ export interface MissionOutcome {
   steps: number;
   error?: MissionError;
 }
+
+type ToolAction = Extract<Action, { kind: 'tool' }>;
 
 /** Runs missions: asks the policy for each step, runs it in the mission's own sandbox, records it, repeats. */
 export class MissionEngine {
@@ -60,26 +61,25 @@ export class MissionEngine {
       for (;;) {
         const action = await policy.next(history, signal);
         if (action.kind === 'finish') return { status: 'succeeded', steps: history.length, result: action.result };
+        if (action.call.tool === 'finish') return { status: 'succeeded', steps: history.length, result: action.call.input.result };
         if (history.length >= mission.spec.max_steps) {
           const message = `the mission reached its step cap of ${mission.spec.max_steps}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
-        const seq = history.length + 1;
-        sandbox ??= await this.sandboxes.start();
-        const startedAt = new Date();
-        const step = await this.runStep(sandbox, mission.id, seq, action, startedAt);
-        await this.store.appendStep(step);
-        history.push(step);
-        if (step.error !== null) {
-          const code = step.exit_code === null ? 'ERR_SANDBOX_GONE' : 'ERR_STEP_FAILED';
-          return { status: 'failed', steps: seq, error: { code, message: step.error, step: seq, exit_code: step.exit_code } };
+        sandbox ??= await this.sandboxes.acquire();
+        const step = await this.runStep(sandbox, mission.id, history.length + 1, action, action.call);
+        await this.store.appendStep(step.row);
+        history.push(step.row);
+        if (step.error) {
+          const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };
+          return { status: 'failed', steps: history.length, error };
         }
       }
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
       return { status: 'failed', steps: history.length, error: { code: error.code, message: error.message } };
     } finally {
-      await sandbox?.destroy();
+      if (sandbox) await this.sandboxes.release(sandbox);
     }
   }
 
@@ -88,31 +88,28 @@ export class MissionEngine {
     missionId: string,
     seq: number,
     action: ToolAction,
-    startedAt: Date,
-  ): Promise<Step> {
-    const { call, thought } = action;
-    const base = { mission_id: missionId, seq, thought, tool: call.tool, input: call.input, started_at: startedAt };
-    let result: CommandResult;
+    call: SandboxedCall,
+  ): Promise<{ row: Step; error: ToolOutcome['error'] }> {
+    const startedAt = new Date();
+    let outcome: ToolOutcome;
     try {
-      result = await sandbox.run(call.input.command, {
-        timeoutMs: this.options.shellTimeoutMs,
-        maxOutputBytes: this.options.maxOutputBytes,
-      });
+      outcome = await runTool(sandbox, call, this.options);
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
-      return { ...base, observation: null, exit_code: null, error: error.message, finished_at: new Date() };
+      outcome = { observation: null, exit_code: null, error: { code: error.code, message: error.message } };
     }
-    return { ...base, observation: result, exit_code: result.exit_code, error: describeFailure(result), finished_at: new Date() };
+    const row: Step = {
+      mission_id: missionId,
+      seq,
+      thought: action.thought,
+      tool: call.tool,
+      input: call.input,
+      observation: outcome.observation,
+      exit_code: outcome.exit_code,
+      error: outcome.error?.message ?? null,
+      started_at: startedAt,
+      finished_at: new Date(),
+    };
+    return { row, error: outcome.error };
   }
-}
-
-/** Why a step failed, in one line a user can act on (with the last line of stderr), or null if it did not. */
-function describeFailure(result: CommandResult): string | null {
-  let failure: string;
-  if (result.timed_out) failure = `the step timed out after ${Math.round(result.duration_ms)} ms`;
-  else if (result.signal) failure = `the step was killed by signal ${result.signal}`;
-  else if (result.exit_code !== 0) failure = `the step exited with code ${result.exit_code}`;
-  else return null;
-  const lastError = result.stderr.trimEnd().split('\n').at(-1)?.slice(0, 200);
-  return lastError ? `${failure}: ${lastError}` : failure;
 }

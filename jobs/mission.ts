@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { toolCallSchema, type ToolCall } from './tools';
 
 export const MISSION_STATUSES = [
   'queued',
@@ -12,24 +13,14 @@ export const MISSION_STATUSES = [
 export type MissionStatus = (typeof MISSION_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<MissionStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
-const shellStep = z
-  .object({
-    tool: z.literal('shell'),
-    input: z.object({ command: z.string().min(1).max(100_000) }).strict(),
-  })
-  .strict();
-
-export const planStepSchema = z.discriminatedUnion('tool', [shellStep], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'unknown tool: the tools are shell' : undefined),
-});
-export type PlanStep = z.infer<typeof planStepSchema>;
+export type PlanStep = ToolCall;
 
 /** What a client submits. Unknown fields are rejected, so a typo never silently changes a mission. */
 export const missionSpecSchema = z
   .object({
     goal: z.string().trim().min(1).max(10_000),
     policy: z.literal('scripted').default('scripted'),
-    plan: z.array(planStepSchema).min(1, 'plan needs at least one step').max(1_000),
+    plan: z.array(toolCallSchema).min(1, 'plan needs at least one step').max(1_000),
     max_steps: z.number().int().min(1).max(1_000).default(100),
     metadata: z.record(z.string().max(256), z.unknown()).default({}),
   })

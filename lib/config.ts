@@ -21,6 +21,12 @@ const schema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(4),
   SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
   SANDBOX_IMAGE: z.string().min(1).optional(),
+  SANDBOX_ALLOW_RUNC: z.stringbool().default(false),
+  SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
+  SANDBOX_MEMORY_MB: z.coerce.number().int().min(16).default(512),
+  SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
+  SANDBOX_PIDS: z.coerce.number().int().min(8).default(128),
+  SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });

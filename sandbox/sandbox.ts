@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { CommandResult, FileContent, RunOptions, StepChannel } from './channel';
 import { SandboxGoneError } from './errors';
+import { workspaceRelative } from './paths';
 
 /** One running sandbox. It serves one mission and is destroyed afterwards. */
 export class Sandbox {
@@ -30,14 +31,14 @@ export class Sandbox {
     return this.explained(this.channel.run(command, options));
   }
 
-  /** Reads a file under /workspace; `path` is relative to it and may not leave it or pass a symbolic link. */
-  readFile(path: string, maxBytes: number): Promise<FileContent> {
-    return this.explained(this.channel.readFile(path, maxBytes));
+  /** Reads a file under /workspace (`a.txt` or `/workspace/a.txt`); it may not leave it or pass a symbolic link. */
+  async readFile(path: string, maxBytes: number): Promise<FileContent> {
+    return this.explained(this.channel.readFile(workspaceRelative(path), maxBytes));
   }
 
   /** Writes a file under /workspace, creating directories; the same confinement as readFile. */
-  writeFile(path: string, data: Buffer): Promise<void> {
-    return this.explained(this.channel.writeFile(path, data));
+  async writeFile(path: string, data: Buffer): Promise<void> {
+    return this.explained(this.channel.writeFile(workspaceRelative(path), data));
   }
 
   /** Removes the container. Safe to call more than once. */

@@ -38,7 +38,9 @@ test('the validation problem names the field that is wrong', async () => {
   const response = await platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
 
   const problem = (await response.json()) as { errors: { path: string; message: string }[] };
-  expect(problem.errors).toEqual([{ path: 'plan.0.tool', message: 'unknown tool: the tools are shell' }]);
+  expect(problem.errors).toEqual([
+    { path: 'plan.0.tool', message: 'unknown tool: the tools are shell, python, read_file, write_file, finish' },
+  ]);
 });
 
 test('a request without the API key is refused with 401', async () => {

@@ -49,11 +49,17 @@ test('steps run in order in one sandbox, and every step is in Postgres in order'
 });
 
 test('a step exiting non-zero fails the mission with its exit code and output, and its sandbox is removed', async () => {
-  const mission = await submitAndWait([shell('echo before'), shell('echo broken >&2; exit 3'), shell('echo never')]);
+  const mission = await submitAndWait([shell('hostname'), shell('echo broken >&2; exit 3'), shell('echo never')]);
 
   expect(mission.status).toBe('failed');
   expect(mission.error).toMatchObject({ code: 'ERR_STEP_FAILED', step: 2, exit_code: 3 });
+  expect(mission.error!.message).toBe('the step exited with code 3: broken');
   expect(mission.steps).toHaveLength(2);
   expect(mission.steps[1]!.observation).toMatchObject({ stderr: 'broken\n', exit_code: 3 });
-  expect(await sandboxesOf(env.owner)).toEqual([]);
+  // A container's hostname is the start of its id.
+  const hostname = mission.steps[0]!.observation!.stdout.trim();
+  expect(hostname).toMatch(/^[0-9a-f]{12}$/);
+  const remaining = await sandboxesOf(env.owner);
+  expect(remaining.length).toBeGreaterThan(0); // the pool's warm sandboxes
+  expect(remaining.filter((container) => container.Id.startsWith(hostname))).toEqual([]);
 });

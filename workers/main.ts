@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
 import { MissionStore } from '../jobs/missionStore';
@@ -9,37 +9,81 @@ import { createLogger, type Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import { shutdownSequence } from '../lib/shutdown';
 import { SandboxDriver } from '../sandbox/driver';
+import { SandboxPool } from '../sandbox/pool';
+import { SandboxReaper } from '../sandbox/reaper';
+import { SandboxStatsCollector } from '../sandbox/stats';
+import { startHeartbeat } from './heartbeat';
 import { createMissionWorker } from './missionWorker';
+
+const REAP_EVERY_MS = 60_000;
 
 export interface RunningWorker {
   id: string;
+  pool: SandboxPool;
+  stats: SandboxStatsCollector;
   close(): Promise<void>;
 }
 
 /** Starts a worker process's mission worker: BullMQ in, ReAct engine, gVisor sandboxes, Postgres out. */
 export async function startWorker(config: Config, logger: Logger, id = defaultWorkerId()): Promise<RunningWorker> {
+  const log = logger.child({ worker_id: id });
+  if (config.SANDBOX_RUNTIME === 'runc' && config.SANDBOX_ALLOW_RUNC) {
+    log.warn('SANDBOX_RUNTIME=runc: sandboxes share the host kernel; no isolation against hostile code (development only)');
+  }
+  const docker = new Docker();
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, Math.min(config.WORKER_CONCURRENCY + 2, 20));
   const redis = createRedis(config.REDIS_URL, 'worker');
-  const driver = new SandboxDriver(new Docker(), { image: config.SANDBOX_IMAGE, runtime: config.SANDBOX_RUNTIME, owner: id });
-  const engine = new MissionEngine(new MissionStore(db), driver);
-  const worker = createMissionWorker(engine, logger.child({ worker_id: id }), {
+  const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);
+  const reaper = new SandboxReaper(docker, id, heartbeat.isAlive);
+  const reap = () =>
+    reaper.reap().then(
+      (removed) => removed.length > 0 && log.info({ removed }, 'removed sandboxes of workers that are gone'),
+      (error: unknown) => log.error({ err: error }, 'sandbox reaper failed'),
+    );
+  await reap();
+  const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
+
+  const driver = new SandboxDriver(docker, {
+    image: config.SANDBOX_IMAGE,
+    runtime: config.SANDBOX_RUNTIME,
+    owner: id,
+    allowRunc: config.SANDBOX_ALLOW_RUNC,
+    limits: {
+      memoryBytes: config.SANDBOX_MEMORY_MB * 1024 * 1024,
+      cpus: config.SANDBOX_CPUS,
+      pids: config.SANDBOX_PIDS,
+      workspaceBytes: config.SANDBOX_WORKSPACE_MB * 1024 * 1024,
+    },
+  });
+  const pool = new SandboxPool(driver, { size: config.SANDBOX_POOL_SIZE });
+  pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
+  pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
+  pool.start();
+  const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
+  stats.start();
+
+  const engine = new MissionEngine(new MissionStore(db), pool);
+  const worker = createMissionWorker(engine, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
   });
   await worker.waitUntilReady();
-  logger.info({ worker_id: id, concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME }, 'worker ready');
+  log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [
-      // Waits for running missions; each destroys its own sandbox when it ends.
+      // Waits for running missions; each releases its own sandbox when it ends.
       ['drain worker', () => worker.close()],
+      ['stop sandbox stats', () => stats.stop()],
+      ['destroy sandboxes', () => pool.close()],
+      ['stop heartbeat', async () => (clearInterval(reapTimer), heartbeat.stop())],
       ['close redis', () => redis.quit()],
       ['close database', () => db.destroy()],
     ],
     config.SHUTDOWN_TIMEOUT_MS,
-    logger,
+    log,
   );
-  return { id, close };
+  return { id, pool, stats, close };
 }
 
 /** Unique per process and host: it labels this worker's sandboxes, so the reaper knows whose they are. */

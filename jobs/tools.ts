@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { CommandResult } from '../sandbox/channel';
+import { SandboxRequestError } from '../sandbox/errors';
+import type { Sandbox } from '../sandbox/sandbox';
+
+const timeout = z.number().int().min(1).max(3_600).optional();
+
+/** Every tool a mission can call, with the input it takes. Unknown fields are refused. */
+export const toolCallSchema = z.discriminatedUnion(
+  'tool',
+  [
+    z.object({ tool: z.literal('shell'), input: z.object({ command: z.string().min(1).max(100_000), timeout_s: timeout }).strict() }).strict(),
+    z.object({ tool: z.literal('python'), input: z.object({ code: z.string().min(1).max(1_000_000), timeout_s: timeout }).strict() }).strict(),
+    z.object({ tool: z.literal('read_file'), input: z.object({ path: z.string().min(1).max(4_096), max_bytes: z.number().int().min(1).max(1_048_576).optional() }).strict() }).strict(),
+    z.object({ tool: z.literal('write_file'), input: z.object({ path: z.string().min(1).max(4_096), content: z.string().max(1_048_576) }).strict() }).strict(),
+    z.object({ tool: z.literal('finish'), input: z.object({ result: z.unknown() }).strict() }).strict(),
+  ],
+  { error: (issue) => (issue.code === 'invalid_union' ? 'unknown tool: the tools are shell, python, read_file, write_file, finish' : undefined) },
+);
+export type ToolCall = z.infer<typeof toolCallSchema>;
+export type SandboxedCall = Exclude<ToolCall, { tool: 'finish' }>;
+
+export interface ToolLimits {
+  shellTimeoutMs: number;
+  pythonTimeoutMs: number;
+  /** Output kept per stream and step (head and tail), and the default read_file size. */
+  maxOutputBytes: number;
+}
+
+/** What a tool call left behind: the observation the policy sees next, and why it failed, if it did. */
+export interface ToolOutcome {
+  observation: unknown;
+  exit_code: number | null;
+  error: { code: string; message: string } | null;
+}
+
+/** Runs one sandboxed tool call. Refusals of the sandbox (a path outside /workspace) are the step's error. */
+export async function runTool(sandbox: Sandbox, call: SandboxedCall, limits: ToolLimits): Promise<ToolOutcome> {
+  try {
+    switch (call.tool) {
+      case 'shell':
+        return commandOutcome(
+          await sandbox.run(call.input.command, {
+            timeoutMs: call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.shellTimeoutMs,
+            maxOutputBytes: limits.maxOutputBytes,
+          }),
+        );
+      case 'python':
+        return commandOutcome(
+          await sandbox.run('exec python3 -', {
+            stdin: Buffer.from(call.input.code),
+            timeoutMs: call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.pythonTimeoutMs,
+            maxOutputBytes: limits.maxOutputBytes,
+          }),
+        );
+      case 'read_file': {
+        const file = await sandbox.readFile(call.input.path, call.input.max_bytes ?? limits.maxOutputBytes);
+        const observation = { path: call.input.path, content: file.data.toString(), size: file.size, truncated: file.size > file.data.length };
+        return { observation, exit_code: null, error: null };
+      }
+      case 'write_file':
+        await sandbox.writeFile(call.input.path, Buffer.from(call.input.content));
+        return { observation: { path: call.input.path, bytes: Buffer.byteLength(call.input.content) }, exit_code: null, error: null };
+    }
+  } catch (error) {
+    if (!(error instanceof SandboxRequestError)) throw error;
+    return { observation: null, exit_code: null, error: { code: 'ERR_TOOL_REFUSED', message: error.message } };
+  }
+}
+
+function commandOutcome(result: CommandResult): ToolOutcome {
+  return { observation: result, exit_code: result.exit_code, error: describeFailure(result) };
+}
+
+/** Why a command failed, in one line a user can act on (with the last line of stderr), or null if it did not. */
+function describeFailure(result: CommandResult): ToolOutcome['error'] {
+  if (result.exit_code === 0) return null;
+  const lastError = result.stderr.trimEnd().split('\n').at(-1)?.slice(0, 200);
+  const withStderr = (message: string) => (lastError ? `${message}: ${lastError}` : message);
+  if (result.timed_out) return { code: 'ERR_STEP_TIMEOUT', message: `the step timed out after ${Math.round(result.duration_ms)} ms` };
+  if (result.signal) return { code: 'ERR_STEP_FAILED', message: withStderr(`the step was killed by signal ${result.signal}`) };
+  return { code: 'ERR_STEP_FAILED', message: withStderr(`the step exited with code ${result.exit_code}`) };
+}

@@ -1,0 +1,168 @@
+import { EventEmitter } from 'node:events';
+import type { Sandbox } from './sandbox';
+
+export interface SandboxPoolOptions {
+  /** Warm sandboxes kept ready. Default 2. */
+  size: number;
+  /** Sandboxes started at once while refilling. Default 2. */
+  startConcurrency: number;
+  /** First wait after a failed start; doubles on each failure in a row, up to 30 s. Default 1 s. */
+  retryDelayMs: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = { size: 2, startConcurrency: 2, retryDelayMs: 1_000 };
+
+export interface PoolStats {
+  /** Warm and waiting. */
+  idle: number;
+  inUse: number;
+  starting: number;
+  /** Starts that failed since the pool was created. */
+  failures: number;
+}
+
+interface PoolEvents {
+  /** A sandbox became ready; `ms` is how long it took to start. */
+  started: [sandbox: Sandbox, ms: number];
+  failed: [error: Error];
+  /** An idle sandbox died before anyone used it; the pool replaces it. */
+  lost: [sandbox: Sandbox, reason: Error];
+}
+
+export interface SandboxStarter {
+  start(): Promise<Sandbox>;
+}
+
+/**
+ * Keeps `size` sandboxes started and waiting, so a mission's first tool call acquires one instead of paying for
+ * a container start. A sandbox serves one mission: release() destroys it and the pool starts a fresh one.
+ */
+export class SandboxPool extends EventEmitter<PoolEvents> {
+  private readonly options: SandboxPoolOptions;
+  private readonly idle: Sandbox[] = [];
+  private readonly inUse = new Set<Sandbox>();
+  private refilling = 0;
+  private direct = 0;
+  private failures = 0;
+  private failuresInARow = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly driver: SandboxStarter,
+    options: Partial<SandboxPoolOptions> = {},
+  ) {
+    super();
+    this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
+    if (!Number.isInteger(this.options.size) || this.options.size < 0) throw new RangeError('pool size must be an integer >= 0');
+    if (!(this.options.startConcurrency >= 1)) throw new RangeError('startConcurrency must be >= 1');
+  }
+
+  /** Starts filling the pool in the background. */
+  start(): void {
+    this.refill();
+  }
+
+  stats(): PoolStats {
+    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, failures: this.failures };
+  }
+
+  /** Sandboxes in use or waiting, for the stats collector. */
+  sandboxes(): Sandbox[] {
+    return [...this.idle, ...this.inUse];
+  }
+
+  /** A warm sandbox at once, or a new one when none is waiting. */
+  async acquire(): Promise<Sandbox> {
+    if (this.closing) throw new Error('the sandbox pool is closed');
+    const warm = this.idle.shift();
+    let sandbox: Sandbox;
+    if (warm) {
+      sandbox = warm;
+    } else {
+      this.direct++;
+      try {
+        sandbox = await this.startOne();
+      } finally {
+        this.direct--;
+      }
+    }
+    this.inUse.add(sandbox);
+    this.refill();
+    return sandbox;
+  }
+
+  /** Destroys a sandbox that has served its mission; the pool replaces it. */
+  async release(sandbox: Sandbox): Promise<void> {
+    this.inUse.delete(sandbox);
+    await sandbox.destroy();
+    this.refill();
+  }
+
+  /** Stops refilling and destroys every sandbox, waiting or in use. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.retryTimer);
+      const all = [...this.idle.splice(0), ...this.inUse];
+      this.inUse.clear();
+      await Promise.allSettled(all.map((sandbox) => sandbox.destroy()));
+      // Starts under way finish into a closed pool, which destroys what they bring (see refill).
+      while (this.refilling > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    })();
+    return this.closing;
+  }
+
+  private async startOne(): Promise<Sandbox> {
+    const startedAt = performance.now();
+    try {
+      const sandbox = await this.driver.start();
+      this.failuresInARow = 0;
+      this.emit('started', sandbox, performance.now() - startedAt);
+      return sandbox;
+    } catch (error) {
+      this.failures++;
+      this.failuresInARow++;
+      this.emit('failed', error as Error);
+      throw error;
+    }
+  }
+
+  private refill(): void {
+    const { size, startConcurrency } = this.options;
+    while (!this.closing && !this.retryTimer && this.idle.length + this.refilling < size && this.refilling < startConcurrency) {
+      this.refilling++;
+      this.startOne().then(
+        (sandbox) => {
+          this.refilling--;
+          if (this.closing) return void sandbox.destroy().catch(() => undefined);
+          this.idle.push(sandbox);
+          sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
+          this.refill();
+        },
+        () => {
+          this.refilling--;
+          this.retryLater();
+        },
+      );
+    }
+  }
+
+  private retryLater(): void {
+    if (this.closing || this.retryTimer) return;
+    const delay = Math.min(this.options.retryDelayMs * 2 ** (this.failuresInARow - 1), 30_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.refill();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private forgetIdle(sandbox: Sandbox, reason: Error): void {
+    const index = this.idle.indexOf(sandbox);
+    if (index < 0) return;
+    this.idle.splice(index, 1);
+    this.emit('lost', sandbox, reason);
+    void sandbox.destroy().catch(() => undefined);
+    this.refill();
+  }
+}
