@@ -25,7 +25,7 @@ const schema = z.object({
   SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
   SANDBOX_MEMORY_MB: z.coerce.number().int().min(16).default(512),
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
-  SANDBOX_PIDS: z.coerce.number().int().min(8).default(128),
+  SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),

@@ -12,7 +12,10 @@ export interface SandboxLimits {
   memoryBytes: number;
   /** CPU quota in cores. Default 1. */
   cpus: number;
-  /** Maximum number of processes. Default 128. */
+  /**
+   * Host-side process limit of the whole sandbox. Under gVisor's ptrace platform each process inside costs
+   * about 8 host processes and threads, and gVisor itself about 45: the default 1024 allows ~120 inside.
+   */
   pids: number;
   /** Size of the writable /workspace tmpfs in bytes. Default 64 MiB. */
   workspaceBytes: number;
@@ -36,7 +39,7 @@ export interface SandboxDriverOptions {
 export const DEFAULT_LIMITS: SandboxLimits = {
   memoryBytes: 512 * 1024 * 1024,
   cpus: 1,
-  pids: 128,
+  pids: 1024,
   workspaceBytes: 64 * 1024 * 1024,
   tmpBytes: 16 * 1024 * 1024,
 };

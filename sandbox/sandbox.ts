@@ -3,6 +3,8 @@ import type { CommandResult, FileContent, RunOptions, StepChannel } from './chan
 import { SandboxGoneError } from './errors';
 import { workspaceRelative } from './paths';
 
+const EXPLAIN_WAIT_MS = 2_000;
+
 /** One running sandbox. It serves one mission and is destroyed afterwards. */
 export class Sandbox {
   private destroyed: Promise<void> | undefined;
@@ -61,16 +63,26 @@ export class Sandbox {
     }
   }
 
-  /** Turns "the channel went away" into the reason Docker knows: out of memory, or the exit code. */
+  /** Turns "the channel went away" into the reason Docker knows: out of memory, a kill, gVisor stopping. */
   private async explain(error: SandboxGoneError): Promise<SandboxGoneError> {
+    // The stream can end a moment before Docker records the exit: wait for that, briefly.
+    const stopped = this.container.wait({ condition: 'not-running' }).catch(() => undefined);
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, EXPLAIN_WAIT_MS).unref())]);
     const state = await this.container
       .inspect()
       .then((info) => info.State)
       .catch(() => undefined);
-    if (state?.OOMKilled) return new SandboxGoneError('out of memory (the memory limit was reached)', { cause: error });
-    if (state && !state.Running) {
-      return new SandboxGoneError(`its main process exited with code ${state.ExitCode}`, { cause: error });
-    }
-    return error;
+    if (!state || state.Running) return error;
+    return new SandboxGoneError(stopReason(state.OOMKilled, state.ExitCode), { cause: error });
   }
+}
+
+function stopReason(oomKilled: boolean, exitCode: number): string {
+  if (oomKilled) return 'out of memory (the memory limit was reached)';
+  // Under the ptrace platform every sandboxed process costs gVisor a host process; when the pids limit is
+  // reached gVisor's own runtime cannot start a thread and exits with Go's fatal-error status, 2.
+  if (exitCode === 2) return 'gVisor stopped (exit code 2): most often the process limit was reached, e.g. by a fork bomb';
+  if (exitCode === 137) return 'its main process was killed (SIGKILL)';
+  if (exitCode > 128) return `its main process was killed by signal ${exitCode - 128}`;
+  return `its main process exited with code ${exitCode}`;
 }

@@ -32,7 +32,6 @@
 
 #define WORKSPACE "/workspace"
 #define MAX_PAYLOAD (64u << 20)
-#define QUIET_MS 10
 
 extern char **environ;
 static int sigchld_pipe[2];
@@ -204,6 +203,16 @@ static void reap_orphans(void) {
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
 }
 
+/* Reads what a non-blocking pipe holds now. Returns 1 at end of file or on error, 0 when it would block. */
+static int drain(int fd, struct capture *capture, char *chunk, size_t size) {
+  for (;;) {
+    ssize_t n = read(fd, chunk, size);
+    if (n > 0) capture_add(capture, chunk, (size_t)n);
+    else if (n < 0 && errno == EINTR) continue;
+    else return !(n < 0 && errno == EAGAIN);
+  }
+}
+
 /*
  * vfork and a handful of calls, not posix_spawn: glibc's posix_spawn resets all 64 signal dispositions in the
  * child, one system call each, which under gVisor's ptrace platform costs more than the shell itself.
@@ -259,39 +268,36 @@ static void run_command(unsigned long id, long timeout_ms, size_t max_output, ch
   long long deadline = started + timeout_ms * 1000LL;
   char chunk[65536];
 
-  for (;;) {
-    if (exited && fds[0] < 0 && fds[1] < 0) break;
+  for (int i = 0; i < 2; i++) fcntl(fds[i], F_SETFL, O_NONBLOCK);
+  while (!exited) {
     long long left_us = deadline - now_us();
     if (left_us <= 0) { timed_out = 1; break; }
-    /* Once the shell has exited, a background process may still hold the pipes: stop at the first quiet moment. */
-    int wait_ms = exited ? QUIET_MS : (int)((left_us + 999) / 1000);
     struct pollfd polled[4];
     int count = 0, slot_out = -1, slot_err = -1, slot_in = -1;
     polled[count++] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
     if (fds[0] >= 0) slot_out = count, polled[count++] = (struct pollfd){.fd = fds[0], .events = POLLIN};
     if (fds[1] >= 0) slot_err = count, polled[count++] = (struct pollfd){.fd = fds[1], .events = POLLIN};
     if (in_fd >= 0) slot_in = count, polled[count++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
-    int ready = poll(polled, (nfds_t)count, wait_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0 && exited) break;
+    if (poll(polled, (nfds_t)count, (int)((left_us + 999) / 1000)) < 0) continue;
     if (polled[0].revents) {
       while (read(sigchld_pipe[0], chunk, sizeof chunk) > 0) {}
-      if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
+      exited = waitpid(pid, &status, WNOHANG) == pid;
     }
     int slots[2] = {slot_out, slot_err};
     for (int i = 0; i < 2; i++) {
-      if (slots[i] < 0 || !polled[slots[i]].revents) continue;
-      ssize_t n = read(fds[i], chunk, sizeof chunk);
-      if (n > 0) capture_add(&captures[i], chunk, (size_t)n);
-      else if (n == 0 || errno != EINTR) close(fds[i]), fds[i] = -1;
+      if (slots[i] >= 0 && polled[slots[i]].revents && drain(fds[i], &captures[i], chunk, sizeof chunk)) close(fds[i]), fds[i] = -1;
     }
     if (slot_in >= 0 && polled[slot_in].revents) {
       ssize_t n = polled[slot_in].revents & POLLOUT ? write(in_fd, input + input_sent, input_len - input_sent) : -1;
       if (n > 0) input_sent += (size_t)n;
-      if (n < 0 && errno == EAGAIN) continue;
-      if (n <= 0 || input_sent == input_len) close(in_fd), in_fd = -1;
+      if ((n < 0 && errno != EAGAIN && errno != EINTR) || n == 0 || input_sent == input_len) close(in_fd), in_fd = -1;
     }
   }
+  /*
+   * The shell has exited: take what its pipes hold and stop. A background process that still holds them
+   * may write more later; that is no longer this step's output.
+   */
+  for (int i = 0; i < 2; i++) if (fds[i] >= 0) drain(fds[i], &captures[i], chunk, sizeof chunk);
 
   if (timed_out) kill_everything_else();
   if (!exited) waitpid(pid, &status, 0);
@@ -314,7 +320,27 @@ static void run_command(unsigned long id, long timeout_ms, size_t max_output, ch
 /* ---- READ and WRITE: confined to /workspace, never following a symbolic link ---- */
 
 /*
- * Opens the directory that holds `path` (relative to /workspace), component by component with O_NOFOLLOW,
+ * openat that never follows a symbolic link, not even in the last component with O_DIRECTORY (which this
+ * gVisor build follows despite O_NOFOLLOW): the name is checked with lstat first and the opened file must be
+ * the one checked. A new file is created with O_EXCL, which refuses an existing name of any kind.
+ */
+static int open_below(int dir, const char *name, int flags) {
+  struct stat named, opened;
+  if (fstatat(dir, name, &named, AT_SYMLINK_NOFOLLOW)) {
+    if (errno == ENOENT && (flags & O_CREAT)) return openat(dir, name, flags | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return -1;
+  }
+  if (S_ISLNK(named.st_mode)) return errno = ELOOP, -1;
+  int fd = openat(dir, name, (flags & ~O_CREAT) | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 && (fstat(fd, &opened) || opened.st_ino != named.st_ino || opened.st_dev != named.st_dev)) {
+    close(fd);
+    return errno = ELOOP, -1;
+  }
+  return fd;
+}
+
+/*
+ * Opens the directory that holds `path` (relative to /workspace), component by component with open_below,
  * creating missing directories when `create` is set. Sets *name to the last component. Returns a dirfd or -1.
  */
 static int open_parent(char *path, int create, char **name) {
@@ -324,14 +350,20 @@ static int open_parent(char *path, int create, char **name) {
     *slash = 0;
     if (*part) {
       if (create) mkdirat(dir, part, 0755);
-      int next = openat(dir, part, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int next = open_below(dir, part, O_DIRECTORY | O_RDONLY);
+      int saved = errno;
       close(dir);
       dir = next;
+      errno = saved;
     }
     part = slash + 1;
   }
   *name = part;
   return dir;
+}
+
+static const char *describe(int error) {
+  return error == ELOOP ? "it passes through a symbolic link, which file tools do not follow" : strerror(error);
 }
 
 /* The host checks paths too; this is the last word: relative, no "." or ".." components, no empty name. */
@@ -352,10 +384,10 @@ static void write_file(unsigned long id, char *path, const char *data, size_t le
   if (!confined(id, path)) return;
   char *name;
   int dir = open_parent(path, 1, &name);
-  int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int fd = dir < 0 ? -1 : open_below(dir, name, O_WRONLY | O_CREAT | O_TRUNC);
   int saved = errno;
   if (dir >= 0) close(dir);
-  if (fd < 0) return reply_error(id, "cannot write %s: %s", path, strerror(saved));
+  if (fd < 0) return reply_error(id, "cannot write %s: %s", path, describe(saved));
   for (size_t done = 0; done < len;) {
     ssize_t n = write(fd, data + done, len - done);
     if (n < 0 && errno == EINTR) continue;
@@ -376,11 +408,11 @@ static void read_file(unsigned long id, char *path, size_t max_bytes) {
   if (!confined(id, path)) return;
   char *name;
   int dir = open_parent(path, 0, &name);
-  int fd = dir < 0 ? -1 : openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = dir < 0 ? -1 : open_below(dir, name, O_RDONLY);
   int saved = errno;
   if (dir >= 0) close(dir);
   struct stat info;
-  if (fd < 0) return reply_error(id, "cannot read %s: %s", path, strerror(saved));
+  if (fd < 0) return reply_error(id, "cannot read %s: %s", path, describe(saved));
   if (fstat(fd, &info) || !S_ISREG(info.st_mode)) {
     close(fd);
     return reply_error(id, "cannot read %s: not a regular file", path);

@@ -1,0 +1,170 @@
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { localSandboxImage } from '../lib/config';
+import { SandboxDriver } from '../sandbox/driver';
+import { SandboxGoneError, SandboxRequestError } from '../sandbox/errors';
+import { SandboxPool } from '../sandbox/pool';
+import type { Sandbox } from '../sandbox/sandbox';
+import { removeSandboxes } from './harness';
+
+// Hostile mission code against real gVisor sandboxes. Each case must end in a clear step error or result,
+// with the host untouched and the pool still serving healthy sandboxes.
+const owner = `test-hostile-${process.pid}`;
+const docker = new Docker();
+const driver = new SandboxDriver(docker, {
+  image: localSandboxImage(),
+  runtime: 'runsc',
+  owner,
+  limits: { memoryBytes: 128 << 20, pids: 256, workspaceBytes: 8 << 20 },
+});
+const pool = new SandboxPool(driver, { size: 1 });
+const limits = { timeoutMs: 10_000, maxOutputBytes: 10_240 };
+const hostProcesses = () => readdirSync('/proc').filter((name) => /^\d+$/.test(name)).length;
+
+let sandbox: Sandbox;
+beforeEach(async () => {
+  sandbox = await pool.acquire();
+});
+afterEach(async () => {
+  await pool.release(sandbox);
+});
+afterAll(async () => {
+  await pool.close();
+  await removeSandboxes(owner);
+});
+
+async function expectHealthyPool(): Promise<void> {
+  const fresh = await pool.acquire();
+  try {
+    expect((await fresh.run('echo ok', limits)).stdout).toBe('ok\n');
+  } finally {
+    await pool.release(fresh);
+  }
+}
+
+test('a fork bomb is stopped at the pids limit: the sandbox ends with a clear reason, the host is untouched', async () => {
+  const before = hostProcesses();
+
+  const outcome = await sandbox.run('f() { f | f; }; f', limits).catch((error: unknown) => error);
+
+  expect(outcome).toBeInstanceOf(SandboxGoneError);
+  expect((outcome as Error).message).toMatch(/process limit/);
+  await pool.release(sandbox);
+  expect(hostProcesses()).toBeLessThan(before + 20);
+  await expectHealthyPool();
+});
+
+test('a memory bomb is reported as out of memory', async () => {
+  const outcome = await sandbox.run('python3 -c "b = bytearray(512 << 20)"', limits).catch((error: unknown) => error);
+
+  expect(outcome).toBeInstanceOf(SandboxGoneError);
+  expect((outcome as Error).message).toMatch(/out of memory/);
+  await expectHealthyPool();
+});
+
+test('a step past its timeout is killed with every process it started', async () => {
+  const result = await sandbox.run('sleep 1000 & sleep 1000', { ...limits, timeoutMs: 2_000 });
+
+  expect(result).toMatchObject({ timed_out: true, exit_code: 124 });
+  const left = await sandbox.run('for p in /proc/[0-9]*; do cat $p/comm; done', limits);
+  expect(left.stdout).not.toMatch(/sleep/);
+  expect(left.stdout).toMatch(/mission-channel/);
+});
+
+test('50 MB of output becomes a truncated observation, and the worker stays small', async () => {
+  const rssBefore = process.memoryUsage().rss;
+
+  const result = await sandbox.run("head -c 50000000 /dev/zero | tr '\\0' x", limits);
+
+  expect(result.exit_code).toBe(0);
+  expect(result.stdout_bytes).toBe(50_000_000);
+  expect(result.stdout.length).toBeLessThan(10_400);
+  expect(result.stdout).toMatch(/^x+\n\[\.\.\. 49989760 bytes omitted \.\.\.\]\nx+$/);
+  expect(process.memoryUsage().rss - rssBefore).toBeLessThan(40 << 20);
+});
+
+test('writing past the tmpfs limit fails with "no space" and writes nothing outside the sandbox', async () => {
+  const result = await sandbox.run('dd if=/dev/zero of=big bs=1M count=100', limits);
+
+  expect(result.exit_code).not.toBe(0);
+  expect(result.stderr).toMatch(/No space left on device/);
+  // Docker's diff of the container's root filesystem: null, nothing changed.
+  const changes: Buffer = await docker.getContainer(sandbox.id).changes();
+  expect(JSON.parse(changes.toString())).toBeNull();
+});
+
+test("the host's Redis, Postgres and network cannot be reached, and its files are not visible", async () => {
+  const marker = `/tmp/mission-control-marker-${process.pid}`;
+  writeFileSync(marker, 'host secret');
+  try {
+    const probe = [
+      'cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d " "',
+      `test -e ${marker} && echo host-file-visible`,
+      'test -e /var/lib/mission-control && echo host-state-visible',
+      'test -e /var/run/docker.sock && echo docker-socket-visible',
+      `python3 -c "
+import socket
+for port in (6379, 5432):
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=2); print('reached', port)
+    except OSError as e:
+        print('refused', port)
+"`,
+    ].join('; ');
+    const result = await sandbox.run(probe, limits);
+
+    expect(result.stdout.split('\n').filter(Boolean)).toEqual(['lo', 'refused 6379', 'refused 5432']);
+  } finally {
+    rmSync(marker);
+  }
+});
+
+test('killing the sandbox main process fails the step clearly, and the pool replaces the sandbox', async () => {
+  const outcome = await sandbox.run('kill -9 1', limits).catch((error: unknown) => error);
+
+  expect(outcome).toBeInstanceOf(SandboxGoneError);
+  expect((outcome as Error).message).toBe('sandbox is gone: its main process was killed (SIGKILL)');
+  await expectHealthyPool();
+});
+
+test('a warm sandbox that dies while idle is replaced', async () => {
+  await waitFor(() => pool.stats().idle === 1);
+  const [idle] = pool.sandboxes().filter((candidate) => candidate !== sandbox);
+  const lost = new Promise((resolve) => pool.once('lost', resolve));
+
+  await docker.getContainer(idle!.id).kill();
+
+  await lost;
+  await waitFor(() => pool.stats().idle === 1);
+  await expectHealthyPool();
+});
+
+test.each([
+  ['../../etc/passwd'],
+  ['/etc/passwd'],
+  ['/workspace/../etc/passwd'],
+  ['link/passwd'],
+  ['link-to-file'],
+])('read_file and write_file refuse %s', async (path) => {
+  await sandbox.run('ln -s /etc link; ln -s /etc/passwd link-to-file', limits);
+
+  await expect(sandbox.readFile(path, 1024)).rejects.toThrow(SandboxRequestError);
+  await expect(sandbox.writeFile(path, Buffer.from('x'))).rejects.toThrow(SandboxRequestError);
+  expect((await sandbox.run('head -1 /etc/passwd', limits)).stdout).toMatch(/^root:/);
+});
+
+test('read_file and write_file work inside /workspace, by relative or absolute path', async () => {
+  await sandbox.writeFile('notes/today.txt', Buffer.from('hello'));
+
+  expect((await sandbox.readFile('/workspace/notes/today.txt', 1024)).data.toString()).toBe('hello');
+  expect(await sandbox.readFile('notes/../notes/today.txt', 3)).toEqual({ data: Buffer.from('hel'), size: 5 });
+  expect((await sandbox.run('cat notes/today.txt', limits)).stdout).toBe('hello');
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
