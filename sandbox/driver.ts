@@ -6,6 +6,7 @@ import { Sandbox } from './sandbox';
 
 export const SANDBOX_LABEL = 'mission-control.sandbox';
 export const OWNER_LABEL = 'mission-control.owner';
+export const FLEET_LABEL = 'mission-control.fleet';
 
 export interface SandboxLimits {
   /** Memory in bytes; swap is set to the same value, so there is none. Default 512 MiB. */
@@ -29,6 +30,8 @@ export interface SandboxDriverOptions {
   runtime: string;
   /** Labels every sandbox, so a reaper can find the ones whose owner is gone. */
   owner: string;
+  /** The deployment the owner belongs to (workers sharing one queue); reapers only judge their own fleet. */
+  fleet: string;
   limits?: Partial<SandboxLimits>;
   /** Development only: runc shares the host kernel and is no isolation against hostile code. */
   allowRunc?: boolean;
@@ -85,7 +88,7 @@ export class SandboxDriver {
       User: '1000:1000',
       WorkingDir: '/workspace',
       Env: ['HOME=/workspace', 'PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8'],
-      Labels: { [SANDBOX_LABEL]: 'true', [OWNER_LABEL]: this.options.owner },
+      Labels: { [SANDBOX_LABEL]: 'true', [OWNER_LABEL]: this.options.owner, [FLEET_LABEL]: this.options.fleet },
       OpenStdin: true,
       StdinOnce: false,
       AttachStdin: true,

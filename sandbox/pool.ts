@@ -47,6 +47,8 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private failuresInARow = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  /** Sandboxes whose start finished after close() began; close() waits for their removal too. */
+  private readonly lateRemovals: Promise<void>[] = [];
 
   constructor(
     private readonly driver: SandboxStarter,
@@ -86,6 +88,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       } finally {
         this.direct--;
       }
+      if (this.discardIfClosed(sandbox)) throw new Error('the sandbox pool is closed');
     }
     this.inUse.add(sandbox);
     this.refill();
@@ -106,8 +109,9 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       const all = [...this.idle.splice(0), ...this.inUse];
       this.inUse.clear();
       await Promise.allSettled(all.map((sandbox) => sandbox.destroy()));
-      // Starts under way finish into a closed pool, which destroys what they bring (see refill).
-      while (this.refilling > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Starts under way finish into a closed pool, which destroys what they bring (see discardIfClosed).
+      while (this.refilling + this.direct > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await Promise.allSettled(this.lateRemovals);
     })();
     return this.closing;
   }
@@ -134,7 +138,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       this.startOne().then(
         (sandbox) => {
           this.refilling--;
-          if (this.closing) return void sandbox.destroy().catch(() => undefined);
+          if (this.discardIfClosed(sandbox)) return;
           this.idle.push(sandbox);
           sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
           this.refill();
@@ -145,6 +149,12 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
         },
       );
     }
+  }
+
+  private discardIfClosed(sandbox: Sandbox): boolean {
+    if (!this.closing) return false;
+    this.lateRemovals.push(sandbox.destroy().catch(() => undefined));
+    return true;
   }
 
   private retryLater(): void {

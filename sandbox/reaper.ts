@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { OWNER_LABEL, SANDBOX_LABEL } from './driver';
+import { FLEET_LABEL, OWNER_LABEL } from './driver';
 
 /**
  * Removes sandboxes whose owning worker is gone (crashed, killed, its host rebooted), so a dead worker's
@@ -8,13 +8,14 @@ import { OWNER_LABEL, SANDBOX_LABEL } from './driver';
 export class SandboxReaper {
   constructor(
     private readonly docker: Docker,
+    private readonly fleet: string,
     private readonly self: string,
     private readonly isOwnerAlive: (owner: string) => Promise<boolean>,
   ) {}
 
-  /** Removes the orphans on this Docker host and returns their container ids. */
+  /** Removes this fleet's orphans on this Docker host and returns their container ids. */
   async reap(): Promise<string[]> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=true`] } });
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${FLEET_LABEL}=${this.fleet}`] } });
     const owners = new Map<string, boolean>();
     const removed: string[] = [];
     for (const container of containers) {

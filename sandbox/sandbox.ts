@@ -48,7 +48,8 @@ export class Sandbox {
     this.destroyed ??= (async () => {
       this.channel.close(new SandboxGoneError('it was destroyed'));
       await this.container.remove({ force: true }).catch((error: { statusCode?: number }) => {
-        if (error.statusCode !== 404) throw error;
+        // 404: already gone; 409: a removal (the reaper's, Docker's own) is already under way.
+        if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
       });
     })();
     return this.destroyed;

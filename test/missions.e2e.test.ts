@@ -63,3 +63,35 @@ test('a step exiting non-zero fails the mission with its exit code and output, a
   expect(remaining.length).toBeGreaterThan(0); // the pool's warm sandboxes
   expect(remaining.filter((container) => container.Id.startsWith(hostname))).toEqual([]);
 });
+
+test('file and python tools work together in one sandbox', async () => {
+  const mission = await submitAndWait([
+    { tool: 'write_file', input: { path: 'data/numbers.txt', content: '3\n4\n5\n' } },
+    { tool: 'python', input: { code: "print(sum(int(n) for n in open('data/numbers.txt')))" } },
+    { tool: 'read_file', input: { path: '/workspace/data/numbers.txt', max_bytes: 2 } },
+    { tool: 'finish', input: { result: { answer: 12 } } },
+  ]);
+
+  expect(mission.status).toBe('succeeded');
+  expect(mission.result).toEqual({ answer: 12 });
+  expect(mission.steps.map((step) => step.observation)).toEqual([
+    { path: 'data/numbers.txt', bytes: 6 },
+    expect.objectContaining({ stdout: '12\n', exit_code: 0 }),
+    { path: '/workspace/data/numbers.txt', content: '3\n', size: 6, truncated: true },
+  ]);
+});
+
+test('a file tool that leaves /workspace fails the mission with a clear reason', async () => {
+  const mission = await submitAndWait([{ tool: 'read_file', input: { path: '../../etc/passwd' } }]);
+
+  expect(mission.status).toBe('failed');
+  expect(mission.error).toMatchObject({ code: 'ERR_TOOL_REFUSED', step: 1 });
+  expect(mission.error!.message).toBe('"../../etc/passwd" is outside /workspace: file tools work only inside it');
+});
+
+test('a step over its own timeout fails the mission as timed out', async () => {
+  const mission = await submitAndWait([{ tool: 'shell', input: { command: 'sleep 1000', timeout_s: 1 } }]);
+
+  expect(mission.status).toBe('failed');
+  expect(mission.error).toMatchObject({ code: 'ERR_STEP_TIMEOUT', step: 1, exit_code: 124 });
+});

@@ -1,4 +1,4 @@
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { localSandboxImage } from '../lib/config';
 import { SandboxDriver } from '../sandbox/driver';
@@ -15,11 +15,24 @@ const driver = new SandboxDriver(docker, {
   image: localSandboxImage(),
   runtime: 'runsc',
   owner,
+  fleet: 'test-standalone',
   limits: { memoryBytes: 128 << 20, pids: 256, workspaceBytes: 8 << 20 },
 });
 const pool = new SandboxPool(driver, { size: 1 });
 const limits = { timeoutMs: 10_000, maxOutputBytes: 10_240 };
-const hostProcesses = () => readdirSync('/proc').filter((name) => /^\d+$/.test(name)).length;
+
+/** Host processes in the sandbox's cgroup: gVisor's own and, under ptrace, one or more per process inside. */
+function hostProcessesOf(containerId: string): number {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
+      } catch {
+        return false; // the process ended while we looked
+      }
+    }).length;
+}
 
 let sandbox: Sandbox;
 beforeEach(async () => {
@@ -43,14 +56,14 @@ async function expectHealthyPool(): Promise<void> {
 }
 
 test('a fork bomb is stopped at the pids limit: the sandbox ends with a clear reason, the host is untouched', async () => {
-  const before = hostProcesses();
+  expect(hostProcessesOf(sandbox.id)).toBeGreaterThan(0);
 
   const outcome = await sandbox.run('f() { f | f; }; f', limits).catch((error: unknown) => error);
 
   expect(outcome).toBeInstanceOf(SandboxGoneError);
   expect((outcome as Error).message).toMatch(/process limit/);
   await pool.release(sandbox);
-  expect(hostProcesses()).toBeLessThan(before + 20);
+  expect(hostProcessesOf(sandbox.id)).toBe(0);
   await expectHealthyPool();
 });
 

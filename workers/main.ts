@@ -34,7 +34,7 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, Math.min(config.WORKER_CONCURRENCY + 2, 20));
   const redis = createRedis(config.REDIS_URL, 'worker');
   const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);
-  const reaper = new SandboxReaper(docker, id, heartbeat.isAlive);
+  const reaper = new SandboxReaper(docker, config.QUEUE_PREFIX, id, heartbeat.isAlive);
   const reap = () =>
     reaper.reap().then(
       (removed) => removed.length > 0 && log.info({ removed }, 'removed sandboxes of workers that are gone'),
@@ -47,6 +47,7 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
     image: config.SANDBOX_IMAGE,
     runtime: config.SANDBOX_RUNTIME,
     owner: id,
+    fleet: config.QUEUE_PREFIX,
     allowRunc: config.SANDBOX_ALLOW_RUNC,
     limits: {
       memoryBytes: config.SANDBOX_MEMORY_MB * 1024 * 1024,

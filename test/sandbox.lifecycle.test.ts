@@ -1,0 +1,144 @@
+import Docker from 'dockerode';
+import IORedis from 'ioredis';
+import { loadConfig, localSandboxImage } from '../lib/config';
+import { FLEET_LABEL, OWNER_LABEL, SANDBOX_LABEL, SandboxDriver } from '../sandbox/driver';
+import { SandboxStartError } from '../sandbox/errors';
+import { SandboxPool } from '../sandbox/pool';
+import { SandboxReaper } from '../sandbox/reaper';
+import { SandboxStatsCollector } from '../sandbox/stats';
+import { startHeartbeat } from '../workers/heartbeat';
+import { removeSandboxes, sandboxesOf } from './harness';
+
+const owner = `test-lifecycle-${process.pid}`;
+// Not a worker's fleet, so no worker's reaper of a parallel test file judges these sandboxes.
+const fleet = 'test-standalone';
+const docker = new Docker();
+const driver = new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner, fleet });
+const limits = { timeoutMs: 10_000, maxOutputBytes: 10_240 };
+
+afterAll(() => removeSandboxes(owner));
+
+test('every sandbox is started hardened: gVisor, no network, read-only root, no capabilities, bounded', async () => {
+  const sandbox = await driver.start();
+  try {
+    const { HostConfig, Config, Mounts } = await docker.getContainer(sandbox.id).inspect();
+    expect(HostConfig).toMatchObject({
+      Runtime: 'runsc',
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: 1024,
+      Memory: 512 << 20,
+      MemorySwap: 512 << 20,
+      NanoCpus: 1e9,
+      Privileged: false,
+    });
+    expect(Object.keys(HostConfig.Tmpfs ?? {}).sort()).toEqual(['/tmp', '/workspace']);
+    expect(Mounts).toEqual([]);
+    expect(Config.User).toBe('1000:1000');
+    expect(Config.Labels).toMatchObject({ [SANDBOX_LABEL]: 'true', [OWNER_LABEL]: owner, [FLEET_LABEL]: fleet });
+
+    const probe = "id -u; grep CapEff /proc/self/status; awk '$2 == \"/\" {split($4, o, \",\"); print o[1]}' /proc/mounts; pwd; dmesg | head -1";
+    const inside = await sandbox.run(probe, limits);
+    expect(inside.stdout.split('\n')).toEqual([
+      '1000',
+      'CapEff:\t0000000000000000',
+      'ro',
+      '/workspace',
+      expect.stringContaining('Starting gVisor'),
+      '',
+    ]);
+  } finally {
+    await sandbox.destroy();
+  }
+});
+
+test('runc is refused unless the development flag allows it', () => {
+  const options = { image: localSandboxImage(), runtime: 'runc', owner, fleet };
+  expect(() => new SandboxDriver(docker, options)).toThrow(SandboxStartError);
+  expect(() => new SandboxDriver(docker, { ...options, allowRunc: true })).not.toThrow();
+});
+
+test('the pool keeps warm sandboxes, hands them out, and replaces each one after its mission', async () => {
+  const pool = new SandboxPool(driver, { size: 2 });
+  const started: number[] = [];
+  pool.on('started', (_sandbox, ms) => started.push(ms));
+  pool.start();
+  try {
+    await waitFor(() => pool.stats().idle === 2);
+    const warm = pool.sandboxes();
+
+    const first = await pool.acquire();
+    const second = await pool.acquire();
+    const third = await pool.acquire(); // none left warm: started on demand
+
+    expect(warm).toContain(first);
+    expect(warm).toContain(second);
+    expect(warm).not.toContain(third);
+    expect(pool.stats()).toMatchObject({ inUse: 3, failures: 0 });
+    await first.writeFile('secret.txt', Buffer.from('mission one'));
+    await pool.release(first);
+    await waitFor(() => pool.stats().idle === 2);
+    const next = await pool.acquire();
+    expect(next).not.toBe(first);
+    expect((await next.run('ls /workspace', limits)).stdout).toBe('');
+    expect(started.length).toBeGreaterThanOrEqual(5);
+  } finally {
+    await pool.close();
+  }
+  expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, failures: 0 });
+  expect(await sandboxesOf(owner)).toEqual([]);
+});
+
+test('the reaper removes sandboxes whose worker is gone and keeps those of live workers', async () => {
+  const config = loadConfig();
+  const redis = new IORedis(config.REDIS_URL);
+  const prefix = `{test-reaper-${process.pid}}`;
+  const alive = await startHeartbeat(redis, prefix, `${owner}-alive`);
+  try {
+    const liveOne = await new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner: `${owner}-alive`, fleet: prefix }).start();
+    const orphan = await new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner: `${owner}-dead`, fleet: prefix }).start();
+
+    const removed = await new SandboxReaper(docker, prefix, owner, alive.isAlive).reap();
+
+    expect(removed).toContain(orphan.id);
+    expect(removed).not.toContain(liveOne.id);
+    expect(await sandboxesOf(`${owner}-dead`)).toEqual([]);
+    expect(await sandboxesOf(`${owner}-alive`)).toHaveLength(1);
+    await liveOne.destroy();
+  } finally {
+    await alive.stop();
+    await removeSandboxes(`${owner}-alive`);
+    redis.disconnect();
+  }
+});
+
+test('sandbox CPU and memory are sampled in the background and served from a cache', async () => {
+  const sandbox = await driver.start();
+  const collector = new SandboxStatsCollector(docker, () => [sandbox]);
+  try {
+    expect(collector.get(sandbox.id)).toBeUndefined();
+    await sandbox.run('python3 -c "import time; b = bytearray(64 << 20); time.sleep(0.2)" & sleep 0.1', limits);
+    await collector.collect();
+    await sandbox.run('python3 -c "sum(range(3_000_000))"', limits);
+    await collector.collect();
+
+    const usage = collector.get(sandbox.id)!;
+    expect(usage.memory_bytes).toBeGreaterThan(1 << 20);
+    expect(usage.memory_limit_bytes).toBe(512 << 20);
+    expect(usage.cpu_percent).toBeGreaterThan(0);
+  } finally {
+    await sandbox.destroy();
+  }
+  await collector.collect();
+  expect(collector.get(sandbox.id)).toBeUndefined();
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
