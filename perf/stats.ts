@@ -1,0 +1,34 @@
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+}
+
+/** p50 and p95 of a list of milliseconds, rounded to 0.01 ms. */
+export function percentiles(samples: readonly number[]): Percentiles {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100;
+  return { p50: at(0.5), p95: at(0.95) };
+}
+
+export async function timed<T>(work: () => Promise<T>): Promise<[ms: number, value: T]> {
+  const started = performance.now();
+  const value = await work();
+  return [performance.now() - started, value];
+}
+
+/** Writes perf/results/<name>.json with the machine it ran on, and prints it. */
+export function writeResult(name: string, result: object): void {
+  const document = {
+    benchmark: name,
+    measured_at: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    ...result,
+  };
+  const text = `${JSON.stringify(document, null, 2)}\n`;
+  writeFileSync(join(__dirname, 'results', `${name}.json`), text);
+  console.log(text);
+}
