@@ -21,11 +21,16 @@ const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 const WAIT_MS = 120_000;
 
 async function main(): Promise<number> {
-  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, PORT: '0' });
+  const examples = JSON.parse(readFileSync(join(__dirname, '..', 'examples', 'missions.json'), 'utf8')) as object[];
+  // One warm sandbox and one worker slot per example mission, unless the environment says otherwise.
+  const perMission = String(examples.length);
+  const config = loadConfig({ LOG_LEVEL: 'warn', SANDBOX_POOL_SIZE: perMission, WORKER_CONCURRENCY: perMission, ...process.env, PORT: '0' });
   const logger = createLogger(config.LOG_LEVEL, 'demo');
   const worker = await startWorker(config, logger);
   const api = await startApi(config, logger);
   try {
+    // A worker fills its pool of warm sandboxes as it starts; missions submitted now acquire them at once.
+    while (worker.pool.stats().idle < config.SANDBOX_POOL_SIZE) await new Promise((resolve) => setTimeout(resolve, 20));
     const call = async (method: string, path: string, body?: unknown) => {
       const response = await fetch(`http://127.0.0.1:${api.port}${path}`, {
         method,
@@ -35,7 +40,6 @@ async function main(): Promise<number> {
       if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
       return (await response.json()) as MissionJson;
     };
-    const examples = JSON.parse(readFileSync(join(__dirname, '..', 'examples', 'missions.json'), 'utf8')) as object[];
     const started = Date.now();
     const submitted = await Promise.all(examples.map((mission) => call('POST', '/v1/missions', mission)));
     console.log(`submitted ${submitted.length} missions; each runs in its own gVisor sandbox\n`);

@@ -16,6 +16,14 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function submitAndWait(plan: object[]) {
   const response = await platform.request('POST', '/v1/missions', { goal: 'test', plan });
   expect(response.status).toBe(201);
@@ -59,9 +67,9 @@ test('a step exiting non-zero fails the mission with its exit code and output, a
   // A container's hostname is the start of its id.
   const hostname = mission.steps[0]!.observation!.stdout.trim();
   expect(hostname).toMatch(/^[0-9a-f]{12}$/);
-  const remaining = await sandboxesOf(env.owner);
-  expect(remaining.length).toBeGreaterThan(0); // the pool's warm sandboxes
-  expect(remaining.filter((container) => container.Id.startsWith(hostname))).toEqual([]);
+  // The outcome is recorded first; the sandbox is removed right after.
+  await waitUntil(async () => (await sandboxesOf(env.owner)).every((container) => !container.Id.startsWith(hostname)));
+  expect((await sandboxesOf(env.owner)).length).toBeGreaterThan(0); // the pool's warm sandboxes stay
 });
 
 test('file and python tools work together in one sandbox', async () => {
