@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import { MissionStore } from '../jobs/missionStore';
-import { loadConfig, type Config } from '../lib/config';
+import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
-import { createLogger, type Logger } from '../lib/logger';
+import type { Logger } from '../lib/logger';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
+import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
 import { createApp } from './app';
 
@@ -36,14 +37,4 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   return { port, close };
 }
 
-if (require.main === module) {
-  const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL, 'api');
-  startApi(config, logger).then(
-    (api) => ['SIGTERM', 'SIGINT'].forEach((signal) => process.once(signal, () => void api.close())),
-    (error: unknown) => {
-      logger.fatal({ err: error }, 'api failed to start');
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runService('api', startApi);

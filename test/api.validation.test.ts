@@ -1,18 +1,6 @@
-import { createTestEnv, type TestEnv } from './harness';
-import { startPlatform, type TestPlatform } from './platform';
+import { usePlatform } from './platform';
 
-let env: TestEnv;
-let platform: TestPlatform;
-
-beforeAll(async () => {
-  env = await createTestEnv();
-  platform = await startPlatform(env);
-});
-
-afterAll(async () => {
-  await platform?.close();
-  await env?.cleanup();
-});
+const context = usePlatform();
 
 const shellStep = { tool: 'shell', input: { command: 'echo hi' } };
 
@@ -24,18 +12,18 @@ test.each([
   ['an empty plan', { goal: 'x', plan: [] }, 'validation-failed'],
   ['an unknown field', { goal: 'x', plan: [shellStep], priority_boost: 9 }, 'validation-failed'],
 ])('%s is rejected with a 400 problem and nothing is written', async (_what, body, code) => {
-  const response = await platform.request('POST', '/v1/missions', body);
+  const response = await context.platform.request('POST', '/v1/missions', body);
 
   expect(response.status).toBe(400);
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const problem = (await response.json()) as { type: string; status: number; detail: string };
   expect(problem).toMatchObject({ type: `/problems/${code}`, status: 400 });
   expect(problem.detail.length).toBeGreaterThan(0);
-  expect(await env.db('missions').count({ n: '*' })).toEqual([{ n: '0' }]);
+  expect(await context.env.db('missions').count({ n: '*' })).toEqual([{ n: '0' }]);
 });
 
 test('the validation problem names the field that is wrong', async () => {
-  const response = await platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
+  const response = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
 
   const problem = (await response.json()) as { errors: { path: string; message: string }[] };
   expect(problem.errors).toEqual([
@@ -44,7 +32,7 @@ test('the validation problem names the field that is wrong', async () => {
 });
 
 test('a request without the API key is refused with 401', async () => {
-  const response = await platform.request('GET', '/v1/missions/00000000-0000-7000-8000-000000000000', undefined, {
+  const response = await context.platform.request('GET', '/v1/missions/00000000-0000-7000-8000-000000000000', undefined, {
     authorization: 'Bearer wrong-key-wrong-key',
   });
 
@@ -54,7 +42,7 @@ test('a request without the API key is refused with 401', async () => {
 
 test('an unknown mission is a 404 problem, whether or not its id is well formed', async () => {
   for (const id of ['00000000-0000-7000-8000-000000000000', 'not-an-id']) {
-    const response = await platform.request('GET', `/v1/missions/${id}`);
+    const response = await context.platform.request('GET', `/v1/missions/${id}`);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   }

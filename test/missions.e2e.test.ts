@@ -1,20 +1,9 @@
-import { createTestEnv, sandboxesOf, type TestEnv } from './harness';
-import { startPlatform, type TestPlatform } from './platform';
+import { sandboxesOf } from './harness';
+import { usePlatform } from './platform';
 
 const shell = (command: string) => ({ tool: 'shell', input: { command } });
 
-let env: TestEnv;
-let platform: TestPlatform;
-
-beforeAll(async () => {
-  env = await createTestEnv();
-  platform = await startPlatform(env);
-});
-
-afterAll(async () => {
-  await platform?.close();
-  await env?.cleanup();
-});
+const context = usePlatform();
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -25,10 +14,10 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000):
 }
 
 async function submitAndWait(plan: object[]) {
-  const response = await platform.request('POST', '/v1/missions', { goal: 'test', plan });
+  const response = await context.platform.request('POST', '/v1/missions', { goal: 'test', plan });
   expect(response.status).toBe(201);
   const { id } = (await response.json()) as { id: string };
-  return platform.waitForMission(id);
+  return context.platform.waitForMission(id);
 }
 
 test('a step runs under the gVisor kernel, not the host kernel', async () => {
@@ -47,7 +36,7 @@ test('steps run in order in one sandbox, and every step is in Postgres in order'
 
   expect(mission.status).toBe('succeeded');
   expect(mission.result).toEqual({ output: 'first\nsecond\n' });
-  const rows = await env.db('steps').where({ mission_id: mission.id }).orderBy('seq').select('seq', 'input');
+  const rows = await context.env.db('steps').where({ mission_id: mission.id }).orderBy('seq').select('seq', 'input');
   expect(rows).toEqual([
     { seq: 1, input: { command: 'echo first > notes.txt' } },
     { seq: 2, input: { command: 'echo second >> notes.txt' } },
@@ -68,8 +57,8 @@ test('a step exiting non-zero fails the mission with its exit code and output, a
   const hostname = mission.steps[0]!.observation!.stdout.trim();
   expect(hostname).toMatch(/^[0-9a-f]{12}$/);
   // The outcome is recorded first; the sandbox is removed right after.
-  await waitUntil(async () => (await sandboxesOf(env.owner)).every((container) => !container.Id.startsWith(hostname)));
-  expect((await sandboxesOf(env.owner)).length).toBeGreaterThan(0); // the pool's warm sandboxes stay
+  await waitUntil(async () => (await sandboxesOf(context.env.owner)).every((container) => !container.Id.startsWith(hostname)));
+  expect((await sandboxesOf(context.env.owner)).length).toBeGreaterThan(0); // the pool's warm sandboxes stay
 });
 
 test('file and python tools work together in one sandbox', async () => {

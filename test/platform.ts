@@ -1,6 +1,6 @@
 import { startApi, type RunningApi } from '../api/main';
 import { startWorker, type RunningWorker } from '../workers/main';
-import { testLogger, type TestEnv } from './harness';
+import { createTestEnv, testLogger, type TestEnv } from './harness';
 
 /** The API and one worker against a test environment, with a small HTTP client for the API. */
 export interface TestPlatform {
@@ -58,4 +58,18 @@ export async function startPlatform(env: TestEnv): Promise<TestPlatform> {
       await worker.close();
     },
   };
+}
+
+/** Gives a test file the API and a worker in a test environment of its own, set up once and torn down after. */
+export function usePlatform(): { env: TestEnv; platform: TestPlatform } {
+  const context = {} as { env: TestEnv; platform: TestPlatform };
+  beforeAll(async () => {
+    context.env = await createTestEnv();
+    context.platform = await startPlatform(context.env);
+  });
+  afterAll(async () => {
+    await context.platform?.close();
+    await context.env?.cleanup();
+  });
+  return context;
 }

@@ -3,10 +3,11 @@ import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
 import { MissionStore } from '../jobs/missionStore';
-import { loadConfig, type Config } from '../lib/config';
+import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
-import { createLogger, type Logger } from '../lib/logger';
+import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
+import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
 import { SandboxDriver } from '../sandbox/driver';
 import { SandboxPool } from '../sandbox/pool';
@@ -92,14 +93,4 @@ function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-if (require.main === module) {
-  const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL, 'worker');
-  startWorker(config, logger).then(
-    (worker) => ['SIGTERM', 'SIGINT'].forEach((signal) => process.once(signal, () => void worker.close())),
-    (error: unknown) => {
-      logger.fatal({ err: error }, 'worker failed to start');
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runService('worker', (config, logger) => startWorker(config, logger));
