@@ -1,56 +1,131 @@
-import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import type { MissionStore } from '../jobs/missionStore';
 import type { Logger } from '../lib/logger';
-import { requireApiKey } from './auth';
+import type { Metrics } from '../lib/metrics';
+import type { ApiKeys } from './apiKeys';
+import { authenticate, callerOf, requireAdmin } from './auth';
+import type { MissionEventHub } from './eventHub';
+import { adminHandlers } from './handlers/admin';
 import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
+import type { Idempotency } from './idempotency';
+import { openApiDocument } from './openapi';
 import { HttpProblem } from './problem';
+import { streamMissionEvents } from './sse';
 
 export interface AppDeps extends MissionHandlerDeps {
+  store: MissionStore;
   logger: Logger;
-  adminApiKey: string;
-  /** Largest accepted request body. Default 1 MiB. */
-  bodyLimit?: string;
+  metrics: Metrics;
+  keys: ApiKeys;
+  idempotency: Idempotency;
+  hub: MissionEventHub;
+  /** Ends each open SSE stream; shutdown calls them. */
+  streams: Set<() => void>;
+  rateLimit: RequestHandler;
+  /** Whether Postgres and Redis answer, for /readyz. */
+  readiness(): Promise<Record<string, boolean>>;
+  /** BullMQ job counts by state, for /metrics. */
+  queueCounts(): Promise<Record<string, number>>;
+  sseHeartbeatMs: number;
 }
+
+const SINGLE_BODY_LIMIT = '1mb';
+const BATCH_BODY_LIMIT = '32mb';
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The thin Express adapter: routes to framework-free handlers and renders every error as a problem. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', false);
   const missions = missionHandlers(deps);
-  const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: express.Response) => {
+  const admin = adminHandlers(deps.keys);
+  const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
     const result = await handler(req);
     res.status(result.status).set(result.headers ?? {}).json(result.body);
   };
+  const json = (limit: string) => express.json({ limit, type: () => true, verify: rejectInvalidUtf8 });
+  const idempotent = (req: Request, handler: () => Promise<HandlerResult>) =>
+    deps.idempotency.run(callerOf(req).tenantId, req.get('idempotency-key'), req.body, handler);
 
+  app.use(requestId, observe(deps.metrics));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    const checks = await deps.readiness();
+    const ready = Object.values(checks).every(Boolean);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    for (const [state, count] of Object.entries(await deps.queueCounts().catch(() => ({})))) deps.metrics.queueJobs.set({ state }, count);
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  const openApi = openApiDocument(deps.maxBatch);
+  app.get('/openapi.json', (_req, res) => void res.json(openApi));
 
-  app.use('/v1', requireApiKey(deps.adminApiKey), express.json({ limit: deps.bodyLimit ?? '1mb', type: () => true }));
-  app.post('/v1/missions', route((req) => missions.create(req.body)));
-  app.get('/v1/missions/:id', route((req) => missions.get(req.params.id as string)));
+  app.use('/v1', authenticate(deps.keys), deps.rateLimit);
+  app.post('/v1/missions/batch', json(BATCH_BODY_LIMIT), route((req) => idempotent(req, () => missions.createBatch(callerOf(req), req.body))));
+  app.post('/v1/missions', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => missions.create(callerOf(req), req.body))));
+  app.get('/v1/missions', route((req) => missions.list(callerOf(req), req.query)));
+  app.get('/v1/missions/:id', route((req) => missions.get(callerOf(req), req.params.id as string)));
+  app.get('/v1/missions/:id/steps', route((req) => missions.steps(callerOf(req), req.params.id as string, req.query)));
+  app.post('/v1/missions/:id/cancel', route((req) => missions.cancel(callerOf(req), req.params.id as string)));
+  app.get('/v1/missions/:id/events', async (req, res) => {
+    const mission = await missions.findMission(callerOf(req), req.params.id as string);
+    await streamMissionEvents(req, res, mission, deps, { heartbeatMs: deps.sseHeartbeatMs });
+  });
+  app.get('/v1/batches/:id', route((req) => missions.batch(callerOf(req), req.params.id as string)));
+  app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
 
   app.use((req, _res, next) => next(HttpProblem.notFound(`${req.method} ${req.path}`)));
   app.use(problemMiddleware(deps.logger));
   return app;
 }
 
+function rejectInvalidUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  try {
+    utf8.decode(body);
+  } catch {
+    throw new HttpProblem(400, 'invalid-encoding', 'The body is not valid UTF-8.');
+  }
+}
+
+/** Every response carries X-Request-Id: the caller's, when it sent a sane one, or a new one. */
+const requestId: RequestHandler = (req, res, next) => {
+  const given = req.get('x-request-id');
+  res.locals.requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+  res.set('X-Request-Id', res.locals.requestId as string);
+  next();
+};
+
+function observe(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.once('finish', () => end({ route: req.route?.path ?? 'unmatched', method: req.method, status: String(res.statusCode) }));
+    next();
+  };
+}
+
 /** Body-parser errors carry a `type`; everything unknown is a 500 whose details stay in the log. */
 function problemMiddleware(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
-    res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem.toBody()));
+    const requestId = res.locals.requestId as string;
+    if (problem.status >= 500) logger.error({ err: error, method: req.method, path: req.path, request_id: requestId }, 'request failed');
+    if (res.headersSent) return void res.end();
+    res.status(problem.status).type('application/problem+json').send(JSON.stringify({ ...problem.toBody(), request_id: requestId }));
   };
 }
 
 function toProblem(error: unknown): HttpProblem {
   if (error instanceof HttpProblem) return error;
-  const type = (error as { type?: string }).type;
-  if (type === 'entity.parse.failed') {
-    return new HttpProblem(400, 'malformed-json', 'The body is not valid JSON.', (error as Error).message);
-  }
-  if (type === 'entity.too.large') return new HttpProblem(413, 'body-too-large', 'The body is too large.');
+  const { type, message } = error as { type?: string; message?: string };
+  if (type === 'entity.parse.failed') return new HttpProblem(400, 'malformed-json', 'The body is not valid JSON.', message);
+  if (type === 'entity.too.large') return new HttpProblem(413, 'body-too-large', 'The body is too large.', message);
   if (type === 'charset.unsupported' || type === 'encoding.unsupported') {
-    return new HttpProblem(415, 'unsupported-encoding', 'The body encoding is not supported.', (error as Error).message);
+    return new HttpProblem(415, 'unsupported-encoding', 'The body encoding is not supported.', message);
   }
   return new HttpProblem(500, 'internal', 'Something went wrong on our side.');
 }

@@ -1,32 +1,84 @@
 import type { AddressInfo } from 'node:net';
 import { MissionStore } from '../jobs/missionStore';
+import { MissionSubmitter } from '../jobs/submitter';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
-import { createMissionQueue } from '../lib/queue';
+import { createMetrics } from '../lib/metrics';
+import { cancelChannel, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
+import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
+import { MissionEventHub } from './eventHub';
+import { Idempotency } from './idempotency';
+import { tenantRateLimit } from './rateLimit';
 
 export interface RunningApi {
   port: number;
+  submitter: MissionSubmitter;
   close(): Promise<void>;
 }
 
-/** Starts the HTTP API on config.PORT (0 picks a free port). */
+const withTimeout = <T>(work: Promise<T>, ms: number) =>
+  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
+
+/** Starts the HTTP API on config.PORT (0 picks a free port), and the reconciler that enqueues what Redis missed. */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA);
   const redis = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
-  const app = createApp({ store: new MissionStore(db), queue, logger, adminApiKey: config.ADMIN_API_KEY });
+  const store = new MissionStore(db);
+  const submitter = new MissionSubmitter(store, queue);
+  submitter.on('enqueueFailed', (error, ids) =>
+    logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the reconciler will enqueue them'),
+  );
+  const reconcile = () =>
+    submitter.reconcile(config.RECONCILE_EVERY_MS).then(
+      (count) => count > 0 && logger.info({ missions: count }, 'reconciler enqueued missions'),
+      (error: unknown) => logger.debug({ err: error }, 'reconciler could not run; will retry'),
+    );
+  const reconciler = setInterval(() => void reconcile(), config.RECONCILE_EVERY_MS).unref();
+  const hub = new MissionEventHub(config.DATABASE_URL, logger);
+  await hub.start();
+  const metrics = createMetrics();
+  submitter.on('committed', (count, via) => metrics.missionsSubmitted.inc({ via }, count));
+  const streams = new Set<() => void>();
+  const app = createApp({
+    store,
+    submitter,
+    logger,
+    metrics,
+    hub,
+    streams,
+    keys: new ApiKeys(db, config.ADMIN_API_KEY),
+    idempotency: new Idempotency(db),
+    rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
+    announceCancel: async (id) => void (await redis.publish(cancelChannel(config.QUEUE_PREFIX), id)),
+    maxBatch: config.BATCH_MAX,
+    sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
+    readiness: async () => ({
+      postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
+      redis: await withTimeout(redis.ping(), 2_000).then(() => true, () => false),
+    }),
+    queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'),
+  });
   const server = app.listen(config.PORT);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'api listening');
   const close = shutdownSequence(
     [
-      ['stop intake', () => new Promise((resolve) => server.close(resolve))],
+      ['stop intake', async () => {
+        const closed = new Promise((resolve) => server.close(resolve));
+        [...streams].forEach((end) => end());
+        server.closeIdleConnections();
+        await closed;
+      }],
+      ['stop reconciler', async () => clearInterval(reconciler)],
+      ['finish submissions', () => submitter.drain()],
+      ['stop event hub', () => hub.close()],
       ['close queue', () => queue.close()],
       ['close redis', () => redis.quit()],
       ['close database', () => db.destroy()],
@@ -34,7 +86,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     config.SHUTDOWN_TIMEOUT_MS,
     logger,
   );
-  return { port, close };
+  return { port, submitter, close };
 }
 
 if (require.main === module) runService('api', startApi);

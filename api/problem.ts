@@ -6,6 +6,7 @@ export interface ProblemBody {
   status: number;
   detail?: string;
   errors?: { path: string; message: string }[];
+  [extension: string]: unknown;
 }
 
 /** An RFC 9457 problem: the only shape in which the API reports an error. */
@@ -16,13 +17,15 @@ export class HttpProblem extends Error {
     readonly title: string,
     readonly detail?: string,
     readonly errors?: ProblemBody['errors'],
+    /** RFC 9457 extension members, e.g. the per-item results of a batch. */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(detail ?? title);
     this.name = 'HttpProblem';
   }
 
   toBody(): ProblemBody {
-    const body: ProblemBody = { type: `/problems/${this.code}`, title: this.title, status: this.status };
+    const body: ProblemBody = { type: `/problems/${this.code}`, title: this.title, status: this.status, ...this.extensions };
     if (this.detail) body.detail = this.detail;
     if (this.errors) body.errors = this.errors;
     return body;

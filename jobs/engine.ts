@@ -2,6 +2,7 @@ import { SandboxError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionError, MissionStatus, Step } from './mission';
 import { TERMINAL_STATUSES } from './mission';
+import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { Action } from './policies/policy';
 import { scriptedPolicy } from './policies/scripted';
@@ -40,6 +41,7 @@ export class MissionEngine {
 
   constructor(
     private readonly store: MissionStore,
+    private readonly progress: MissionProgress,
     private readonly sandboxes: SandboxSource,
     options: Partial<EngineOptions> = {},
   ) {
@@ -50,16 +52,20 @@ export class MissionEngine {
   async run(missionId: string, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
     const mission = await this.store.get(missionId);
     if (!mission) return undefined;
-    if (TERMINAL_STATUSES.has(mission.status) || !(await this.store.markRunning(missionId))) {
+    if (TERMINAL_STATUSES.has(mission.status) || !(await this.progress.markRunning(missionId))) {
       return { status: mission.status, steps: mission.step_count };
     }
     const lease: SandboxLease = {};
+    // Cancelling kills the running step at once: its sandbox goes, and the loop stops before the next step.
+    const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);
+    signal.addEventListener('abort', killRunningStep, { once: true });
     try {
       const outcome = await this.loop(mission, signal, lease);
       // The outcome is recorded before the sandbox is removed: removing a gVisor container takes ~150 ms.
-      await this.store.finish(missionId, outcome);
+      await this.progress.finish(missionId, outcome);
       return { status: outcome.status, steps: outcome.steps, error: outcome.error };
     } finally {
+      signal.removeEventListener('abort', killRunningStep);
       if (lease.sandbox) await this.sandboxes.release(lease.sandbox);
     }
   }
@@ -69,6 +75,7 @@ export class MissionEngine {
     const history = await this.store.steps(mission.id);
     try {
       for (;;) {
+        if (signal.aborted) return cancelled(history.length);
         const action = await policy.next(history, signal);
         if (action.kind === 'finish') return { status: 'succeeded', steps: history.length, result: action.result };
         if (action.call.tool === 'finish') return { status: 'succeeded', steps: history.length, result: action.call.input.result };
@@ -77,9 +84,10 @@ export class MissionEngine {
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
         lease.sandbox ??= await this.sandboxes.acquire();
-        const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, action, action.call);
-        await this.store.appendStep(step.row);
+        const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, action, action.call, signal);
+        await this.progress.appendStep(step.row);
         history.push(step.row);
+        if (signal.aborted) return cancelled(history.length);
         if (step.error) {
           const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };
           return { status: 'failed', steps: history.length, error };
@@ -97,6 +105,7 @@ export class MissionEngine {
     seq: number,
     action: ToolAction,
     call: SandboxedCall,
+    signal: AbortSignal,
   ): Promise<{ row: Step; error: ToolOutcome['error'] }> {
     const startedAt = new Date();
     let outcome: ToolOutcome;
@@ -104,7 +113,8 @@ export class MissionEngine {
       outcome = await runTool(sandbox, call, this.options);
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
-      outcome = { observation: null, exit_code: null, error: { code: error.code, message: error.message } };
+      const cause = signal.aborted ? { code: 'ERR_CANCELLED', message: 'the mission was cancelled while this step ran' } : error;
+      outcome = { observation: null, exit_code: null, error: { code: cause.code, message: cause.message } };
     }
     const row: Step = {
       mission_id: missionId,
@@ -120,4 +130,8 @@ export class MissionEngine {
     };
     return { row, error: outcome.error };
   }
+}
+
+function cancelled(steps: number): MissionOutcome {
+  return { status: 'cancelled', steps, error: { code: 'ERR_CANCELLED', message: 'the mission was cancelled' } };
 }

@@ -36,6 +36,8 @@ export interface MissionError {
 
 export interface Mission {
   id: string;
+  tenant_id: string;
+  batch_id: string | null;
   status: MissionStatus;
   goal: string;
   spec: MissionSpec;
@@ -45,6 +47,7 @@ export interface Mission {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  enqueued_at: Date | null;
 }
 
 export interface Step {
@@ -58,4 +61,13 @@ export interface Step {
   error: string | null;
   started_at: Date;
   finished_at: Date;
+}
+
+/** What the SSE stream carries: a status change or a recorded step, numbered in commit order. */
+export interface MissionEvent {
+  id: string;
+  mission_id: string;
+  type: 'status' | 'step';
+  data: Record<string, unknown>;
+  created_at: Date;
 }

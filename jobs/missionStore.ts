@@ -1,52 +1,165 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
-import type { Mission, MissionError, MissionSpec, MissionStatus, Step } from './mission';
+import type { Mission, MissionEvent, MissionSpec, MissionStatus, Step } from './mission';
+import { EVENTS_CHANNEL } from './missionProgress';
 
-/** Mission rows in Postgres: the durable truth of every mission's state. */
+/** Rows per INSERT statement: far below Postgres's 65,535 bind parameters, large enough to amortise the trip. */
+const INSERT_CHUNK = 1_000;
+
+export interface NewMission {
+  tenant_id: string;
+  spec: MissionSpec;
+  batch_id?: string | null;
+}
+
+export interface ListFilter {
+  status?: MissionStatus;
+  batch_id?: string;
+  /** Missions with an id below this one (ids are time-ordered, so: older ones). */
+  before?: string;
+  limit: number;
+}
+
+export interface BatchSummary {
+  id: string;
+  submitted: number;
+  accepted: number;
+  created_at: Date;
+  counts: Record<MissionStatus, number>;
+}
+
+/** Mission rows in Postgres: the durable truth of every mission's state, read per tenant. */
 export class MissionStore {
   constructor(private readonly db: Knex) {}
 
-  /** Commits a new queued mission and returns it. */
-  async create(spec: MissionSpec): Promise<Mission> {
-    const [row] = await this.db<Mission>('missions')
-      .insert({ id: uuidv7(), goal: spec.goal, spec: JSON.stringify(spec) as unknown as MissionSpec })
-      .returning('*');
-    return row!;
+  /** Commits new queued missions, many rows per statement, in one transaction. Returns them in order. */
+  async create(missions: readonly NewMission[], trx?: Knex.Transaction): Promise<Mission[]> {
+    const createdAt = new Date();
+    const rows: Mission[] = missions.map((mission) => ({
+      id: uuidv7(createdAt.getTime()),
+      tenant_id: mission.tenant_id,
+      batch_id: mission.batch_id ?? null,
+      status: 'queued',
+      goal: mission.spec.goal,
+      spec: mission.spec,
+      result: null,
+      error: null,
+      step_count: 0,
+      created_at: createdAt,
+      started_at: null,
+      finished_at: null,
+      enqueued_at: null,
+    }));
+    const insert = async (db: Knex | Knex.Transaction) => {
+      for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
+        await db('missions').insert(
+          rows.slice(at, at + INSERT_CHUNK).map(({ id, tenant_id, batch_id, goal, spec, created_at }) => ({
+            id,
+            tenant_id,
+            batch_id,
+            goal,
+            spec: JSON.stringify(spec),
+            created_at,
+          })),
+        );
+      }
+    };
+    if (trx || rows.length <= INSERT_CHUNK) await insert(trx ?? this.db);
+    else await this.db.transaction(insert);
+    return rows;
   }
 
+  /** Commits a batch and its missions together. */
+  async createBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number): Promise<{ batchId: string; missions: Mission[] }> {
+    const batchId = uuidv7();
+    return this.db.transaction(async (trx) => {
+      await trx('batches').insert({ id: batchId, tenant_id: tenantId, submitted, accepted: specs.length });
+      const missions = await this.create(
+        specs.map((spec) => ({ tenant_id: tenantId, spec, batch_id: batchId })),
+        trx,
+      );
+      return { batchId, missions };
+    });
+  }
+
+  /** Notes that these missions are in BullMQ, so the reconciler leaves them alone. */
+  async markEnqueued(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.db('missions').whereIn('id', ids).update({ enqueued_at: this.db.fn.now() });
+  }
+
+  /** Queued missions that were committed but never reached BullMQ (Redis was away), oldest first. */
+  async notEnqueued(olderThanMs: number, limit: number): Promise<string[]> {
+    const rows = await this.db('missions')
+      .whereNull('enqueued_at')
+      .where('status', 'queued')
+      .where('created_at', '<', new Date(Date.now() - olderThanMs))
+      .orderBy('created_at')
+      .limit(limit)
+      .select('id');
+    return rows.map((row: { id: string }) => row.id);
+  }
+
+  /** Any tenant's mission: for the engine, which is given ids by the queue. */
   async get(id: string): Promise<Mission | undefined> {
     return this.db<Mission>('missions').where({ id }).first();
   }
 
-  async steps(missionId: string): Promise<Step[]> {
-    return this.db<Step>('steps').where({ mission_id: missionId }).orderBy('seq');
+  /** A tenant's mission, or undefined when it does not exist or is another tenant's. */
+  async getForTenant(tenantId: string, id: string): Promise<Mission | undefined> {
+    return this.db<Mission>('missions').where({ id, tenant_id: tenantId }).first();
   }
 
-  /** Moves a queued (or interrupted running) mission to running; false when it is already finished. */
-  async markRunning(id: string): Promise<boolean> {
-    const updated = await this.db('missions')
-      .where({ id })
-      .whereIn('status', ['queued', 'running'])
-      .update({ status: 'running', started_at: this.db.raw('coalesce(started_at, now())') });
-    return updated === 1;
+  /** One page of a tenant's missions, newest first: one indexed query whatever the page size. */
+  async list(tenantId: string, filter: ListFilter): Promise<Mission[]> {
+    const query = this.db<Mission>('missions').where({ tenant_id: tenantId });
+    if (filter.status) query.where({ status: filter.status });
+    if (filter.batch_id) query.where({ batch_id: filter.batch_id });
+    if (filter.before) query.where('id', '<', filter.before);
+    return query.orderBy('id', 'desc').limit(filter.limit);
   }
 
-  /** Records a finished step and counts it on the mission, in one transaction. */
-  async appendStep(step: Step): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      await trx('steps').insert({ ...step, input: JSON.stringify(step.input), observation: JSON.stringify(step.observation) });
-      await trx('missions').where({ id: step.mission_id }).update({ step_count: step.seq });
-    });
+  /** A mission's steps in order, after step `after`, at most `limit` of them. */
+  async steps(missionId: string, after = 0, limit = 100_000): Promise<Step[]> {
+    return this.db<Step>('steps').where({ mission_id: missionId }).where('seq', '>', after).orderBy('seq').limit(limit);
   }
 
-  async finish(id: string, outcome: { status: MissionStatus; result?: unknown; error?: MissionError }): Promise<void> {
-    await this.db('missions')
-      .where({ id })
-      .update({
-        status: outcome.status,
-        result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
-        error: outcome.error ? JSON.stringify(outcome.error) : null,
-        finished_at: this.db.fn.now(),
-      });
+  /** A mission's events after event `afterId`, in commit order. */
+  async eventsAfter(missionId: string, afterId: string, limit: number): Promise<MissionEvent[]> {
+    return this.db<MissionEvent>('mission_events')
+      .where({ mission_id: missionId })
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit);
+  }
+
+  async batch(tenantId: string, batchId: string): Promise<BatchSummary | undefined> {
+    const batch = await this.db('batches').where({ id: batchId, tenant_id: tenantId }).first();
+    if (!batch) return undefined;
+    const rows: { status: MissionStatus; count: string }[] = await this.db('missions')
+      .where({ batch_id: batchId })
+      .groupBy('status')
+      .select('status')
+      .count({ count: '*' });
+    const counts = { queued: 0, running: 0, waiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 };
+    for (const row of rows) counts[row.status] = Number(row.count);
+    return { id: batch.id, submitted: batch.submitted, accepted: batch.accepted, created_at: batch.created_at, counts };
+  }
+
+  /** Cancels a tenant's unfinished mission; returns it as it is now, or undefined when there is no such mission. */
+  async cancel(tenantId: string, id: string): Promise<Mission | undefined> {
+    await this.db.raw(
+      `with m as (
+         update missions set status = 'cancelled', finished_at = now(),
+           error = jsonb_build_object('code', 'ERR_CANCELLED', 'message', 'the mission was cancelled')
+         where id = :id and tenant_id = :tenant and status in ('queued', 'running', 'waiting_approval')
+         returning id
+       ), e as (
+         insert into mission_events (mission_id, type, data)
+         select id, 'status', jsonb_build_object('status', 'cancelled') from m returning mission_id
+       )
+       select pg_notify(:channel, mission_id::text) from e`,
+      { id, tenant: tenantId, channel: EVENTS_CHANNEL },
+    );
+    return this.getForTenant(tenantId, id);
   }
 }

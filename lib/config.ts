@@ -28,6 +28,10 @@ const schema = z.object({
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
+  BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
+  RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });
 

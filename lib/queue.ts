@@ -16,7 +16,5 @@ export function createMissionQueue(connection: ConnectionOptions, prefix: string
   });
 }
 
-/** Enqueues a mission. The job id is the mission id, so a mission enqueued twice still runs once. */
-export async function enqueueMission(queue: Queue<MissionJobData>, missionId: string): Promise<void> {
-  await queue.add('mission', { mission_id: missionId }, { jobId: missionId });
-}
+/** Redis pub/sub channel on which the API announces cancelled missions to every worker. */
+export const cancelChannel = (prefix: string) => `${prefix}:cancel`;

@@ -1,10 +1,14 @@
 import type { Knex } from 'knex';
 import * as missionsAndSteps from './001_missions_and_steps';
+import * as tenantsBatchesEvents from './002_tenants_batches_events';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 // Migrations are listed here rather than found on disk, so they load the same way under tsx, jest and node.
-const migrations: ReadonlyArray<readonly [string, Migration]> = [['001_missions_and_steps', missionsAndSteps]];
+const migrations: ReadonlyArray<readonly [string, Migration]> = [
+  ['001_missions_and_steps', missionsAndSteps],
+  ['002_tenants_batches_events', tenantsBatchesEvents],
+];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
   getMigrations: async () => [...migrations],

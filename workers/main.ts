@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
+import { MissionProgress } from '../jobs/missionProgress';
 import { MissionStore } from '../jobs/missionStore';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
+import { cancelChannel } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
@@ -13,6 +15,7 @@ import { SandboxDriver } from '../sandbox/driver';
 import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
+import { listenForCancellations } from './cancellations';
 import { startHeartbeat } from './heartbeat';
 import { createMissionWorker } from './missionWorker';
 
@@ -64,8 +67,9 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
   stats.start();
 
-  const engine = new MissionEngine(new MissionStore(db), pool);
-  const worker = createMissionWorker(engine, log, {
+  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), pool);
+  const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
+  const worker = createMissionWorker(engine, cancellations, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
@@ -76,6 +80,7 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
     [
       // Waits for running missions; each releases its own sandbox when it ends.
       ['drain worker', () => worker.close()],
+      ['stop cancellations', () => cancellations.close()],
       ['stop sandbox stats', () => stats.stop()],
       ['destroy sandboxes', () => pool.close()],
       ['stop heartbeat', async () => (clearInterval(reapTimer), heartbeat.stop())],

@@ -2,6 +2,7 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { MissionEngine } from '../jobs/engine';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, type MissionJobData } from '../lib/queue';
+import type { Cancellations } from './cancellations';
 
 export interface MissionWorkerOptions {
   connection: ConnectionOptions;
@@ -11,14 +12,26 @@ export interface MissionWorkerOptions {
 }
 
 /** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
-export function createMissionWorker(engine: MissionEngine, logger: Logger, options: MissionWorkerOptions): Worker<MissionJobData> {
+export function createMissionWorker(
+  engine: MissionEngine,
+  cancellations: Cancellations,
+  logger: Logger,
+  options: MissionWorkerOptions,
+): Worker<MissionJobData> {
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
-    async (job, _token, signal) => {
-      const log = logger.child({ mission_id: job.data.mission_id, job_id: job.id });
-      const outcome = await engine.run(job.data.mission_id, signal);
-      if (!outcome) log.warn('no such mission; dropping the job');
-      else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
+    async (job, _token, jobSignal) => {
+      const missionId = job.data.mission_id;
+      const log = logger.child({ mission_id: missionId, job_id: job.id });
+      const cancelled = cancellations.watch(missionId);
+      try {
+        const signal = jobSignal ? AbortSignal.any([jobSignal, cancelled.signal]) : cancelled.signal;
+        const outcome = await engine.run(missionId, signal);
+        if (!outcome) log.warn('no such mission; dropping the job');
+        else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
+      } finally {
+        cancelled.done();
+      }
     },
     { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );

@@ -1,40 +1,139 @@
-import type { Queue } from 'bullmq';
-import { missionSpecSchema } from '../../jobs/mission';
+import { z } from 'zod';
+import { MISSION_STATUSES, TERMINAL_STATUSES, missionSpecSchema, type MissionSpec } from '../../jobs/mission';
 import type { MissionStore } from '../../jobs/missionStore';
+import type { MissionSubmitter } from '../../jobs/submitter';
 import { isUuid } from '../../lib/ids';
-import type { Logger } from '../../lib/logger';
-import { enqueueMission, type MissionJobData } from '../../lib/queue';
+import type { Caller } from '../apiKeys';
+import { decodeCursor, encodeCursor } from '../cursor';
 import { HttpProblem } from '../problem';
-import { missionView } from '../views';
+import { missionView, stepView } from '../views';
 import type { HandlerResult } from './result';
 
 export interface MissionHandlerDeps {
   store: MissionStore;
-  queue: Queue<MissionJobData>;
-  logger: Logger;
+  submitter: MissionSubmitter;
+  /** Tells workers to stop a cancelled mission. */
+  announceCancel(missionId: string): Promise<void>;
+  /** Most missions one batch may hold. */
+  maxBatch: number;
+}
+
+export const listQuerySchema = z
+  .object({
+    status: z.enum(MISSION_STATUSES).optional(),
+    batch_id: z.uuid().optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+export const stepsQuerySchema = z
+  .object({
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(1_000).default(100),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+const isIdPosition = (value: unknown): value is { id: string } =>
+  typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' && isUuid((value as { id: string }).id);
+const isSeqPosition = (value: unknown): value is { seq: number } =>
+  typeof value === 'object' && value !== null && Number.isSafeInteger((value as { seq?: unknown }).seq);
+
+const invalidBody = (detail: string) => new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail);
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw HttpProblem.validation(parsed.error, what);
+  return parsed.data;
 }
 
 /** The mission endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
-export function missionHandlers({ store, queue, logger }: MissionHandlerDeps) {
+export function missionHandlers({ store, submitter, announceCancel, maxBatch }: MissionHandlerDeps) {
+  const findMission = async (caller: Caller, id: string) => {
+    const mission = isUuid(id) ? await store.getForTenant(caller.tenantId, id) : undefined;
+    if (!mission) throw HttpProblem.notFound(`mission ${id}`);
+    return mission;
+  };
+
   return {
-    async create(body: unknown): Promise<HandlerResult> {
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        throw new HttpProblem(400, 'validation-failed', 'Your request is not valid.', 'the body must be a JSON object');
-      }
-      const parsed = missionSpecSchema.safeParse(body);
-      if (!parsed.success) throw HttpProblem.validation(parsed.error, 'the mission');
-      // Committed first: from here on the mission is never lost, even if Redis is away right now.
-      const mission = await store.create(parsed.data);
-      await enqueueMission(queue, mission.id).catch((error: unknown) =>
-        logger.warn({ err: error, mission_id: mission.id }, 'mission committed but not yet enqueued'),
-      );
+    findMission,
+
+    async create(caller: Caller, body: unknown): Promise<HandlerResult> {
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('the body must be a JSON object');
+      const mission = await submitter.submit(caller.tenantId, parse(missionSpecSchema, body, 'the mission'));
       return { status: 201, body: missionView(mission), headers: { Location: `/v1/missions/${mission.id}` } };
     },
 
-    async get(id: string): Promise<HandlerResult> {
-      const mission = isUuid(id) ? await store.get(id) : undefined;
-      if (!mission) throw HttpProblem.notFound(`mission ${id}`);
-      return { status: 200, body: missionView(mission, await store.steps(id)) };
+    /** Valid items are accepted even when others are not; each item gets its id or its problems. */
+    async createBatch(caller: Caller, body: unknown): Promise<HandlerResult> {
+      const items = (body as { missions?: unknown } | null)?.missions;
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(items) || Object.keys(body).length !== 1) {
+        throw invalidBody('the body must be {"missions": [...]}');
+      }
+      if (items.length === 0) throw invalidBody('the batch is empty');
+      if (items.length > maxBatch) {
+        throw new HttpProblem(413, 'batch-too-large', 'The batch is too large.', `a batch holds at most ${maxBatch} missions; this one has ${items.length}`);
+      }
+      const valid: { index: number; spec: MissionSpec }[] = [];
+      const results: Record<string, unknown>[] = items.map((item, index) => {
+        const parsed = missionSpecSchema.safeParse(item);
+        if (parsed.success) {
+          valid.push({ index, spec: parsed.data });
+          return { index };
+        }
+        return { index, error: HttpProblem.validation(parsed.error, `mission ${index}`).toBody() };
+      });
+      if (valid.length === 0) {
+        throw new HttpProblem(400, 'validation-failed', 'No mission in the batch is valid.', 'see errors', undefined, { items: results });
+      }
+      const { batchId, missions } = await submitter.submitBatch(caller.tenantId, valid.map((item) => item.spec), items.length);
+      valid.forEach((item, position) => (results[item.index]!.id = missions[position]!.id));
+      return {
+        status: 202,
+        body: { batch_id: batchId, accepted: valid.length, rejected: items.length - valid.length, items: results },
+        headers: { Location: `/v1/batches/${batchId}` },
+      };
+    },
+
+    async get(caller: Caller, id: string): Promise<HandlerResult> {
+      const mission = await findMission(caller, id);
+      return { status: 200, body: missionView(mission, await store.steps(mission.id)) };
+    },
+
+    async list(caller: Caller, query: unknown): Promise<HandlerResult> {
+      const { status, batch_id, limit, cursor } = parse(listQuerySchema, query, 'the query');
+      const before = cursor === undefined ? undefined : decodeCursor(cursor, isIdPosition).id;
+      const page = await store.list(caller.tenantId, { status, batch_id, before, limit: limit + 1 });
+      const data = page.slice(0, limit);
+      const next = page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null;
+      return { status: 200, body: { data: data.map((mission) => missionView(mission)), next_cursor: next } };
+    },
+
+    async steps(caller: Caller, id: string, query: unknown): Promise<HandlerResult> {
+      const { after, limit, cursor } = parse(stepsQuerySchema, query, 'the query');
+      const mission = await findMission(caller, id);
+      const from = cursor === undefined ? (after ?? 0) : decodeCursor(cursor, isSeqPosition).seq;
+      const page = await store.steps(mission.id, from, limit + 1);
+      const data = page.slice(0, limit);
+      const next = page.length > limit ? encodeCursor({ seq: data.at(-1)!.seq }) : null;
+      return { status: 200, body: { data: data.map(stepView), next_cursor: next } };
+    },
+
+    async cancel(caller: Caller, id: string): Promise<HandlerResult> {
+      const before = await findMission(caller, id);
+      if (TERMINAL_STATUSES.has(before.status)) {
+        throw new HttpProblem(409, 'mission-finished', 'The mission has already finished.', `it is ${before.status}`);
+      }
+      const mission = (await store.cancel(caller.tenantId, id))!;
+      if (mission.status === 'cancelled') await announceCancel(id).catch(() => undefined);
+      return { status: 200, body: missionView(mission) };
+    },
+
+    async batch(caller: Caller, id: string): Promise<HandlerResult> {
+      const batch = isUuid(id) ? await store.batch(caller.tenantId, id) : undefined;
+      if (!batch) throw HttpProblem.notFound(`batch ${id}`);
+      return { status: 200, body: { ...batch, created_at: batch.created_at.toISOString() } };
     },
   };
 }

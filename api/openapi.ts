@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { missionSpecSchema } from '../jobs/mission';
+import { newTenantSchema } from './handlers/admin';
+import { listQuerySchema, stepsQuerySchema } from './handlers/missions';
+
+const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
+const problem = { description: 'An RFC 9457 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+const json = (description: string) => ({ description, content: { 'application/json': { schema: { type: 'object' } } } });
+const errors = { 400: problem, 401: problem, 404: problem, 429: problem };
+const queryParameters = (type: z.ZodObject) =>
+  Object.entries(type.shape).map(([name, field]) => ({ name, in: 'query', required: false, schema: schema(field as z.ZodType) }));
+const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } };
+
+/** The OpenAPI document served at /openapi.json, built from the same zod schemas the routes validate with. */
+export function openApiDocument(maxBatch: number) {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'mission-control', version: '1', description: 'AI-agent missions as batch jobs, run in gVisor sandboxes.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        MissionSpec: schema(missionSpecSchema),
+        NewTenant: schema(newTenantSchema),
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status'],
+          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, errors: { type: 'array' } },
+        },
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/missions': {
+        post: {
+          summary: 'Submit one mission; committed before the answer',
+          parameters: [idempotencyKey],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MissionSpec' } } } },
+          responses: { 201: json('The mission'), 409: problem, 422: problem, ...errors },
+        },
+        get: { summary: 'List missions, newest first', parameters: queryParameters(listQuerySchema), responses: { 200: json('{data, next_cursor}'), ...errors } },
+      },
+      '/v1/missions/batch': {
+        post: {
+          summary: `Submit up to ${maxBatch} missions; valid ones are accepted even when others are not`,
+          parameters: [idempotencyKey],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { type: 'object', required: ['missions'], additionalProperties: false, properties: { missions: { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/MissionSpec' } } } },
+              },
+            },
+          },
+          responses: { 202: json('{batch_id, accepted, rejected, items}'), 413: problem, ...errors },
+        },
+      },
+      '/v1/missions/{id}': { get: { summary: 'A mission with its steps', parameters: [idParameter], responses: { 200: json('The mission'), ...errors } } },
+      '/v1/missions/{id}/steps': {
+        get: { summary: 'The ReAct trace, paged', parameters: [idParameter, ...queryParameters(stepsQuerySchema)], responses: { 200: json('{data, next_cursor}'), ...errors } },
+      },
+      '/v1/missions/{id}/events': {
+        get: {
+          summary: 'Server-Sent Events of status changes and steps; resumable with Last-Event-ID',
+          parameters: [idParameter, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^\\d+$' } }],
+          responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': {} } }, ...errors },
+        },
+      },
+      '/v1/missions/{id}/cancel': { post: { summary: 'Cancel a mission', parameters: [idParameter], responses: { 200: json('The mission'), 409: problem, ...errors } } },
+      '/v1/batches/{id}': { get: { summary: 'Counts of a batch by status', parameters: [idParameter], responses: { 200: json('The batch'), ...errors } } },
+      '/v1/admin/tenants': {
+        post: {
+          summary: 'Create a tenant and its API key (admin key only)',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewTenant' } } } },
+          responses: { 201: json('{tenant, api_key}'), 403: problem, 409: problem, ...errors },
+        },
+      },
+      '/healthz': { get: { summary: 'The process is up', security: [], responses: { 200: json('ok') } } },
+      '/readyz': { get: { summary: 'Postgres and Redis answer', security: [], responses: { 200: json('ready'), 503: problem } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
+    },
+  };
+}

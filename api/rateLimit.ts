@@ -1,0 +1,30 @@
+import type { RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { Redis } from '../lib/redis';
+import { callerOf } from './auth';
+import { HttpProblem } from './problem';
+
+/**
+ * Requests per minute per tenant, counted in Redis so every API process shares the count. When Redis is
+ * away the limit is not enforced: submissions must still be accepted (they are committed in Postgres).
+ */
+export function tenantRateLimit(redis: Redis, prefix: string, defaultPerMinute: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: (req) => callerOf(req).rateLimitPerMinute ?? defaultPerMinute,
+    keyGenerator: (req) => callerOf(req).tenantId,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    passOnStoreError: true,
+    store: new RedisStore({
+      prefix: `${prefix}:ratelimit:`,
+      sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
+    }),
+    handler: (req, res, next) => {
+      const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      res.set('Retry-After', String(Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000))));
+      next(new HttpProblem(429, 'rate-limited', 'Too many requests.', 'slow down and retry after the Retry-After seconds'));
+    },
+  });
+}

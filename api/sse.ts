@@ -1,0 +1,85 @@
+import type { Request, Response } from 'express';
+import { TERMINAL_STATUSES, type MissionEvent, type MissionStatus } from '../jobs/mission';
+import type { MissionStore } from '../jobs/missionStore';
+import type { MissionEventHub } from './eventHub';
+import { HttpProblem } from './problem';
+
+const PAGE = 500;
+
+export interface EventStreamOptions {
+  /** A comment line this often keeps proxies from closing an idle stream; each also re-reads missed events. */
+  heartbeatMs: number;
+}
+
+/**
+ * `GET /v1/missions/:id/events`: the mission's events from Postgres after `Last-Event-ID`, then live ones as
+ * they commit, until the mission ends. A client that reconnects with the last id it saw misses nothing.
+ */
+export async function streamMissionEvents(
+  req: Request,
+  res: Response,
+  mission: { id: string; status: MissionStatus },
+  /** `streams` holds a way to end each open stream, so shutdown can end them. */
+  deps: { store: MissionStore; hub: MissionEventHub; streams: Set<() => void> },
+  options: EventStreamOptions,
+): Promise<void> {
+  const lastEventId = req.get('last-event-id') ?? '0';
+  if (!/^\d{1,18}$/.test(lastEventId)) {
+    throw new HttpProblem(400, 'invalid-last-event-id', 'Last-Event-ID is not valid.', 'send the id of the last event received');
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.write('retry: 1000\n\n');
+
+  let after = lastEventId;
+  let reading: Promise<void> | undefined;
+  let again = false;
+  let ended = false;
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    deps.streams.delete(finish);
+    unsubscribe();
+    clearInterval(heartbeat);
+    res.end();
+  };
+  const write = (event: MissionEvent) => {
+    res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.created_at.toISOString() })}\n\n`);
+    after = event.id;
+    return event.type === 'status' && TERMINAL_STATUSES.has(event.data.status as MissionStatus);
+  };
+  const read = async () => {
+    for (;;) {
+      const events = await deps.store.eventsAfter(mission.id, after, PAGE);
+      for (const event of events) if (write(event)) return finish();
+      if (events.length < PAGE) return;
+    }
+  };
+  // One read at a time; a wake-up during a read asks for one more read after it.
+  const wake = () => {
+    if (ended) return;
+    if (reading) {
+      again = true;
+      return;
+    }
+    reading = read()
+      .catch(() => finish())
+      .finally(() => {
+        reading = undefined;
+        if (again) {
+          again = false;
+          wake();
+        }
+      });
+  };
+  // Subscribed before the first read, so an event committed in between still wakes the stream.
+  const unsubscribe = deps.hub.subscribe(mission.id, wake);
+  const heartbeat = setInterval(() => {
+    res.write(': heartbeat\n\n');
+    wake();
+  }, options.heartbeatMs);
+  req.on('close', finish);
+  deps.streams.add(finish);
+  wake();
+  // A client that already saw the end of a finished mission gets nothing more: close at once.
+  if (TERMINAL_STATUSES.has(mission.status)) void reading?.then(finish);
+}

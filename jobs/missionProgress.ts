@@ -1,0 +1,85 @@
+import type { Knex } from 'knex';
+import type { MissionError, MissionStatus, Step } from './mission';
+
+/** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
+export const EVENTS_CHANNEL = 'mission_events';
+
+/**
+ * What the engine records while a mission runs. Each change is one statement that also appends the
+ * mission's event and notifies listeners on commit, so the SSE stream can never miss or reorder a change.
+ */
+export class MissionProgress {
+  constructor(private readonly db: Knex) {}
+
+  /** Moves a queued (or interrupted running) mission to running; false when it is finished or cancelled. */
+  async markRunning(id: string): Promise<boolean> {
+    const { rows } = await this.db.raw(
+      `with m as (
+         update missions set status = 'running', started_at = coalesce(started_at, now())
+         where id = :id and status in ('queued', 'running') returning id, status
+       ), e as (
+         insert into mission_events (mission_id, type, data)
+         select id, 'status', jsonb_build_object('status', status) from m returning mission_id
+       )
+       select pg_notify(:channel, mission_id::text) from e`,
+      { id, channel: EVENTS_CHANNEL },
+    );
+    return rows.length === 1;
+  }
+
+  /** Records a finished step, counts it on the mission and publishes it, in one statement. */
+  async appendStep(step: Step): Promise<void> {
+    const data = {
+      seq: step.seq,
+      thought: step.thought,
+      tool: step.tool,
+      input: step.input,
+      observation: step.observation,
+      exit_code: step.exit_code,
+      error: step.error,
+      started_at: step.started_at.toISOString(),
+      finished_at: step.finished_at.toISOString(),
+    };
+    await this.db.raw(
+      `with s as (
+         insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
+         values (:mission_id, :seq, :thought, :tool, :input, :observation, :exit_code, :error, :started_at, :finished_at)
+         returning mission_id, seq
+       ), m as (
+         update missions set step_count = s.seq from s where missions.id = s.mission_id
+       ), e as (
+         insert into mission_events (mission_id, type, data) select mission_id, 'step', :data from s returning mission_id
+       )
+       select pg_notify(:channel, mission_id::text) from e`,
+      {
+        ...step,
+        input: JSON.stringify(step.input),
+        observation: JSON.stringify(step.observation),
+        data: JSON.stringify(data),
+        channel: EVENTS_CHANNEL,
+      },
+    );
+  }
+
+  /** Records the outcome of a running mission. A mission cancelled meanwhile stays cancelled. */
+  async finish(id: string, outcome: { status: MissionStatus; result?: unknown; error?: MissionError }): Promise<void> {
+    await this.db.raw(
+      `with m as (
+         update missions set status = :status, result = :result, error = :error, finished_at = now()
+         where id = :id and status = 'running' returning id
+       ), e as (
+         insert into mission_events (mission_id, type, data)
+         select id, 'status', jsonb_strip_nulls(jsonb_build_object('status', :status::text, 'result', :result::jsonb, 'error', :error::jsonb))
+         from m returning mission_id
+       )
+       select pg_notify(:channel, mission_id::text) from e`,
+      {
+        id,
+        status: outcome.status,
+        result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
+        error: outcome.error ? JSON.stringify(outcome.error) : null,
+        channel: EVENTS_CHANNEL,
+      },
+    );
+  }
+}
