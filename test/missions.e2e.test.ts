@@ -1,7 +1,6 @@
 import { sandboxesOf } from './harness';
-import { usePlatform } from './platform';
+import { shell, usePlatform } from './platform';
 
-const shell = (command: string) => ({ tool: 'shell', input: { command } });
 
 const context = usePlatform();
 

@@ -2,13 +2,15 @@ import { startApi, type RunningApi } from '../api/main';
 import { startWorker, type RunningWorker } from '../workers/main';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 
-/** The API and one worker against a test environment, with a small HTTP client for the API. */
+/** The API and (unless asked not to) one worker against a test environment, with a small HTTP client. */
 export interface TestPlatform {
   api: RunningApi;
-  worker: RunningWorker;
-  request(method: string, path: string, body?: string | object, headers?: Record<string, string>): Promise<Response>;
+  worker: RunningWorker | undefined;
+  request(method: string, path: string, body?: string | object | Buffer, headers?: Record<string, string>): Promise<Response>;
   /** Polls until the mission reaches a terminal status, and returns it with its steps. */
-  waitForMission(id: string, timeoutMs?: number): Promise<MissionJson>;
+  waitForMission(id: string, timeoutMs?: number, headers?: Record<string, string>): Promise<MissionJson>;
+  /** Reads a mission's event stream until the server ends it. */
+  events(id: string, lastEventId?: string, headers?: Record<string, string>): Promise<SseEvent[]>;
   close(): Promise<void>;
 }
 
@@ -18,6 +20,7 @@ export interface MissionJson {
   result: unknown;
   error: { code: string; message: string; step?: number; exit_code?: number | null } | null;
   step_count: number;
+  batch_id: string | null;
   steps: {
     seq: number;
     tool: string;
@@ -27,45 +30,74 @@ export interface MissionJson {
   }[];
 }
 
+export interface SseEvent {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
+}
+
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
-export async function startPlatform(env: TestEnv): Promise<TestPlatform> {
+export interface PlatformOptions {
+  /** Start a worker too (default true); API-only platforms leave missions queued. */
+  worker?: boolean;
+  /** Configuration for this platform, over the test defaults. */
+  env?: Record<string, string>;
+}
+
+export async function startPlatform(env: TestEnv, options: PlatformOptions = {}): Promise<TestPlatform> {
   const logger = testLogger();
-  const worker = await startWorker(env.config, logger, env.owner);
+  const worker = options.worker === false ? undefined : await startWorker(env.config, logger, env.owner);
   const api = await startApi(env.config, logger);
   const base = `http://127.0.0.1:${api.port}`;
   const request: TestPlatform['request'] = (method, path, body, headers = {}) =>
     fetch(`${base}${path}`, {
       method,
       headers: { authorization: `Bearer ${env.config.ADMIN_API_KEY}`, 'content-type': 'application/json', ...headers },
-      body: typeof body === 'object' ? JSON.stringify(body) : body,
+      body: body === undefined || typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
   return {
     api,
     worker,
     request,
-    async waitForMission(id, timeoutMs = 30_000) {
+    async waitForMission(id, timeoutMs = 30_000, headers) {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        const mission = (await (await request('GET', `/v1/missions/${id}`)).json()) as MissionJson;
+        const mission = (await (await request('GET', `/v1/missions/${id}`, undefined, headers)).json()) as MissionJson;
         if (TERMINAL.has(mission.status)) return mission;
         if (Date.now() > until) throw new Error(`mission ${id} still ${mission.status} after ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
+    async events(id, lastEventId, headers = {}) {
+      const response = await request('GET', `/v1/missions/${id}/events`, undefined, {
+        ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+        ...headers,
+      });
+      if (response.status !== 200) throw new Error(`events: ${response.status} ${await response.text()}`);
+      return parseSse(await response.text());
+    },
     async close() {
       await api.close();
-      await worker.close();
+      await worker?.close();
     },
   };
 }
 
-/** Gives a test file the API and a worker in a test environment of its own, set up once and torn down after. */
-export function usePlatform(): { env: TestEnv; platform: TestPlatform } {
+export function parseSse(text: string): SseEvent[] {
+  return text
+    .split('\n\n')
+    .map((block) => Object.fromEntries(block.split('\n').filter((line) => /^(id|event|data):/.test(line)).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)])))
+    .filter((fields) => fields.id !== undefined)
+    .map((fields) => ({ id: fields.id!, event: fields.event!, data: JSON.parse(fields.data!) as Record<string, unknown> }));
+}
+
+/** Gives a test file the API (and a worker) in a test environment of its own, set up once and torn down after. */
+export function usePlatform(options: PlatformOptions = {}): { env: TestEnv; platform: TestPlatform } {
   const context = {} as { env: TestEnv; platform: TestPlatform };
   beforeAll(async () => {
-    context.env = await createTestEnv();
-    context.platform = await startPlatform(context.env);
+    context.env = await createTestEnv(options.env);
+    context.platform = await startPlatform(context.env, options);
   });
   afterAll(async () => {
     await context.platform?.close();
@@ -73,3 +105,13 @@ export function usePlatform(): { env: TestEnv; platform: TestPlatform } {
   });
   return context;
 }
+
+/** Creates a tenant through the admin API and returns headers that act as it. */
+export async function createTenant(platform: TestPlatform, name: string, rateLimitPerMinute?: number): Promise<Record<string, string>> {
+  const response = await platform.request('POST', '/v1/admin/tenants', { name, rate_limit_per_minute: rateLimitPerMinute ?? null });
+  if (response.status !== 201) throw new Error(`create tenant: ${response.status} ${await response.text()}`);
+  const { api_key } = (await response.json()) as { api_key: string };
+  return { authorization: `Bearer ${api_key}` };
+}
+
+export const shell = (command: string, timeout_s?: number) => ({ tool: 'shell', input: { command, ...(timeout_s && { timeout_s }) } });
