@@ -125,6 +125,7 @@ async function main(): Promise<void> {
   await sandbox.destroy();
   const poolRate = await poolStartRate();
   const bareRate = await bareStartRate();
+  driver.close();
   const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;
   writeResult('sandbox', {
     runtime: config.SANDBOX_RUNTIME,

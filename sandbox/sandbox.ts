@@ -1,9 +1,11 @@
 import type Docker from 'dockerode';
 import type { CommandResult, FileContent, RunOptions, StepChannel } from './channel';
 import { SandboxGoneError } from './errors';
+import type { OomWatch } from './oomWatch';
 import { workspaceRelative } from './paths';
 
 const EXPLAIN_WAIT_MS = 2_000;
+const OOM_EVENT_WAIT_MS = 500;
 
 /** One running sandbox. It serves one mission and is destroyed afterwards. */
 export class Sandbox {
@@ -12,6 +14,7 @@ export class Sandbox {
   constructor(
     private readonly container: Docker.Container,
     private readonly channel: StepChannel,
+    private readonly oomWatch: OomWatch,
   ) {}
 
   get id(): string {
@@ -47,6 +50,7 @@ export class Sandbox {
   destroy(): Promise<void> {
     this.destroyed ??= (async () => {
       this.channel.close(new SandboxGoneError('it was destroyed'));
+      this.oomWatch.forget(this.container.id);
       await this.container.remove({ force: true }).catch((error: { statusCode?: number }) => {
         // 404: already gone; 409: a removal (the reaper's, Docker's own) is already under way.
         if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
@@ -74,7 +78,12 @@ export class Sandbox {
       .then((info) => info.State)
       .catch(() => undefined);
     if (!state || state.Running) return error;
-    return new SandboxGoneError(stopReason(state.OOMKilled, state.ExitCode), { cause: error });
+    // The OOM event can land just after the exit: wait for it a moment before calling it a plain SIGKILL.
+    if (state.ExitCode === 137 && !state.OOMKilled && !this.oomWatch.has(this.id)) {
+      await new Promise((resolve) => setTimeout(resolve, OOM_EVENT_WAIT_MS));
+    }
+    const oomKilled = state.OOMKilled || this.oomWatch.has(this.id);
+    return new SandboxGoneError(stopReason(oomKilled, state.ExitCode), { cause: error });
   }
 }
 

@@ -1,49 +1,116 @@
-import { usePlatform } from './platform';
+import { shell, usePlatform } from './platform';
 
-const context = usePlatform();
+// API only: nothing here should ever reach a worker.
+const context = usePlatform({ worker: false });
+const shellStep = shell('echo hi');
+const missionCount = async () => Number((await context.env.db('missions').count({ n: '*' }))[0]!.n);
 
-const shellStep = { tool: 'shell', input: { command: 'echo hi' } };
+async function expectProblem(response: Response, status: number, type: string) {
+  expect([response.status, response.headers.get('content-type')]).toEqual([status, expect.stringMatching(/^application\/problem\+json/)]);
+  const problem = (await response.json()) as { type: string; status: number; title: string; request_id: string };
+  expect(problem).toMatchObject({ type: `/problems/${type}`, status });
+  expect(problem.request_id).toBe(response.headers.get('x-request-id'));
+  return problem;
+}
 
 test.each([
   ['not JSON', '{"goal": "x", plan: [', 'malformed-json'],
   ['a JSON array', [shellStep], 'validation-failed'],
+  ['JSON null (only objects and arrays are accepted)', 'null', 'malformed-json'],
   ['a missing goal', { plan: [shellStep] }, 'validation-failed'],
+  ['a goal of the wrong type', { goal: 5, plan: [shellStep] }, 'validation-failed'],
+  ['a huge goal', { goal: 'x'.repeat(20_000), plan: [shellStep] }, 'validation-failed'],
   ['an unknown tool', { goal: 'x', plan: [{ tool: 'rm_rf', input: {} }] }, 'validation-failed'],
   ['an empty plan', { goal: 'x', plan: [] }, 'validation-failed'],
   ['an unknown field', { goal: 'x', plan: [shellStep], priority_boost: 9 }, 'validation-failed'],
-])('%s is rejected with a 400 problem and nothing is written', async (_what, body, code) => {
-  const response = await context.platform.request('POST', '/v1/missions', body);
+  ['an unknown field in a step input', { goal: 'x', plan: [{ tool: 'shell', input: { command: 'ls', sudo: true } }] }, 'validation-failed'],
+  ['a negative max_steps', { goal: 'x', plan: [shellStep], max_steps: -1 }, 'validation-failed'],
+  ['a body over 1 MB', { goal: 'x', plan: [shellStep], metadata: { blob: 'x'.repeat(1_100_000) } }, 'body-too-large'],
+  ['bytes that are not UTF-8', Buffer.from([0x7b, 0x22, 0x67, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), 'invalid-encoding'],
+])('a mission with %s is refused with a problem and nothing is written', async (_what, body, type) => {
+  const response = await context.platform.request('POST', '/v1/missions', body as object);
 
-  expect(response.status).toBe(400);
-  expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const problem = (await response.json()) as { type: string; status: number; detail: string };
-  expect(problem).toMatchObject({ type: `/problems/${code}`, status: 400 });
-  expect(problem.detail.length).toBeGreaterThan(0);
-  expect(await context.env.db('missions').count({ n: '*' })).toEqual([{ n: '0' }]);
+  await expectProblem(response, type === 'body-too-large' ? 413 : 400, type);
+  expect(await missionCount()).toBe(0);
 });
 
 test('the validation problem names the field that is wrong', async () => {
   const response = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
 
   const problem = (await response.json()) as { errors: { path: string; message: string }[] };
-  expect(problem.errors).toEqual([
-    { path: 'plan.0.tool', message: 'unknown tool: the tools are shell, python, read_file, write_file, finish' },
-  ]);
+  expect(problem.errors).toEqual([{ path: 'plan.0.tool', message: 'unknown tool: the tools are shell, python, read_file, write_file, finish' }]);
 });
 
-test('a request without the API key is refused with 401', async () => {
-  const response = await context.platform.request('GET', '/v1/missions/00000000-0000-7000-8000-000000000000', undefined, {
-    authorization: 'Bearer wrong-key-wrong-key',
-  });
+test.each([
+  ['/v1/missions?limit=0', 'validation-failed'],
+  ['/v1/missions?limit=abc', 'validation-failed'],
+  ['/v1/missions?status=bogus', 'validation-failed'],
+  ['/v1/missions?batch_id=not-a-uuid', 'validation-failed'],
+  ['/v1/missions?sort=asc', 'validation-failed'],
+  ['/v1/missions?status=queued&status=failed', 'validation-failed'],
+  ['/v1/missions?cursor=not-a-cursor', 'invalid-cursor'],
+  [`/v1/missions?cursor=${Buffer.from('{"id":"x"}').toString('base64url')}`, 'invalid-cursor'],
+])('GET %s is refused with a problem', async (path, type) => {
+  await expectProblem(await context.platform.request('GET', path), 400, type);
+});
 
-  expect(response.status).toBe(401);
+test('bad headers are refused: an Idempotency-Key that is too long, a Last-Event-ID that is not a number', async () => {
+  const { platform } = context;
+  const key = 'k'.repeat(300);
+  await expectProblem(await platform.request('POST', '/v1/missions', { goal: 'x', plan: [shellStep] }, { 'idempotency-key': key }), 400, 'invalid-idempotency-key');
+  const { id } = (await (await platform.request('POST', '/v1/missions', { goal: 'x', plan: [shellStep] })).json()) as { id: string };
+  await expectProblem(await platform.request('GET', `/v1/missions/${id}/events`, undefined, { 'last-event-id': 'abc' }), 400, 'invalid-last-event-id');
+  await context.env.db('missions').delete();
+});
+
+test('a batch body that is not {"missions": [...]} is refused', async () => {
+  for (const body of [{}, { missions: [] }, { missions: 'x' }, [{ goal: 'x' }], { missions: [], extra: 1 }]) {
+    await expectProblem(await context.platform.request('POST', '/v1/missions/batch', body), 400, 'validation-failed');
+  }
+  expect(await missionCount()).toBe(0);
+});
+
+test('requests without a valid API key are refused with 401', async () => {
+  const response = await context.platform.request('GET', '/v1/missions', undefined, { authorization: 'Bearer wrong-key-wrong-key' });
+
+  await expectProblem(response, 401, 'unauthorized');
   expect(response.headers.get('www-authenticate')).toBe('Bearer');
 });
 
-test('an unknown mission is a 404 problem, whether or not its id is well formed', async () => {
-  for (const id of ['00000000-0000-7000-8000-000000000000', 'not-an-id']) {
-    const response = await context.platform.request('GET', `/v1/missions/${id}`);
-    expect(response.status).toBe(404);
-    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+test('an unknown mission, route or method is a 404 problem', async () => {
+  for (const path of ['/v1/missions/00000000-0000-7000-8000-000000000000', '/v1/missions/not-an-id', '/v1/nothing-here']) {
+    await expectProblem(await context.platform.request('GET', path), 404, 'not-found');
   }
+});
+
+test('health, readiness, metrics, request ids and the OpenAPI document', async () => {
+  const { platform } = context;
+  expect(await (await platform.request('GET', '/healthz')).json()).toEqual({ status: 'ok' });
+  expect(await (await platform.request('GET', '/readyz')).json()).toEqual({ status: 'ready', checks: { postgres: true, redis: true } });
+  const metrics = await (await platform.request('GET', '/metrics')).text();
+  expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/readyz"/);
+  expect(metrics).toMatch(/mission_queue_jobs\{state="waiting"\} \d+/);
+  expect((await platform.request('GET', '/healthz', undefined, { 'x-request-id': 'trace-123' })).headers.get('x-request-id')).toBe('trace-123');
+
+  const openApi = (await (await platform.request('GET', '/openapi.json')).json()) as {
+    paths: Record<string, object>;
+    components: { schemas: { MissionSpec: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } } };
+  };
+  expect(Object.keys(openApi.paths).sort()).toEqual([
+    '/healthz',
+    '/metrics',
+    '/readyz',
+    '/v1/admin/tenants',
+    '/v1/batches/{id}',
+    '/v1/missions',
+    '/v1/missions/batch',
+    '/v1/missions/{id}',
+    '/v1/missions/{id}/cancel',
+    '/v1/missions/{id}/events',
+    '/v1/missions/{id}/steps',
+  ]);
+  const spec = openApi.components.schemas.MissionSpec;
+  expect(Object.keys(spec.properties).sort()).toEqual(['goal', 'max_steps', 'metadata', 'plan', 'policy']);
+  expect(spec.required).toEqual(['goal', 'plan']);
+  expect(spec.additionalProperties).toBe(false);
 });

@@ -43,6 +43,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await pool.close();
+  driver.close();
   await removeSandboxes(owner);
 });
 

@@ -16,7 +16,10 @@ const docker = new Docker();
 const driver = new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner, fleet });
 const limits = { timeoutMs: 10_000, maxOutputBytes: 10_240 };
 
-afterAll(() => removeSandboxes(owner));
+afterAll(async () => {
+  driver.close();
+  await removeSandboxes(owner);
+});
 
 test('every sandbox is started hardened: gVisor, no network, read-only root, no capabilities, bounded', async () => {
   const sandbox = await driver.start();
@@ -97,16 +100,17 @@ test('the reaper removes sandboxes whose worker is gone and keeps those of live 
   const prefix = `{test-reaper-${process.pid}}`;
   const alive = await startHeartbeat(redis, prefix, `${owner}-alive`);
   try {
-    const liveOne = await new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner: `${owner}-alive`, fleet: prefix }).start();
-    const orphan = await new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner: `${owner}-dead`, fleet: prefix }).start();
+    const drivers = ['alive', 'dead'].map((who) => new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner: `${owner}-${who}`, fleet: prefix }));
+    const [liveOne, orphan] = await Promise.all(drivers.map((one) => one.start()));
+    drivers.forEach((one) => one.close());
 
     const removed = await new SandboxReaper(docker, prefix, owner, alive.isAlive).reap();
 
-    expect(removed).toContain(orphan.id);
-    expect(removed).not.toContain(liveOne.id);
+    expect(removed).toContain(orphan!.id);
+    expect(removed).not.toContain(liveOne!.id);
     expect(await sandboxesOf(`${owner}-dead`)).toEqual([]);
     expect(await sandboxesOf(`${owner}-alive`)).toHaveLength(1);
-    await liveOne.destroy();
+    await liveOne!.destroy();
   } finally {
     await alive.stop();
     await removeSandboxes(`${owner}-alive`);

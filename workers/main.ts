@@ -83,6 +83,7 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
       ['stop cancellations', () => cancellations.close()],
       ['stop sandbox stats', () => stats.stop()],
       ['destroy sandboxes', () => pool.close()],
+      ['stop sandbox driver', async () => driver.close()],
       ['stop heartbeat', async () => (clearInterval(reapTimer), heartbeat.stop())],
       ['close redis', () => redis.quit()],
       ['close database', () => db.destroy()],
