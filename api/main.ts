@@ -29,6 +29,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA);
   const redis = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
+  // Without listeners these 'error' events would throw: a Redis outage must never take the API down.
+  redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+  queue.on('error', (error) => logger.warn({ err: error }, 'mission queue error'));
   const store = new MissionStore(db);
   const submitter = new MissionSubmitter(store, queue);
   submitter.on('enqueueFailed', (error, ids) =>

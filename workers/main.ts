@@ -37,6 +37,7 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
   const docker = new Docker();
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, Math.min(config.WORKER_CONCURRENCY + 2, 20));
   const redis = createRedis(config.REDIS_URL, 'worker');
+  redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);
   const reaper = new SandboxReaper(docker, config.QUEUE_PREFIX, id, heartbeat.isAlive);
   const reap = () =>
