@@ -1,0 +1,108 @@
+// `npm run perf -- api` (after `npm run bootstrap`): the API under autocannon at 50 connections, beside a bare
+// Express echo route measured the same way in the same run, and the time to accept one batch of 10,000.
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import IORedis from 'ioredis';
+import { loadConfig } from '../lib/config';
+import { createDb } from '../lib/db';
+import { migrateToLatest } from '../migrations';
+import { percentiles, timed, writeResult } from './stats';
+
+const CONNECTIONS = 50;
+const DURATION_S = 10;
+const BATCHES = 3;
+const API_PORT = 3901;
+const ECHO_PORT = 3902;
+
+const env = {
+  ...process.env,
+  DATABASE_SCHEMA: 'perf_api',
+  QUEUE_PREFIX: '{perf-api}',
+  RATE_LIMIT_PER_MINUTE: '100000000',
+  LOG_LEVEL: 'warn',
+};
+const config = loadConfig(env);
+const auth = { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' };
+const mission = { goal: 'benchmark', plan: [{ tool: 'shell', input: { command: 'echo hi' } }] };
+
+/** Runs a server entry point in a process of its own, so autocannon and the server do not share a thread. */
+async function serve(entry: string, port: number): Promise<ChildProcess> {
+  const child = fork(join(__dirname, '..', entry), [], { env: { ...env, PORT: String(port) }, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status > 0, () => false)) return child;
+    if (await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST' }).then((r) => r.status > 0, () => false)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${entry} did not start`);
+}
+
+async function load(url: string, options: { method?: 'GET' | 'POST'; body?: string } = {}) {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers: auth, method: options.method ?? 'GET', body: options.body });
+  return {
+    req_per_s: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+async function resetState(): Promise<void> {
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, 1);
+  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
+  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  await db.destroy();
+  const redis = new IORedis(config.REDIS_URL);
+  for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+    if (keys.length > 0) await redis.del(...keys);
+  }
+  redis.disconnect();
+}
+
+async function main(): Promise<void> {
+  await resetState();
+  const echo = await serve('perf/servers/echo.ts', ECHO_PORT);
+  const api = await serve('api/main.ts', API_PORT);
+  const base = `http://127.0.0.1:${API_PORT}`;
+  try {
+    const baseline_echo = await load(`http://127.0.0.1:${ECHO_PORT}/echo`, { method: 'POST', body: JSON.stringify(mission) });
+    const post_mission = await load(`${base}/v1/missions`, { method: 'POST', body: JSON.stringify(mission) });
+    const { id } = (await (await fetch(`${base}/v1/missions`, { method: 'POST', headers: auth, body: JSON.stringify(mission) })).json()) as { id: string };
+    const get_mission = await load(`${base}/v1/missions/${id}`);
+    const list_missions = await load(`${base}/v1/missions?limit=50`);
+    const healthz = await load(`${base}/healthz`);
+
+    const batch = JSON.stringify({ missions: Array.from({ length: 10_000 }, (_, i) => ({ ...mission, metadata: { i } })) });
+    const batchTimes: number[] = [];
+    for (let i = 0; i < BATCHES; i++) {
+      const [ms, response] = await timed(() => fetch(`${base}/v1/missions/batch`, { method: 'POST', headers: auth, body: batch }));
+      if (response.status !== 202) throw new Error(`batch: ${response.status} ${await response.text()}`);
+      batchTimes.push(ms);
+    }
+    writeResult('api', {
+      connections: CONNECTIONS,
+      duration_s: DURATION_S,
+      post_mission,
+      get_mission,
+      list_missions,
+      healthz,
+      baseline_echo,
+      post_ratio: Math.round((post_mission.req_per_s / baseline_echo.req_per_s) * 100) / 100,
+      batch_10k_accept_ms: percentiles(batchTimes).p50,
+      batch_10k_accept_ms_each: batchTimes.map(Math.round),
+      targets: { post_ratio: 0.5, post_p99_ms: 50, batch_10k_accept_ms: 1500 },
+    });
+  } finally {
+    for (const child of [api, echo]) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    await resetState();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
