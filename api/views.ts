@@ -1,4 +1,6 @@
-import type { Mission, Step } from '../jobs/mission';
+import { stepView, type Mission, type Step } from '../jobs/mission';
+
+export { stepView };
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 const millisBetween = (from: Date | null, to: Date | null) => (from && to ? to.getTime() - from.getTime() : null);
@@ -22,20 +24,5 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     finished_at: iso(mission.finished_at),
     duration_ms: millisBetween(mission.started_at, mission.finished_at),
     ...(steps && { steps: steps.map(stepView) }),
-  };
-}
-
-export function stepView(step: Step) {
-  return {
-    seq: step.seq,
-    thought: step.thought,
-    tool: step.tool,
-    input: step.input,
-    observation: step.observation,
-    exit_code: step.exit_code,
-    error: step.error,
-    started_at: iso(step.started_at),
-    finished_at: iso(step.finished_at),
-    duration_ms: millisBetween(step.started_at, step.finished_at),
   };
 }

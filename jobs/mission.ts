@@ -71,3 +71,19 @@ export interface MissionEvent {
   data: Record<string, unknown>;
   created_at: Date;
 }
+
+/** A step as clients see it, in API responses and in its SSE event alike. */
+export function stepView(step: Step) {
+  return {
+    seq: step.seq,
+    thought: step.thought,
+    tool: step.tool,
+    input: step.input,
+    observation: step.observation,
+    exit_code: step.exit_code,
+    error: step.error,
+    started_at: step.started_at.toISOString(),
+    finished_at: step.finished_at.toISOString(),
+    duration_ms: step.finished_at.getTime() - step.started_at.getTime(),
+  };
+}

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { MissionError, MissionStatus, Step } from './mission';
+import { stepView, type MissionError, type MissionStatus, type Step } from './mission';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
 export const EVENTS_CHANNEL = 'mission_events';
@@ -29,17 +29,6 @@ export class MissionProgress {
 
   /** Records a finished step, counts it on the mission and publishes it, in one statement. */
   async appendStep(step: Step): Promise<void> {
-    const data = {
-      seq: step.seq,
-      thought: step.thought,
-      tool: step.tool,
-      input: step.input,
-      observation: step.observation,
-      exit_code: step.exit_code,
-      error: step.error,
-      started_at: step.started_at.toISOString(),
-      finished_at: step.finished_at.toISOString(),
-    };
     await this.db.raw(
       `with s as (
          insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
@@ -55,7 +44,7 @@ export class MissionProgress {
         ...step,
         input: JSON.stringify(step.input),
         observation: JSON.stringify(step.observation),
-        data: JSON.stringify(data),
+        data: JSON.stringify(stepView(step)),
         channel: EVENTS_CHANNEL,
       },
     );
