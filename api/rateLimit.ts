@@ -1,9 +1,9 @@
 import type { RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Redis } from '../lib/redis';
 import { callerOf } from './auth';
 import { HttpProblem } from './problem';
+import { RedisWindowStore } from './rateLimitStore';
 
 /**
  * Requests per minute per tenant, counted in Redis so every API process shares the count. When Redis is
@@ -16,11 +16,7 @@ export function tenantRateLimit(redis: Redis, prefix: string, defaultPerMinute: 
     keyGenerator: (req) => callerOf(req).tenantId,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    passOnStoreError: true,
-    store: new RedisStore({
-      prefix: `${prefix}:ratelimit:`,
-      sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
-    }),
+    store: new RedisWindowStore(redis, `${prefix}:ratelimit:`),
     handler: (req, res, next) => {
       const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       res.set('Retry-After', String(Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000))));

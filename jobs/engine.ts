@@ -84,6 +84,8 @@ export class MissionEngine {
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
         lease.sandbox ??= await this.sandboxes.acquire();
+        // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
+        if (signal.aborted) return cancelled(history.length);
         const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, action, action.call, signal);
         await this.progress.appendStep(step.row);
         history.push(step.row);
