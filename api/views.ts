@@ -19,6 +19,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     result: mission.result,
     error: mission.error,
     step_count: mission.step_count,
+    worker_id: mission.worker_id,
     created_at: iso(mission.created_at),
     started_at: iso(mission.started_at),
     finished_at: iso(mission.finished_at),

@@ -8,9 +8,13 @@ import type { Action } from './policies/policy';
 import { scriptedPolicy } from './policies/scripted';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
-export type EngineOptions = ToolLimits;
+export interface EngineOptions extends ToolLimits {
+  /** Recorded on each mission this engine runs. */
+  workerId: string;
+}
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  workerId: 'unnamed',
   shellTimeoutMs: 300_000,
   pythonTimeoutMs: 60_000,
   maxOutputBytes: 10_240,
@@ -52,7 +56,7 @@ export class MissionEngine {
   async run(missionId: string, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
     const mission = await this.store.get(missionId);
     if (!mission) return undefined;
-    if (TERMINAL_STATUSES.has(mission.status) || !(await this.progress.markRunning(missionId))) {
+    if (TERMINAL_STATUSES.has(mission.status) || !(await this.progress.markRunning(missionId, this.options.workerId))) {
       return { status: mission.status, steps: mission.step_count };
     }
     const lease: SandboxLease = {};
@@ -73,6 +77,8 @@ export class MissionEngine {
   private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
     const policy = scriptedPolicy(mission.spec.plan);
     const history = await this.store.steps(mission.id);
+    // Steps already recorded mean this mission's worker was lost mid-mission: its sandbox went with it.
+    let resumeNote = history.length > 0 ? ' (resumed after its worker was lost: new sandbox, files of earlier steps are gone)' : '';
     try {
       for (;;) {
         if (signal.aborted) return cancelled(history.length);
@@ -86,7 +92,9 @@ export class MissionEngine {
         lease.sandbox ??= await this.sandboxes.acquire();
         // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
         if (signal.aborted) return cancelled(history.length);
-        const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, action, action.call, signal);
+        const thought = action.thought === null ? null : action.thought + resumeNote;
+        resumeNote = '';
+        const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, { ...action, thought }, action.call, signal);
         await this.progress.appendStep(step.row);
         history.push(step.row);
         if (signal.aborted) return cancelled(history.length);

@@ -48,6 +48,7 @@ export interface Mission {
   started_at: Date | null;
   finished_at: Date | null;
   enqueued_at: Date | null;
+  worker_id: string | null;
 }
 
 export interface Step {

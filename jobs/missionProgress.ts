@@ -11,18 +11,18 @@ export const EVENTS_CHANNEL = 'mission_events';
 export class MissionProgress {
   constructor(private readonly db: Knex) {}
 
-  /** Moves a queued (or interrupted running) mission to running; false when it is finished or cancelled. */
-  async markRunning(id: string): Promise<boolean> {
+  /** Moves a queued (or interrupted running) mission to running on this worker; false when it is finished or cancelled. */
+  async markRunning(id: string, workerId: string): Promise<boolean> {
     const { rows } = await this.db.raw(
       `with m as (
-         update missions set status = 'running', started_at = coalesce(started_at, now())
-         where id = :id and status in ('queued', 'running') returning id, status
+         update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = :worker
+         where id = :id and status in ('queued', 'running') returning id, status, worker_id
        ), e as (
          insert into mission_events (mission_id, type, data)
-         select id, 'status', jsonb_build_object('status', status) from m returning mission_id
+         select id, 'status', jsonb_build_object('status', status, 'worker_id', worker_id) from m returning mission_id
        )
        select pg_notify(:channel, mission_id::text) from e`,
-      { id, channel: EVENTS_CHANNEL },
+      { id, worker: workerId, channel: EVENTS_CHANNEL },
     );
     return rows.length === 1;
   }

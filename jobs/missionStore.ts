@@ -49,6 +49,7 @@ export class MissionStore {
       started_at: null,
       finished_at: null,
       enqueued_at: null,
+      worker_id: null,
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {

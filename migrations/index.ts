@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as missionsAndSteps from './001_missions_and_steps';
 import * as tenantsBatchesEvents from './002_tenants_batches_events';
+import * as missionWorker from './003_mission_worker';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -8,6 +9,7 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['001_missions_and_steps', missionsAndSteps],
   ['002_tenants_batches_events', tenantsBatchesEvents],
+  ['003_mission_worker', missionWorker],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -1,4 +1,8 @@
-import { shell, usePlatform } from './platform';
+import IORedis from 'ioredis';
+import { createMissionQueue } from '../lib/queue';
+import { startWorker } from '../workers/main';
+import { testLogger } from './harness';
+import { shell, usePlatform, type MissionJson } from './platform';
 
 const context = usePlatform();
 
@@ -46,27 +50,48 @@ test('a stream opened before the mission runs follows it live', async () => {
 
 test('cancelling a running mission kills its step at once and the mission stays cancelled', async () => {
   const { platform } = context;
-  const created = await platform.request('POST', '/v1/missions', { goal: 'long', plan: [shell('echo started; sleep 60'), shell('echo never')] });
+  const created = await platform.request('POST', '/v1/missions', { goal: 'long', plan: [shell('echo ready'), shell('sleep 60'), shell('echo never')] });
   const { id } = (await created.json()) as { id: string };
-  await waitForStatus(id, 'running');
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the sleep is under way
+  // Once step 1 is recorded, step 2 (the sleep) starts within milliseconds in the same sandbox.
+  await waitFor(async () => (await mission(id)).steps.length === 1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
 
   const cancel = await platform.request('POST', `/v1/missions/${id}/cancel`);
 
   expect(cancel.status).toBe(200);
   expect(((await cancel.json()) as { status: string }).status).toBe('cancelled');
-  const events = await platform.events(id);
-  expect(events.at(-1)!.data.status).toBe('cancelled');
-  const mission = await platform.waitForMission(id);
-  expect(mission.status).toBe('cancelled');
-  // The killed step is recorded once the worker notices, within a moment, not after the 60 s sleep.
-  await waitFor(async () => (await platform.waitForMission(id)).steps.length === 1, 10_000);
-  expect((await platform.waitForMission(id)).steps[0]!.error).toBe('the mission was cancelled while this step ran');
+  expect((await platform.events(id)).at(-1)!.data.status).toBe('cancelled');
+  // The killed step is recorded within moments, not after its 60 s sleep, and nothing runs after it.
+  await waitFor(async () => (await mission(id)).steps.length === 2, 10_000);
+  const after = await mission(id);
+  expect(after.status).toBe('cancelled');
+  expect(after.steps[1]!.error).toBe('the mission was cancelled while this step ran');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect((await mission(id)).steps).toHaveLength(2);
   expect((await platform.request('POST', `/v1/missions/${id}/cancel`)).status).toBe(409);
 });
 
-async function waitForStatus(id: string, status: string): Promise<void> {
-  await waitFor(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === status);
+test('a mission cancelled while queued never runs', async () => {
+  const { platform, env } = context;
+  await platform.worker!.close(); // nothing picks missions up for now
+  const created = await platform.request('POST', '/v1/missions', { goal: 'never', plan: [shell('echo no')] });
+  const { id } = (await created.json()) as { id: string };
+  expect(((await (await platform.request('POST', `/v1/missions/${id}/cancel`)).json()) as { status: string }).status).toBe('cancelled');
+
+  const worker = await startWorker(env.config, testLogger(), `${env.owner}-late`);
+  const queue = createMissionQueue(new IORedis(env.config.REDIS_URL, { maxRetriesPerRequest: null }), env.config.QUEUE_PREFIX);
+  try {
+    await waitFor(async () => Object.values(await queue.getJobCounts('waiting', 'active')).every((count) => count === 0));
+    expect(await mission(id)).toMatchObject({ status: 'cancelled', steps: [] });
+  } finally {
+    await queue.close();
+    await queue.disconnect();
+    await worker.close();
+  }
+});
+
+async function mission(id: string): Promise<MissionJson> {
+  return (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as MissionJson;
 }
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {

@@ -29,7 +29,7 @@ export interface RunningWorker {
 }
 
 /** Starts a worker process's mission worker: BullMQ in, ReAct engine, gVisor sandboxes, Postgres out. */
-export async function startWorker(config: Config, logger: Logger, id = defaultWorkerId()): Promise<RunningWorker> {
+export async function startWorker(config: Config, logger: Logger, id = config.WORKER_ID ?? defaultWorkerId()): Promise<RunningWorker> {
   const log = logger.child({ worker_id: id });
   if (config.SANDBOX_RUNTIME === 'runc' && config.SANDBOX_ALLOW_RUNC) {
     log.warn('SANDBOX_RUNTIME=runc: sandboxes share the host kernel; no isolation against hostile code (development only)');
@@ -68,12 +68,14 @@ export async function startWorker(config: Config, logger: Logger, id = defaultWo
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
   stats.start();
 
-  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), pool);
+  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), pool, { workerId: id });
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
   const worker = createMissionWorker(engine, cancellations, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
+    lockMs: config.WORKER_LOCK_MS,
+    stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
   });
   await worker.waitUntilReady();
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');

@@ -9,7 +9,14 @@ export interface MissionWorkerOptions {
   prefix: string;
   /** Missions this process runs at once. */
   concurrency: number;
+  /** How long a job stays ours without its lock being renewed: a killed worker's missions wait this long. */
+  lockMs: number;
+  /** How often this worker looks for missions whose worker died, to take them over. */
+  stalledCheckMs: number;
 }
+
+/** A mission survives this many worker deaths before it is failed. */
+const MAX_STALLS = 5;
 
 /** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
 export function createMissionWorker(
@@ -33,7 +40,14 @@ export function createMissionWorker(
         cancelled.done();
       }
     },
-    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs,
+      stalledInterval: options.stalledCheckMs,
+      maxStalledCount: MAX_STALLS,
+    },
   );
   worker.on('failed', (job, error) => logger.error({ err: error, job_id: job?.id }, 'mission job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
