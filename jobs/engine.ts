@@ -4,6 +4,7 @@ import type { Mission, MissionError, MissionStatus, Step } from './mission';
 import { TERMINAL_STATUSES } from './mission';
 import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
+import type { StepWriter } from './stepWriter';
 import type { Action } from './policies/policy';
 import { scriptedPolicy } from './policies/scripted';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
@@ -46,6 +47,7 @@ export class MissionEngine {
   constructor(
     private readonly store: MissionStore,
     private readonly progress: MissionProgress,
+    private readonly steps: StepWriter,
     private readonly sandboxes: SandboxSource,
     options: Partial<EngineOptions> = {},
   ) {
@@ -95,7 +97,7 @@ export class MissionEngine {
         const thought = action.thought === null ? null : action.thought + resumeNote;
         resumeNote = '';
         const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, { ...action, thought }, action.call, signal);
-        await this.progress.appendStep(step.row);
+        await this.steps.append(step.row);
         history.push(step.row);
         if (signal.aborted) return cancelled(history.length);
         if (step.error) {

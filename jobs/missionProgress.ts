@@ -1,12 +1,13 @@
 import type { Knex } from 'knex';
-import { stepView, type MissionError, type MissionStatus, type Step } from './mission';
+import type { MissionError, MissionStatus } from './mission';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
 export const EVENTS_CHANNEL = 'mission_events';
 
 /**
- * What the engine records while a mission runs. Each change is one statement that also appends the
- * mission's event and notifies listeners on commit, so the SSE stream can never miss or reorder a change.
+ * A mission's status changes as it runs. Each change is one statement that also appends the mission's event
+ * and notifies listeners on commit, so the SSE stream can never miss or reorder a change. (Steps go through
+ * the StepWriter, which does the same for many steps at once.)
  */
 export class MissionProgress {
   constructor(private readonly db: Knex) {}
@@ -25,29 +26,6 @@ export class MissionProgress {
       { id, worker: workerId, channel: EVENTS_CHANNEL },
     );
     return rows.length === 1;
-  }
-
-  /** Records a finished step, counts it on the mission and publishes it, in one statement. */
-  async appendStep(step: Step): Promise<void> {
-    await this.db.raw(
-      `with s as (
-         insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
-         values (:mission_id, :seq, :thought, :tool, :input, :observation, :exit_code, :error, :started_at, :finished_at)
-         returning mission_id, seq
-       ), m as (
-         update missions set step_count = s.seq from s where missions.id = s.mission_id
-       ), e as (
-         insert into mission_events (mission_id, type, data) select mission_id, 'step', :data from s returning mission_id
-       )
-       select pg_notify(:channel, mission_id::text) from e`,
-      {
-        ...step,
-        input: JSON.stringify(step.input),
-        observation: JSON.stringify(step.observation),
-        data: JSON.stringify(stepView(step)),
-        channel: EVENTS_CHANNEL,
-      },
-    );
   }
 
   /** Records the outcome of a running mission. A mission cancelled meanwhile stays cancelled. */

@@ -7,11 +7,15 @@ export interface Percentiles {
   p95: number;
 }
 
-/** p50 and p95 of a list of milliseconds, rounded to 0.01 ms. */
-export function percentiles(samples: readonly number[]): Percentiles {
+/** The q-quantile of a list of milliseconds, rounded to 0.01 ms. */
+export function quantile(samples: readonly number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100;
-  return { p50: at(0.5), p95: at(0.95) };
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100;
+}
+
+/** p50 and p95 of a list of milliseconds. */
+export function percentiles(samples: readonly number[]): Percentiles {
+  return { p50: quantile(samples, 0.5), p95: quantile(samples, 0.95) };
 }
 
 export async function timed<T>(work: () => Promise<T>): Promise<[ms: number, value: T]> {

@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
 import { MissionProgress } from '../jobs/missionProgress';
 import { MissionStore } from '../jobs/missionStore';
+import { StepWriter } from '../jobs/stepWriter';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
@@ -68,7 +69,8 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
   stats.start();
 
-  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), pool, { workerId: id });
+  const steps = new StepWriter(db);
+  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, pool, { workerId: id });
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
   const worker = createMissionWorker(engine, cancellations, log, {
     connection: redis,
@@ -83,6 +85,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     [
       // Waits for running missions; each releases its own sandbox when it ends.
       ['drain worker', () => worker.close()],
+      ['flush step writer', () => steps.flush()],
       ['stop cancellations', () => cancellations.close()],
       ['stop sandbox stats', () => stats.stop()],
       ['destroy sandboxes', () => pool.close()],

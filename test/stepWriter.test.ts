@@ -1,0 +1,59 @@
+import { MissionStore } from '../jobs/missionStore';
+import { StepWriter } from '../jobs/stepWriter';
+import type { Step } from '../jobs/mission';
+import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
+import { createTestEnv, type TestEnv } from './harness';
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterAll(() => env?.cleanup());
+
+const step = (missionId: string, seq: number): Step => ({
+  mission_id: missionId,
+  seq,
+  thought: `step ${seq}`,
+  tool: 'shell',
+  input: { command: `echo ${seq}` },
+  observation: { stdout: `${seq}\n` },
+  exit_code: 0,
+  error: null,
+  started_at: new Date(),
+  finished_at: new Date(),
+});
+
+async function newMissions(count: number): Promise<string[]> {
+  const spec = { goal: 'writer', policy: 'scripted' as const, plan: [{ tool: 'shell' as const, input: { command: 'true' } }], max_steps: 100, metadata: {} };
+  const missions = await new MissionStore(env.db).create(Array.from({ length: count }, () => ({ tenant_id: ADMIN_TENANT_ID, spec })));
+  return missions.map((mission) => mission.id);
+}
+
+test('steps appended together are committed in a few statements, each with its count and its event', async () => {
+  const writer = new StepWriter(env.db);
+  const groups: number[] = [];
+  writer.on('flushed', (rows) => groups.push(rows));
+  const ids = await newMissions(50);
+
+  await Promise.all(ids.flatMap((id) => [1, 2, 3].map((seq) => writer.append(step(id, seq)))));
+
+  expect(groups.reduce((sum, rows) => sum + rows, 0)).toBe(150);
+  expect(groups.length).toBeLessThan(5);
+  expect(await env.db('steps').whereIn('mission_id', ids).count({ n: '*' })).toEqual([{ n: '150' }]);
+  const counts = await env.db('missions').whereIn('id', ids).distinct('step_count');
+  expect(counts).toEqual([{ step_count: 3 }]);
+  const events = await env.db('mission_events').where({ mission_id: ids[0] }).orderBy('id').select('data');
+  expect(events.map((event: { data: { seq: number } }) => event.data.seq)).toEqual([1, 2, 3]);
+});
+
+test('a step recorded twice fails alone; the rest of its group is committed', async () => {
+  const writer = new StepWriter(env.db);
+  const [first, second] = await newMissions(2);
+  await writer.append(step(first!, 1));
+
+  const results = await Promise.allSettled([writer.append(step(first!, 1)), writer.append(step(second!, 1)), writer.append(step(second!, 2))]);
+
+  expect(results.map((result) => result.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+  expect(await env.db('steps').where({ mission_id: second }).count({ n: '*' })).toEqual([{ n: '2' }]);
+  expect(await env.db('steps').where({ mission_id: first }).count({ n: '*' })).toEqual([{ n: '1' }]);
+});
