@@ -89,15 +89,14 @@ export class MissionStore {
   }
 
   /** Queued missions that were committed but never reached BullMQ (Redis was away), oldest first. */
-  async notEnqueued(olderThanMs: number, limit: number): Promise<string[]> {
-    const rows = await this.db('missions')
+  async notEnqueued(olderThanMs: number, limit: number): Promise<Pick<Mission, 'id' | 'tenant_id'>[]> {
+    return this.db('missions')
       .whereNull('enqueued_at')
       .where('status', 'queued')
       .where('created_at', '<', new Date(Date.now() - olderThanMs))
       .orderBy('created_at')
       .limit(limit)
-      .select('id');
-    return rows.map((row: { id: string }) => row.id);
+      .select('id', 'tenant_id');
   }
 
   /** Any tenant's mission: for the engine, which is given ids by the queue. */

@@ -56,9 +56,9 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
 
   /** Enqueues queued missions that never reached BullMQ; returns how many. Safe to run anywhere, any time. */
   async reconcile(olderThanMs: number, limit = 1_000): Promise<number> {
-    const ids = await this.store.notEnqueued(olderThanMs, limit);
-    await this.enqueue(ids);
-    return ids.length;
+    const missions = await this.store.notEnqueued(olderThanMs, limit);
+    await this.enqueue(missions);
+    return missions.length;
   }
 
   /** Waits for commits and enqueues under way. */
@@ -88,18 +88,21 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
   }
 
   private enqueueInBackground(missions: readonly Mission[]): void {
-    const ids = missions.map((mission) => mission.id);
-    const enqueue = this.enqueue(ids).catch((error: Error) => void this.emit('enqueueFailed', error, ids));
+    const enqueue = this.enqueue(missions).catch((error: Error) =>
+      void this.emit('enqueueFailed', error, missions.map((mission) => mission.id)),
+    );
     this.enqueues.add(enqueue);
     void enqueue.finally(() => this.enqueues.delete(enqueue));
   }
 
-  private async enqueue(ids: readonly string[]): Promise<void> {
-    for (let at = 0; at < ids.length; at += ENQUEUE_CHUNK) {
-      const chunk = ids.slice(at, at + ENQUEUE_CHUNK);
+  private async enqueue(missions: readonly Pick<Mission, 'id' | 'tenant_id'>[]): Promise<void> {
+    for (let at = 0; at < missions.length; at += ENQUEUE_CHUNK) {
+      const chunk = missions.slice(at, at + ENQUEUE_CHUNK);
       // The job id is the mission id: a mission enqueued twice (a retry, the reconciler) is still one job.
-      await this.queue.addBulk(chunk.map((id) => ({ name: 'mission', data: { mission_id: id }, opts: { jobId: id } })));
-      await this.store.markEnqueued(chunk);
+      await this.queue.addBulk(
+        chunk.map(({ id, tenant_id }) => ({ name: 'mission', data: { mission_id: id, tenant_id }, opts: { jobId: id } })),
+      );
+      await this.store.markEnqueued(chunk.map((mission) => mission.id));
     }
   }
 }

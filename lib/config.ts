@@ -19,6 +19,8 @@ const schema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^\{[\w-]+\}$/, 'must be a Redis Cluster hash tag such as {mc}').default('{mc}'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(4),
+  MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(50),
+  FLEET_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   WORKER_ID: z.string().regex(/^[\w.-]{1,100}$/).optional(),
   WORKER_LOCK_MS: z.coerce.number().int().min(1_000).default(30_000),
   WORKER_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(15_000),

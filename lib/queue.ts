@@ -5,6 +5,7 @@ export const MISSION_QUEUE = 'missions';
 
 export interface MissionJobData {
   mission_id: string;
+  tenant_id: string;
 }
 
 export function createMissionQueue(connection: ConnectionOptions, prefix: string): Queue<MissionJobData> {
@@ -18,3 +19,13 @@ export function createMissionQueue(connection: ConnectionOptions, prefix: string
 
 /** Redis pub/sub channel on which the API announces cancelled missions to every worker. */
 export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
+
+/** Caps the missions running across every worker of the queue; it lives in Redis with the queue itself. */
+export async function setFleetConcurrency(connection: ConnectionOptions, prefix: string, concurrency: number): Promise<void> {
+  const queue = new Queue(MISSION_QUEUE, { connection, prefix });
+  try {
+    await queue.setGlobalConcurrency(concurrency);
+  } finally {
+    await queue.close();
+  }
+}

@@ -8,7 +8,7 @@ import { StepWriter } from '../jobs/stepWriter';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
-import { cancelChannel } from '../lib/queue';
+import { cancelChannel, setFleetConcurrency } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
@@ -18,6 +18,7 @@ import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { listenForCancellations } from './cancellations';
 import { startHeartbeat } from './heartbeat';
+import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 
 const REAP_EVERY_MS = 60_000;
@@ -72,7 +73,8 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   const steps = new StepWriter(db);
   const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, pool, { workerId: id });
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
-  const worker = createMissionWorker(engine, cancellations, log, {
+  const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
+  const worker = createMissionWorker(engine, cancellations, tenantSlots, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
@@ -80,6 +82,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
   });
   await worker.waitUntilReady();
+  if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [

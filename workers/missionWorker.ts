@@ -1,8 +1,9 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions } from 'bullmq';
 import type { MissionEngine } from '../jobs/engine';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, type MissionJobData } from '../lib/queue';
 import type { Cancellations } from './cancellations';
+import type { TenantSlots } from './tenantSlots';
 
 export interface MissionWorkerOptions {
   connection: ConnectionOptions;
@@ -17,19 +18,28 @@ export interface MissionWorkerOptions {
 
 /** A mission survives this many worker deaths before it is failed. */
 const MAX_STALLS = 5;
+/** A mission whose tenant is at its cap waits about this long before it is tried again. */
+const TENANT_RETRY_MS = 250;
 
 /** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
 export function createMissionWorker(
   engine: MissionEngine,
   cancellations: Cancellations,
+  tenantSlots: TenantSlots,
   logger: Logger,
   options: MissionWorkerOptions,
 ): Worker<MissionJobData> {
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
-    async (job, _token, jobSignal) => {
-      const missionId = job.data.mission_id;
-      const log = logger.child({ mission_id: missionId, job_id: job.id });
+    async (job, token, jobSignal) => {
+      const { mission_id: missionId, tenant_id: tenantId } = job.data;
+      const log = logger.child({ mission_id: missionId, tenant_id: tenantId, job_id: job.id });
+      if (!(await tenantSlots.acquire(tenantId, missionId))) {
+        // The tenant has its share running: step aside without holding this worker's slot.
+        await job.moveToDelayed(Date.now() + TENANT_RETRY_MS * (1 + Math.random()), token);
+        throw new DelayedError();
+      }
+      const renewal = setInterval(() => void tenantSlots.acquire(tenantId, missionId).catch(() => undefined), options.lockMs / 3);
       const cancelled = cancellations.watch(missionId);
       try {
         const signal = jobSignal ? AbortSignal.any([jobSignal, cancelled.signal]) : cancelled.signal;
@@ -38,6 +48,8 @@ export function createMissionWorker(
         else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
       } finally {
         cancelled.done();
+        clearInterval(renewal);
+        await tenantSlots.release(tenantId, missionId).catch(() => undefined);
       }
     },
     {
