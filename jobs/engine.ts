@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionError, MissionStatus, Step } from './mission';
@@ -41,7 +42,12 @@ interface SandboxLease {
 }
 
 /** Runs missions: asks the policy for each step, runs it in the mission's own sandbox, records it, repeats. */
-export class MissionEngine {
+interface EngineEvents {
+  /** A mission is recorded as running on this worker (for pickup latency and metrics). */
+  started: [missionId: string];
+}
+
+export class MissionEngine extends EventEmitter<EngineEvents> {
   private readonly options: EngineOptions;
 
   constructor(
@@ -51,6 +57,7 @@ export class MissionEngine {
     private readonly sandboxes: SandboxSource,
     options: Partial<EngineOptions> = {},
   ) {
+    super();
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
   }
 
@@ -61,6 +68,7 @@ export class MissionEngine {
     if (TERMINAL_STATUSES.has(mission.status) || !(await this.progress.markRunning(missionId, this.options.workerId))) {
       return { status: mission.status, steps: mission.step_count };
     }
+    this.emit('started', missionId);
     const lease: SandboxLease = {};
     // Cancelling kills the running step at once: its sandbox goes, and the loop stops before the next step.
     const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);

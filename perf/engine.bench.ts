@@ -1,7 +1,14 @@
-// `npm run perf -- engine` (after `npm run bootstrap`): the engine's persistence, beside its baseline in the
-// same run. So far: (e) steps persisted per second through the group-committing StepWriter against
-// single-row inserts. The other parts of issue 5's benchmark are still to come.
+// `npm run perf -- engine` (after `npm run bootstrap`): the engine beside its baselines in the same run:
+// (a) scripted missions without a sandbox against raw BullMQ no-op jobs, (c) enqueue-to-start latency with an
+// idle worker, (e) steps persisted through the group-committing StepWriter against single-row inserts.
+// Parts (b) sandboxed missions and (d) the sim policy are still to come.
+import { Queue, Worker } from 'bullmq';
 import type { Knex } from 'knex';
+import { MissionSubmitter } from '../jobs/submitter';
+import { createLogger } from '../lib/logger';
+import { createMissionQueue } from '../lib/queue';
+import { createRedis } from '../lib/redis';
+import { startWorker } from '../workers/main';
 import type { Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { StepWriter } from '../jobs/stepWriter';
@@ -14,7 +21,70 @@ import { quantile, writeResult } from './stats';
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
 const SECONDS = 5;
 
-const config = loadConfig({ ...process.env, DATABASE_SCHEMA: 'perf_engine' });
+const NO_SANDBOX_MISSIONS = 3_000;
+const RAW_JOBS = 10_000;
+const PICKUPS = 50;
+const config = loadConfig({
+  ...process.env,
+  DATABASE_SCHEMA: 'perf_engine',
+  QUEUE_PREFIX: '{perf-engine}',
+  SANDBOX_POOL_SIZE: '0',
+  WORKER_CONCURRENCY: '100',
+  MAX_RUNNING_PER_TENANT: '1000000',
+  LOG_LEVEL: 'silent',
+});
+const finishOnly = { goal: 'no tools', policy: 'scripted' as const, plan: [{ tool: 'finish' as const, input: { result: 'done' } }], max_steps: 10, metadata: {} };
+
+/** The baseline of (a): raw BullMQ, bulk-added no-op jobs drained by one worker of the same concurrency. */
+async function rawBullmqJobsPerMin(): Promise<number> {
+  const connection = createRedis(config.REDIS_URL, 'worker');
+  const queue = new Queue('raw', { connection, prefix: config.QUEUE_PREFIX });
+  for (let at = 0; at < RAW_JOBS; at += 1_000) await queue.addBulk(Array.from({ length: 1_000 }, (_, i) => ({ name: 'noop', data: { i } })));
+  let done = 0;
+  const started = performance.now();
+  const worker = new Worker('raw', async () => undefined, { connection, prefix: config.QUEUE_PREFIX, concurrency: 100, removeOnComplete: { count: 0 } });
+  await new Promise<void>((resolve) => worker.on('completed', () => ++done === RAW_JOBS && resolve()));
+  const minutes = (performance.now() - started) / 60_000;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  return RAW_JOBS / minutes;
+}
+
+/** (a) and (c): missions through the whole platform path (commit, enqueue, worker, engine, Postgres). */
+async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; pickups: number[] }> {
+  const logger = createLogger('silent', 'perf');
+  const worker = await startWorker(config, logger, `perf-${process.pid}`);
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
+  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  try {
+    const pickups: number[] = [];
+    for (let i = 0; i < PICKUPS; i++) {
+      const mission = await submitter.submit(ADMIN_TENANT_ID, finishOnly);
+      const committed = performance.now();
+      await new Promise<void>((resolve) => {
+        const onStart = (id: string) => id === mission.id && (worker.engine.off('started', onStart), resolve());
+        worker.engine.on('started', onStart);
+      });
+      pickups.push(performance.now() - committed);
+    }
+    const started = performance.now();
+    const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: NO_SANDBOX_MISSIONS }, () => finishOnly), NO_SANDBOX_MISSIONS);
+    for (;;) {
+      const [{ n }] = await db('missions').where({ batch_id: batchId, status: 'succeeded' }).count({ n: '*' });
+      if (Number(n) === NO_SANDBOX_MISSIONS) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { perMin: NO_SANDBOX_MISSIONS / ((performance.now() - started) / 60_000), pickups };
+  } finally {
+    await submitter.drain();
+    await queue.close();
+    producer.disconnect();
+    await worker.close();
+  }
+}
 
 function step(missionId: string, seq: number): Step {
   const now = new Date();
@@ -65,7 +135,16 @@ async function main(): Promise<void> {
     const flushes: number[] = [];
     writer.on('flushed', (_rows, ms) => flushes.push(ms));
     const grouped = await rowsPerSecond(await freshMissions(db), (row) => writer.append(row));
+    const rawPerMin = await rawBullmqJobsPerMin();
+    const platform = await missionsWithoutSandbox(db);
     writeResult('engine', {
+      no_sandbox: {
+        missions_per_min: Math.round(platform.perMin),
+        baseline_bullmq_jobs_per_min: Math.round(rawPerMin),
+        ratio: Math.round((platform.perMin / rawPerMin) * 100) / 100,
+        worker_concurrency: 100,
+      },
+      pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99) },
       writer: {
         rows_per_s: Math.round(grouped),
         flush_p99_ms: quantile(flushes, 0.99),
@@ -74,12 +153,17 @@ async function main(): Promise<void> {
         ratio: Math.round((grouped / single) * 10) / 10,
         concurrent_missions: MISSIONS,
       },
-      targets: { writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
-      not_yet_measured: ['no_sandbox', 'sandboxed', 'pickup_ms', 'sim_inflight'],
+      targets: { no_sandbox_missions_per_min: 60_000, pickup_p99_ms: 20, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
+      not_yet_measured: ['sandboxed', 'sim_inflight'],
     });
   } finally {
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
     await db.destroy();
+    const redis = createRedis(config.REDIS_URL, 'worker');
+    for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await redis.del(...keys);
+    }
+    redis.disconnect();
   }
 }
 

@@ -25,6 +25,7 @@ const REAP_EVERY_MS = 60_000;
 
 export interface RunningWorker {
   id: string;
+  engine: MissionEngine;
   pool: SandboxPool;
   stats: SandboxStatsCollector;
   close(): Promise<void>;
@@ -100,7 +101,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     config.SHUTDOWN_TIMEOUT_MS,
     log,
   );
-  return { id, pool, stats, close };
+  return { id, engine, pool, stats, close };
 }
 
 /** Unique per process and host: it labels this worker's sandboxes, so the reaper knows whose they are. */
