@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionError, MissionStatus, Step } from './mission';
-import { TERMINAL_STATUSES } from './mission';
 import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
@@ -63,10 +62,11 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
 
   /** Runs the mission to its end. Returns undefined when there is no such mission. */
   async run(missionId: string, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
-    const mission = await this.store.get(missionId);
-    if (!mission) return undefined;
-    if (TERMINAL_STATUSES.has(mission.status) || !(await this.progress.markRunning(missionId, this.options.workerId))) {
-      return { status: mission.status, steps: mission.step_count };
+    const mission = await this.progress.markRunning(missionId, this.options.workerId);
+    if (!mission) {
+      // Finished, cancelled or unknown: say which, without running anything.
+      const existing = await this.store.get(missionId);
+      return existing && { status: existing.status, steps: existing.step_count };
     }
     this.emit('started', missionId);
     const lease: SandboxLease = {};
@@ -86,7 +86,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
 
   private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
     const policy = scriptedPolicy(mission.spec.plan);
-    const history = await this.store.steps(mission.id);
+    const history = mission.step_count > 0 ? await this.store.steps(mission.id) : [];
     // Steps already recorded mean this mission's worker was lost mid-mission: its sandbox went with it.
     let resumeNote = history.length > 0 ? ' (resumed after its worker was lost: new sandbox, files of earlier steps are gone)' : '';
     try {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { MissionError, MissionStatus } from './mission';
+import type { Mission, MissionError, MissionStatus } from './mission';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
 export const EVENTS_CHANNEL = 'mission_events';
@@ -12,20 +12,28 @@ export const EVENTS_CHANNEL = 'mission_events';
 export class MissionProgress {
   constructor(private readonly db: Knex) {}
 
-  /** Moves a queued (or interrupted running) mission to running on this worker; false when it is finished or cancelled. */
-  async markRunning(id: string, workerId: string): Promise<boolean> {
+  /**
+   * Moves a queued (or interrupted running) mission to running on this worker and returns it, in one round
+   * trip; undefined when there is no such mission or it has finished or been cancelled.
+   */
+  async markRunning(id: string, workerId: string): Promise<Mission | undefined> {
     const { rows } = await this.db.raw(
       `with m as (
          update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = :worker
-         where id = :id and status in ('queued', 'running') returning id, status, worker_id
+         where id = :id and status in ('queued', 'running') returning *
        ), e as (
          insert into mission_events (mission_id, type, data)
          select id, 'status', jsonb_build_object('status', status, 'worker_id', worker_id) from m returning mission_id
+       ), n as (
+         select pg_notify(:channel, mission_id::text) from e
        )
-       select pg_notify(:channel, mission_id::text) from e`,
+       select m.*, (select count(*) from n) as notified from m`,
       { id, worker: workerId, channel: EVENTS_CHANNEL },
     );
-    return rows.length === 1;
+    const row = rows[0] as (Mission & { notified?: unknown }) | undefined;
+    if (!row) return undefined;
+    const { notified: _notified, ...mission } = row;
+    return mission;
   }
 
   /** Records the outcome of a running mission. A mission cancelled meanwhile stays cancelled. */
