@@ -6,7 +6,7 @@ import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
 import type { Action } from './policies/policy';
-import { scriptedPolicy } from './policies/scripted';
+import { policyFor } from './policies';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
 export interface EngineOptions extends ToolLimits {
@@ -85,14 +85,18 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   }
 
   private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
-    const policy = scriptedPolicy(mission.spec.plan);
+    const policy = policyFor(mission.spec);
     const history = mission.step_count > 0 ? await this.store.steps(mission.id) : [];
     // Steps already recorded mean this mission's worker was lost mid-mission: its sandbox went with it.
     let resumeNote = history.length > 0 ? ' (resumed after its worker was lost: new sandbox, files of earlier steps are gone)' : '';
     try {
       for (;;) {
         if (signal.aborted) return cancelled(history.length);
-        const action = await policy.next(history, signal);
+        const action = await policy.next(history, signal).catch((error: unknown) => {
+          if (signal.aborted) return undefined; // cancelled while the policy was thinking
+          throw error;
+        });
+        if (!action) return cancelled(history.length);
         if (action.kind === 'finish') return { status: 'succeeded', steps: history.length, result: action.result };
         if (action.call.tool === 'finish') return { status: 'succeeded', steps: history.length, result: action.call.input.result };
         if (history.length >= mission.spec.max_steps) {

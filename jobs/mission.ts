@@ -19,7 +19,10 @@ export type PlanStep = ToolCall;
 export const missionSpecSchema = z
   .object({
     goal: z.string().trim().min(1).max(10_000),
-    policy: z.literal('scripted').default('scripted'),
+    /** `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs). */
+    policy: z.enum(['scripted', 'sim']).default('scripted'),
+    /** The `sim` policy's think time per action; 2,000 ms when not given. */
+    sim_think_ms: z.number().int().min(0).max(600_000).optional(),
     plan: z.array(toolCallSchema).min(1, 'plan needs at least one step').max(1_000),
     max_steps: z.number().int().min(1).max(1_000).default(100),
     metadata: z.record(z.string().max(256), z.unknown()).default({}),

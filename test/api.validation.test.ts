@@ -110,7 +110,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/missions/{id}/steps',
   ]);
   const spec = openApi.components.schemas.MissionSpec;
-  expect(Object.keys(spec.properties).sort()).toEqual(['goal', 'max_steps', 'metadata', 'plan', 'policy']);
+  expect(Object.keys(spec.properties).sort()).toEqual(['goal', 'max_steps', 'metadata', 'plan', 'policy', 'sim_think_ms']);
   expect(spec.required).toEqual(['goal', 'plan']);
   expect(spec.additionalProperties).toBe(false);
 });

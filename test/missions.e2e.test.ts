@@ -1,3 +1,5 @@
+import IORedis from 'ioredis';
+import { createMissionQueue } from '../lib/queue';
 import { sandboxesOf } from './harness';
 import { shell, usePlatform } from './platform';
 
@@ -90,4 +92,37 @@ test('a step over its own timeout fails the mission as timed out', async () => {
 
   expect(mission.status).toBe('failed');
   expect(mission.error).toMatchObject({ code: 'ERR_STEP_TIMEOUT', step: 1, exit_code: 124 });
+});
+
+test('the sim policy thinks before each action, then acts as the plan says', async () => {
+  const created = await context.platform.request('POST', '/v1/missions', {
+    goal: 'capacity model',
+    policy: 'sim',
+    sim_think_ms: 50,
+    plan: [shell('echo thought about it'), { tool: 'finish', input: { result: 'modeled' } }],
+  });
+  const { id } = (await created.json()) as { id: string };
+
+  const mission = await context.platform.waitForMission(id);
+
+  expect(mission).toMatchObject({ status: 'succeeded', result: 'modeled', step_count: 1 });
+  expect(mission.steps[0]!.observation!.stdout).toBe('thought about it\n');
+});
+
+test('a mission cancelled while its policy thinks stops without running a step', async () => {
+  const created = await context.platform.request('POST', '/v1/missions', { goal: 'slow thinker', policy: 'sim', sim_think_ms: 600_000, plan: [shell('echo never')] });
+  const { id } = (await created.json()) as { id: string };
+  await waitUntil(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === 'running');
+
+  await context.platform.request('POST', `/v1/missions/${id}/cancel`);
+
+  // The worker lets go of it at once (no job stays active), rather than after its ten-minute thought.
+  const queue = createMissionQueue(new IORedis(context.env.config.REDIS_URL, { maxRetriesPerRequest: null }), context.env.config.QUEUE_PREFIX);
+  try {
+    await waitUntil(async () => (await queue.getJobCounts('active')).active === 0);
+  } finally {
+    await queue.close();
+    await queue.disconnect();
+  }
+  expect(await context.platform.waitForMission(id)).toMatchObject({ status: 'cancelled', steps: [] });
 });
