@@ -1,7 +1,8 @@
 // `npm run perf -- engine` (after `npm run bootstrap`): the engine beside its baselines in the same run:
 // (a) scripted missions without a sandbox against raw BullMQ no-op jobs, (c) enqueue-to-start latency with an
 // idle worker, (e) steps persisted through the group-committing StepWriter against single-row inserts.
-// Parts (b) sandboxed missions and (d) the sim policy are still to come.
+// (d) missions in flight in one worker while the sim policy "thinks" 2 s per action, and its peak RSS.
+// Part (b), sandboxed missions, is still to come.
 import { Queue, Worker } from 'bullmq';
 import type { Knex } from 'knex';
 import { MissionSubmitter } from '../jobs/submitter';
@@ -24,7 +25,8 @@ const SECONDS = 5;
 const NO_SANDBOX_MISSIONS = 3_000;
 const RAW_JOBS = 10_000;
 const PICKUPS = 50;
-const config = loadConfig({
+const SIM_MISSIONS = 1_000;
+const benchEnv = {
   ...process.env,
   DATABASE_SCHEMA: 'perf_engine',
   QUEUE_PREFIX: '{perf-engine}',
@@ -32,7 +34,8 @@ const config = loadConfig({
   WORKER_CONCURRENCY: '100',
   MAX_RUNNING_PER_TENANT: '1000000',
   LOG_LEVEL: 'silent',
-});
+};
+const config = loadConfig(benchEnv);
 const finishOnly = { goal: 'no tools', policy: 'scripted' as const, plan: [{ tool: 'finish' as const, input: { result: 'done' } }], max_steps: 10, metadata: {} };
 
 /** The baseline of (a): raw BullMQ, bulk-added no-op jobs drained by one worker of the same concurrency. */
@@ -50,6 +53,36 @@ async function rawBullmqJobsPerMin(): Promise<number> {
   await queue.close();
   connection.disconnect();
   return RAW_JOBS / minutes;
+}
+
+/** (d): one worker with a slot per mission; how many are in flight at once while each thinks 2 s, and the RSS. */
+async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb: number }> {
+  const simConfig = loadConfig({ ...benchEnv, WORKER_CONCURRENCY: String(SIM_MISSIONS + 100) });
+  const worker = await startWorker(simConfig, createLogger('silent', 'perf'), `perf-sim-${process.pid}`);
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
+  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  let started = 0;
+  worker.engine.on('started', () => started++);
+  try {
+    const sim = { ...finishOnly, policy: 'sim' as const, sim_think_ms: 2_000 };
+    const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: SIM_MISSIONS }, () => sim), SIM_MISSIONS);
+    let peakInFlight = 0;
+    let peakRss = 0;
+    for (;;) {
+      const [{ n }] = await db('missions').where({ batch_id: batchId, status: 'succeeded' }).count({ n: '*' });
+      peakInFlight = Math.max(peakInFlight, started - Number(n));
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      if (Number(n) === SIM_MISSIONS) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { peakInFlight, peakRssMb: Math.round(peakRss / 2 ** 20) };
+  } finally {
+    await submitter.drain();
+    await queue.close();
+    producer.disconnect();
+    await worker.close();
+  }
 }
 
 /** (a) and (c): missions through the whole platform path (commit, enqueue, worker, engine, Postgres). */
@@ -137,6 +170,7 @@ async function main(): Promise<void> {
     const grouped = await rowsPerSecond(await freshMissions(db), (row) => writer.append(row));
     const rawPerMin = await rawBullmqJobsPerMin();
     const platform = await missionsWithoutSandbox(db);
+    const sim = await simInflight(db);
     writeResult('engine', {
       no_sandbox: {
         missions_per_min: Math.round(platform.perMin),
@@ -145,6 +179,8 @@ async function main(): Promise<void> {
         worker_concurrency: 100,
       },
       pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99) },
+      // Measured in the benchmark's own process, which also holds the submitter: an upper bound for the worker.
+      sim_inflight: { missions: sim.peakInFlight, peak_rss_mb: sim.peakRssMb, submitted: SIM_MISSIONS, think_ms: 2_000 },
       writer: {
         rows_per_s: Math.round(grouped),
         flush_p99_ms: quantile(flushes, 0.99),
@@ -153,8 +189,8 @@ async function main(): Promise<void> {
         ratio: Math.round((grouped / single) * 10) / 10,
         concurrent_missions: MISSIONS,
       },
-      targets: { no_sandbox_missions_per_min: 60_000, pickup_p99_ms: 20, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
-      not_yet_measured: ['sandboxed', 'sim_inflight'],
+      targets: { no_sandbox_missions_per_min: 60_000, pickup_p99_ms: 20, sim_inflight: 1_000, sim_peak_rss_mb: 1_024, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
+      not_yet_measured: ['sandboxed'],
     });
   } finally {
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
