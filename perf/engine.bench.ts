@@ -1,15 +1,18 @@
 // `npm run perf -- engine` (after `npm run bootstrap`): the engine beside its baselines in the same run:
 // (a) scripted missions without a sandbox against raw BullMQ no-op jobs, (c) enqueue-to-start latency with an
 // idle worker, (e) steps persisted through the group-committing StepWriter against single-row inserts.
-// (d) missions in flight in one worker while the sim policy "thinks" 2 s per action, and its peak RSS.
-// Part (b), sandboxed missions, is still to come.
+// (b) missions with one sandboxed step against the bare sandbox start rate, (d) missions in flight in one
+// worker while the sim policy "thinks" 2 s per action, and its peak RSS.
 import { Queue, Worker } from 'bullmq';
+import Docker from 'dockerode';
 import type { Knex } from 'knex';
 import { MissionSubmitter } from '../jobs/submitter';
 import { createLogger } from '../lib/logger';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
+import { SandboxDriver } from '../sandbox/driver';
 import { startWorker } from '../workers/main';
+import { bareStartsPerSecond } from './bareStarts';
 import type { Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { StepWriter } from '../jobs/stepWriter';
@@ -26,6 +29,8 @@ const NO_SANDBOX_MISSIONS = 3_000;
 const RAW_JOBS = 10_000;
 const PICKUPS = 50;
 const SIM_MISSIONS = 1_000;
+const SANDBOXED_MISSIONS = 20;
+const PARALLEL = 2; // two cores: as many sandboxed missions at once as the bare loop starts at once
 const benchEnv = {
   ...process.env,
   DATABASE_SCHEMA: 'perf_engine',
@@ -53,6 +58,38 @@ async function rawBullmqJobsPerMin(): Promise<number> {
   await queue.close();
   connection.disconnect();
   return RAW_JOBS / minutes;
+}
+
+/** (b): missions with one `shell` step each, through the pool, against the bare create/start/remove loop. */
+async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin: number }> {
+  const sandboxedConfig = loadConfig({ ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(PARALLEL) });
+  const worker = await startWorker(sandboxedConfig, createLogger('silent', 'perf'), `perf-sandboxed-${process.pid}`);
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
+  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  let perMin: number;
+  try {
+    while (worker.pool.stats().idle < PARALLEL) await new Promise((resolve) => setTimeout(resolve, 20));
+    const oneStep = { ...finishOnly, plan: [{ tool: 'shell' as const, input: { command: 'true' } }] };
+    const started = performance.now();
+    const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: SANDBOXED_MISSIONS }, () => oneStep), SANDBOXED_MISSIONS);
+    for (;;) {
+      const [{ n }] = await db('missions').where({ batch_id: batchId }).whereIn('status', ['succeeded', 'failed']).count({ n: '*' });
+      if (Number(n) === SANDBOXED_MISSIONS) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    perMin = SANDBOXED_MISSIONS / ((performance.now() - started) / 60_000);
+  } finally {
+    await submitter.drain();
+    await queue.close();
+    producer.disconnect();
+    await worker.close();
+  }
+  const docker = new Docker();
+  const driver = new SandboxDriver(docker, { image: config.SANDBOX_IMAGE, runtime: config.SANDBOX_RUNTIME, owner: `perf-bare-${process.pid}`, fleet: 'perf' });
+  const bare = await bareStartsPerSecond(docker, driver, SANDBOXED_MISSIONS, PARALLEL);
+  driver.close();
+  return { perMin, barePerMin: bare * 60 };
 }
 
 /** (d): one worker with a slot per mission; how many are in flight at once while each thinks 2 s, and the RSS. */
@@ -171,12 +208,19 @@ async function main(): Promise<void> {
     const rawPerMin = await rawBullmqJobsPerMin();
     const platform = await missionsWithoutSandbox(db);
     const sim = await simInflight(db);
+    const sandboxed = await sandboxedMissions(db);
     writeResult('engine', {
       no_sandbox: {
         missions_per_min: Math.round(platform.perMin),
         baseline_bullmq_jobs_per_min: Math.round(rawPerMin),
         ratio: Math.round((platform.perMin / rawPerMin) * 100) / 100,
         worker_concurrency: 100,
+      },
+      sandboxed: {
+        missions_per_min: Math.round(sandboxed.perMin),
+        bare_sandbox_starts_per_min: Math.round(sandboxed.barePerMin),
+        ratio: Math.round((sandboxed.perMin / sandboxed.barePerMin) * 100) / 100,
+        parallel: PARALLEL,
       },
       pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99) },
       // Measured in the benchmark's own process, which also holds the submitter: an upper bound for the worker.
@@ -189,8 +233,7 @@ async function main(): Promise<void> {
         ratio: Math.round((grouped / single) * 10) / 10,
         concurrent_missions: MISSIONS,
       },
-      targets: { no_sandbox_missions_per_min: 60_000, pickup_p99_ms: 20, sim_inflight: 1_000, sim_peak_rss_mb: 1_024, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
-      not_yet_measured: ['sandboxed'],
+      targets: { no_sandbox_missions_per_min: 60_000, sandboxed_ratio: 0.8, pickup_p99_ms: 20, sim_inflight: 1_000, sim_peak_rss_mb: 1_024, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
     });
   } finally {
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);

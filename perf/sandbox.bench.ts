@@ -5,6 +5,7 @@ import { loadConfig } from '../lib/config';
 import { SandboxDriver } from '../sandbox/driver';
 import { SandboxPool } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
+import { bareStartsPerSecond } from './bareStarts';
 import { percentiles, timed, writeResult } from './stats';
 
 const STEPS = 300;
@@ -95,27 +96,6 @@ async function poolStartRate(): Promise<number> {
   return started / (ms / 1000);
 }
 
-/** The baseline: create, start and remove the same hardened container with dockerode, nothing else. */
-async function bareStartRate(): Promise<number> {
-  const sandbox = await driver.start();
-  const spec = await docker.getContainer(sandbox.id).inspect();
-  await sandbox.destroy();
-  const create = { Image: spec.Config.Image, Cmd: spec.Config.Cmd, User: spec.Config.User, Labels: spec.Config.Labels, HostConfig: spec.HostConfig, OpenStdin: true };
-  const [ms] = await timed(async () => {
-    let done = 0;
-    await Promise.all(
-      Array.from({ length: PARALLEL }, async () => {
-        while (done++ < STARTS) {
-          const container = await docker.createContainer(create);
-          await container.start();
-          await container.remove({ force: true });
-        }
-      }),
-    );
-  });
-  return STARTS / (ms / 1000);
-}
-
 async function main(): Promise<void> {
   const cold = percentiles(await coldAcquires());
   const warm = percentiles(await warmAcquires());
@@ -124,7 +104,7 @@ async function main(): Promise<void> {
   const dockerExec = percentiles(await dockerExecSteps(sandbox));
   await sandbox.destroy();
   const poolRate = await poolStartRate();
-  const bareRate = await bareStartRate();
+  const bareRate = await bareStartsPerSecond(docker, driver, STARTS, PARALLEL);
   driver.close();
   const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;
   writeResult('sandbox', {
