@@ -15,6 +15,8 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     policy: spec.policy,
     plan: spec.plan,
     max_steps: spec.max_steps,
+    ...(spec.llm && { llm: spec.llm }),
+    ...(spec.replay_of && { replay_of: spec.replay_of }),
     metadata: spec.metadata,
     result: mission.result,
     error: mission.error,

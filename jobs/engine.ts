@@ -5,8 +5,7 @@ import type { Mission, MissionError, MissionStatus, Step } from './mission';
 import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
-import type { Action } from './policies/policy';
-import { policyFor } from './policies';
+import type { Action, Policy } from './policies/policy';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
 export interface EngineOptions extends ToolLimits {
@@ -53,6 +52,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     private readonly store: MissionStore,
     private readonly progress: MissionProgress,
     private readonly steps: StepWriter,
+    private readonly policyFor: (mission: Mission) => Policy,
     private readonly sandboxes: SandboxSource,
     options: Partial<EngineOptions> = {},
   ) {
@@ -85,34 +85,46 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   }
 
   private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
-    const policy = policyFor(mission.spec);
+    const policy = this.policyFor(mission);
     const history = mission.step_count > 0 ? await this.store.steps(mission.id) : [];
     // Steps already recorded mean this mission's worker was lost mid-mission: its sandbox went with it.
     let resumeNote = history.length > 0 ? ' (resumed after its worker was lost: new sandbox, files of earlier steps are gone)' : '';
     try {
       for (;;) {
         if (signal.aborted) return cancelled(history.length);
-        const action = await policy.next(history, signal).catch((error: unknown) => {
-          if (signal.aborted) return undefined; // cancelled while the policy was thinking
-          throw error;
-        });
-        if (!action) return cancelled(history.length);
+        let action: Action;
+        try {
+          action = await policy.next(history, signal);
+        } catch (error) {
+          if (signal.aborted) return cancelled(history.length); // cancelled while the policy was thinking
+          const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
+          return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
+        }
         if (action.kind === 'finish') return { status: 'succeeded', steps: history.length, result: action.result };
-        if (action.call.tool === 'finish') return { status: 'succeeded', steps: history.length, result: action.call.input.result };
+        if (action.kind === 'tool' && action.call.tool === 'finish') {
+          return { status: 'succeeded', steps: history.length, result: action.call.input.result };
+        }
         if (history.length >= mission.spec.max_steps) {
           const message = `the mission reached its step cap of ${mission.spec.max_steps}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
-        lease.sandbox ??= await this.sandboxes.acquire();
-        // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
-        if (signal.aborted) return cancelled(history.length);
-        const thought = action.thought === null ? null : action.thought + resumeNote;
-        resumeNote = '';
-        const step = await this.runStep(lease.sandbox, mission.id, history.length + 1, { ...action, thought }, action.call, signal);
+        const seq = history.length + 1;
+        let step: { row: Step; error: ToolOutcome['error'] };
+        if (action.kind === 'invalid') {
+          step = invalidStep(mission.id, seq, action);
+        } else {
+          lease.sandbox ??= await this.sandboxes.acquire();
+          // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
+          if (signal.aborted) return cancelled(history.length);
+          const thought = action.thought === null ? null : action.thought + resumeNote;
+          resumeNote = '';
+          step = await this.runStep(lease.sandbox, mission.id, seq, { ...action, thought }, action.call as SandboxedCall, signal);
+        }
         await this.steps.append(step.row);
         history.push(step.row);
         if (signal.aborted) return cancelled(history.length);
-        if (step.error) {
+        // A model is shown its failed step and may recover; a script, or a sandbox that is gone, cannot.
+        if (step.error && (!policy.feedsBackErrors || step.error.code === 'ERR_SANDBOX_GONE')) {
           const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };
           return { status: 'failed', steps: history.length, error };
         }
@@ -154,6 +166,24 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     };
     return { row, error: outcome.error };
   }
+}
+
+/** A model reply that was no valid action, recorded as a step so the model is told what was wrong. */
+function invalidStep(missionId: string, seq: number, action: Extract<Action, { kind: 'invalid' }>): { row: Step; error: ToolOutcome['error'] } {
+  const now = new Date();
+  const row: Step = {
+    mission_id: missionId,
+    seq,
+    thought: action.thought,
+    tool: 'invalid',
+    input: action.output,
+    observation: { error: action.error },
+    exit_code: null,
+    error: action.error,
+    started_at: now,
+    finished_at: now,
+  };
+  return { row, error: { code: 'ERR_INVALID_ACTION', message: action.error } };
 }
 
 function cancelled(steps: number): MissionOutcome {

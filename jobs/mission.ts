@@ -19,15 +19,35 @@ export type PlanStep = ToolCall;
 export const missionSpecSchema = z
   .object({
     goal: z.string().trim().min(1).max(10_000),
-    /** `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs). */
-    policy: z.enum(['scripted', 'sim']).default('scripted'),
+    /**
+     * `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs); `openai` lets an
+     * OpenAI-compatible model choose each step; `replay` answers from the recorded model calls of `replay_of`.
+     */
+    policy: z.enum(['scripted', 'sim', 'openai', 'replay']).default('scripted'),
     /** The `sim` policy's think time per action; 2,000 ms when not given. */
     sim_think_ms: z.number().int().min(0).max(600_000).optional(),
-    plan: z.array(toolCallSchema).min(1, 'plan needs at least one step').max(1_000),
+    plan: z.array(toolCallSchema).max(1_000).default([]),
+    /** For `openai`: endpoint and model (the API key comes only from the configuration), wire format, recording. */
+    llm: z
+      .object({
+        base_url: z.url({ protocol: /^https?$/ }).optional(),
+        model: z.string().min(1).max(200).optional(),
+        format: z.enum(['tools', 'text']).default('tools'),
+        record: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /** For `replay`: the mission whose recorded model calls to answer from. */
+    replay_of: z.uuid().optional(),
     max_steps: z.number().int().min(1).max(1_000).default(100),
     metadata: z.record(z.string().max(256), z.unknown()).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, context) => {
+    const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
+    if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
+    if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
+  });
 export type MissionSpec = z.infer<typeof missionSpecSchema>;
 
 export interface MissionError {

@@ -5,17 +5,43 @@ import type { Sandbox } from '../sandbox/sandbox';
 
 const timeout = z.number().int().min(1).max(3_600).optional();
 
-/** Every tool a mission can call, with the input it takes. Unknown fields are refused. */
+/** What each tool takes, with a description for models that choose tools themselves. Unknown fields are refused. */
+export const TOOLS = {
+  shell: {
+    description: 'Run a command with /bin/sh in /workspace. Returns stdout, stderr and the exit code.',
+    input: z.object({ command: z.string().min(1).max(100_000), timeout_s: timeout }).strict(),
+  },
+  python: {
+    description: 'Run Python 3 code in /workspace. Returns stdout, stderr and the exit code.',
+    input: z.object({ code: z.string().min(1).max(1_000_000), timeout_s: timeout }).strict(),
+  },
+  read_file: {
+    description: 'Read a file inside /workspace.',
+    input: z.object({ path: z.string().min(1).max(4_096), max_bytes: z.number().int().min(1).max(1_048_576).optional() }).strict(),
+  },
+  write_file: {
+    description: 'Write a file inside /workspace, creating its directories.',
+    input: z.object({ path: z.string().min(1).max(4_096), content: z.string().max(1_048_576) }).strict(),
+  },
+  finish: {
+    description: 'End the mission with its result.',
+    input: z.object({ result: z.unknown() }).strict(),
+  },
+} as const;
+
+export const TOOL_NAMES = Object.keys(TOOLS) as (keyof typeof TOOLS)[];
+
+/** A tool call: `{ tool, input }`. */
 export const toolCallSchema = z.discriminatedUnion(
   'tool',
   [
-    z.object({ tool: z.literal('shell'), input: z.object({ command: z.string().min(1).max(100_000), timeout_s: timeout }).strict() }).strict(),
-    z.object({ tool: z.literal('python'), input: z.object({ code: z.string().min(1).max(1_000_000), timeout_s: timeout }).strict() }).strict(),
-    z.object({ tool: z.literal('read_file'), input: z.object({ path: z.string().min(1).max(4_096), max_bytes: z.number().int().min(1).max(1_048_576).optional() }).strict() }).strict(),
-    z.object({ tool: z.literal('write_file'), input: z.object({ path: z.string().min(1).max(4_096), content: z.string().max(1_048_576) }).strict() }).strict(),
-    z.object({ tool: z.literal('finish'), input: z.object({ result: z.unknown() }).strict() }).strict(),
+    z.object({ tool: z.literal('shell'), input: TOOLS.shell.input }).strict(),
+    z.object({ tool: z.literal('python'), input: TOOLS.python.input }).strict(),
+    z.object({ tool: z.literal('read_file'), input: TOOLS.read_file.input }).strict(),
+    z.object({ tool: z.literal('write_file'), input: TOOLS.write_file.input }).strict(),
+    z.object({ tool: z.literal('finish'), input: TOOLS.finish.input }).strict(),
   ],
-  { error: (issue) => (issue.code === 'invalid_union' ? 'unknown tool: the tools are shell, python, read_file, write_file, finish' : undefined) },
+  { error: (issue) => (issue.code === 'invalid_union' ? `unknown tool: the tools are ${TOOL_NAMES.join(', ')}` : undefined) },
 );
 export type ToolCall = z.infer<typeof toolCallSchema>;
 export type SandboxedCall = Exclude<ToolCall, { tool: 'finish' }>;

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as missionsAndSteps from './001_missions_and_steps';
 import * as tenantsBatchesEvents from './002_tenants_batches_events';
 import * as missionWorker from './003_mission_worker';
+import * as llmCalls from './004_llm_calls';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -10,6 +11,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['001_missions_and_steps', missionsAndSteps],
   ['002_tenants_batches_events', tenantsBatchesEvents],
   ['003_mission_worker', missionWorker],
+  ['004_llm_calls', llmCalls],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

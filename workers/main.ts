@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
 import { MissionProgress } from '../jobs/missionProgress';
+import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
+import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -72,7 +74,11 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   stats.start();
 
   const steps = new StepWriter(db);
-  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, pool, { workerId: id });
+  const policies = createPolicies({
+    llm: { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY, timeoutMs: config.LLM_TIMEOUT_MS, historySteps: config.LLM_HISTORY_STEPS },
+    calls: new LlmCalls(db),
+  });
+  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, policies, pool, { workerId: id });
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
   const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
   const worker = createMissionWorker(engine, cancellations, tenantSlots, log, {

@@ -1,11 +1,61 @@
-import type { MissionSpec } from '../mission';
+import type { LlmCalls } from '../llmCalls';
+import type { Mission } from '../mission';
+import { httpChatCompletion } from './chatHttp';
+import { modelPolicy, type ChatCompletion } from './openai';
 import type { Policy } from './policy';
 import { scriptedPolicy } from './scripted';
 import { simPolicy } from './sim';
 
 const SIM_THINK_MS = 2_000;
 
-/** The policy a mission asked for. */
-export function policyFor(spec: MissionSpec): Policy {
-  return spec.policy === 'sim' ? simPolicy(spec.plan, spec.sim_think_ms ?? SIM_THINK_MS) : scriptedPolicy(spec.plan);
+export interface PolicyDeps {
+  /** Defaults for `openai` missions: the endpoint and model they use unless they name their own. */
+  llm: { baseUrl?: string; model: string; apiKey?: string; timeoutMs: number; historySteps: number };
+  calls: LlmCalls;
+}
+
+/** Builds the policy each mission asked for. */
+export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
+  return (mission) => {
+    const { spec } = mission;
+    switch (spec.policy) {
+      case 'scripted':
+        return scriptedPolicy(spec.plan);
+      case 'sim':
+        return simPolicy(spec.plan, spec.sim_think_ms ?? SIM_THINK_MS);
+      case 'openai': {
+        const baseUrl = spec.llm?.base_url ?? deps.llm.baseUrl;
+        if (!baseUrl) return failingPolicy('no model endpoint: set LLM_BASE_URL or the mission\'s llm.base_url');
+        let complete = httpChatCompletion({ baseUrl, apiKey: deps.llm.apiKey, timeoutMs: deps.llm.timeoutMs });
+        if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
+        return modelPolicy({ goal: spec.goal, model: spec.llm?.model ?? deps.llm.model, format: spec.llm?.format ?? 'tools', historySteps: deps.llm.historySteps, complete });
+      }
+      case 'replay':
+        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', historySteps: deps.llm.historySteps, complete: replayed(deps.calls, spec.replay_of!) });
+    }
+  };
+}
+
+/** Stores each call and its answer, so the mission can be replayed offline. */
+function recorded(complete: ChatCompletion, calls: LlmCalls, missionId: string): ChatCompletion {
+  return async (request, signal, callIndex) => {
+    const response = await complete(request, signal, callIndex);
+    await calls.record(missionId, callIndex, request, response);
+    return response;
+  };
+}
+
+/** Answers call N with the recorded answer to call N of another mission. */
+function replayed(calls: LlmCalls, missionId: string): ChatCompletion {
+  let responses: Promise<unknown[]> | undefined;
+  return async (_request, _signal, callIndex) => {
+    responses ??= calls.responses(missionId);
+    const recordedResponses = await responses;
+    if (callIndex >= recordedResponses.length) throw new Error(`mission ${missionId} has no recorded call ${callIndex + 1}`);
+    return recordedResponses[callIndex];
+  };
+}
+
+function failingPolicy(reason: string): Policy {
+  return { feedsBackErrors: false, next: () => Promise.reject(new Error(reason)) };
 }

@@ -1,11 +1,15 @@
 import type { PlanStep, Step } from '../mission';
 
-/** The next thing a mission does: call a tool, or finish with a result. */
+/** The next thing a mission does: call a tool, finish with a result, or (from a model) something unusable. */
 export type Action =
   | { kind: 'tool'; thought: string | null; call: PlanStep }
-  | { kind: 'finish'; thought: string | null; result: unknown };
+  | { kind: 'finish'; thought: string | null; result: unknown }
+  /** The model's reply was not a valid action: recorded as a step, and the model is told what was wrong. */
+  | { kind: 'invalid'; thought: string | null; error: string; output: unknown };
 
 /** Who thinks: given the durable steps so far, decides the next action. */
 export interface Policy {
   next(history: readonly Step[], signal: AbortSignal): Promise<Action>;
+  /** Whether a failed step goes back to the policy as an observation (a model) or fails the mission (a script). */
+  readonly feedsBackErrors: boolean;
 }

@@ -4,6 +4,7 @@ import type { Action, Policy } from './policy';
 /** Replays the mission's `plan`, one step per call; finishes with the last step's output. Needs no LLM. */
 export function scriptedPolicy(plan: readonly PlanStep[]): Policy {
   return {
+    feedsBackErrors: false,
     async next(history: readonly Step[]): Promise<Action> {
       const step = plan[history.length];
       if (step) return { kind: 'tool', thought: `step ${history.length + 1} of ${plan.length}`, call: step };

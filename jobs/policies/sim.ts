@@ -10,6 +10,7 @@ import { scriptedPolicy } from './scripted';
 export function simPolicy(plan: readonly PlanStep[], thinkMs: number): Policy {
   const scripted = scriptedPolicy(plan);
   return {
+    feedsBackErrors: false,
     async next(history: readonly Step[], signal: AbortSignal): Promise<Action> {
       await sleep(thinkMs * (0.8 + Math.random() * 0.4), undefined, { signal });
       return scripted.next(history, signal);

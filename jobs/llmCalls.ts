@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+
+/** Recorded model calls, by mission and order: what `record` stores and the `replay` policy answers from. */
+export class LlmCalls {
+  constructor(private readonly db: Knex) {}
+
+  async record(missionId: string, callIndex: number, request: unknown, response: unknown): Promise<void> {
+    await this.db('llm_calls')
+      .insert({ mission_id: missionId, call_index: callIndex, request: JSON.stringify(request), response: JSON.stringify(response) })
+      .onConflict(['mission_id', 'call_index'])
+      .merge();
+  }
+
+  async responses(missionId: string): Promise<unknown[]> {
+    const rows = await this.db('llm_calls').where({ mission_id: missionId }).orderBy('call_index').select('response');
+    return rows.map((row: { response: unknown }) => row.response);
+  }
+}

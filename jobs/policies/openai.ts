@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import type { Step } from '../mission';
+import { TOOLS, TOOL_NAMES, toolCallSchema } from '../tools';
+import type { Action, Policy } from './policy';
+import { parseTextReply, textSystemPrompt } from './reactText';
+
+/** One chat-completions call; `callIndex` counts the mission's calls, for recording and replay. */
+export type ChatCompletion = (request: ChatRequest, signal: AbortSignal, callIndex: number) => Promise<unknown>;
+
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content?: string | null; tool_calls?: unknown[]; tool_call_id?: string }[];
+  tools?: unknown[];
+  tool_choice?: 'auto';
+}
+
+export interface ModelPolicyOptions {
+  goal: string;
+  model: string;
+  /** `tools`: the model calls functions; `text`: a ReAct text format, for models without tool calling. */
+  format: 'tools' | 'text';
+  /** Steps shown to the model; older ones are summarised as omitted. */
+  historySteps: number;
+  complete: ChatCompletion;
+}
+
+const SYSTEM_TOOLS = `You are an agent carrying out a mission in a Linux sandbox with no network. Your working
+directory is /workspace. Use the tools to make progress; each tool result is shown to you. When the mission is
+done, call finish with the result.`;
+
+const toolDefinitions = TOOL_NAMES.map((name) => ({
+  type: 'function',
+  function: { name, description: TOOLS[name].description, parameters: z.toJSONSchema(TOOLS[name].input, { unrepresentable: 'any' }) },
+}));
+
+/** The observation a model sees for a step: what the tool returned, and why it failed, if it did. */
+export function renderObservation(step: Step): string {
+  const observation = step.observation as Record<string, unknown> | null;
+  const parts: string[] = [];
+  if (observation && 'stdout' in observation) {
+    parts.push(`exit code: ${String(observation.exit_code)}`, `stdout:\n${String(observation.stdout)}`, `stderr:\n${String(observation.stderr)}`);
+  } else if (observation && 'content' in observation) {
+    parts.push(String(observation.content), observation.truncated ? `[truncated: the file has ${String(observation.size)} bytes]` : '');
+  } else if (observation) {
+    parts.push(JSON.stringify(observation));
+  }
+  if (step.error) parts.push(`error: ${step.error}`);
+  return parts.filter(Boolean).join('\n');
+}
+
+/** A policy in which an OpenAI-compatible chat model chooses every step (also the engine of `replay`). */
+export function modelPolicy(options: ModelPolicyOptions): Policy {
+  return {
+    feedsBackErrors: true,
+    async next(history: readonly Step[], signal: AbortSignal): Promise<Action> {
+      const shown = history.slice(-options.historySteps);
+      const omitted = history.length - shown.length;
+      const request = options.format === 'tools' ? toolsRequest(options, shown, omitted) : textRequest(options, shown, omitted);
+      const reply = await options.complete(request, signal, history.length);
+      return options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
+    },
+  };
+}
+
+function opening(options: ModelPolicyOptions, system: string, omitted: number): ChatRequest['messages'] {
+  const messages = [
+    { role: 'system', content: system },
+    { role: 'user', content: `Mission: ${options.goal}` },
+  ];
+  if (omitted > 0) messages.push({ role: 'user', content: `(${omitted} earlier steps are not shown)` });
+  return messages;
+}
+
+function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number): ChatRequest {
+  const messages = opening(options, SYSTEM_TOOLS, omitted);
+  for (const step of steps) {
+    if (step.tool === 'invalid') {
+      messages.push({ role: 'assistant', content: JSON.stringify(step.input) });
+      messages.push({ role: 'user', content: `That reply was not a valid action: ${step.error}. Call one of the tools.` });
+      continue;
+    }
+    const id = `call_${step.seq}`;
+    messages.push({
+      role: 'assistant',
+      content: step.thought,
+      tool_calls: [{ id, type: 'function', function: { name: step.tool, arguments: JSON.stringify(step.input) } }],
+    } as ChatRequest['messages'][number]);
+    messages.push({ role: 'tool', tool_call_id: id, content: renderObservation(step) });
+  }
+  return { model: options.model, messages, tools: toolDefinitions, tool_choice: 'auto' };
+}
+
+function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number): ChatRequest {
+  const messages = opening(options, textSystemPrompt(toolDefinitions), omitted);
+  for (const step of steps) {
+    if (step.tool === 'invalid') {
+      messages.push({ role: 'assistant', content: String((step.input as { text?: unknown }).text ?? JSON.stringify(step.input)) });
+      messages.push({ role: 'user', content: `That reply was not a valid action: ${step.error}. Use the format.` });
+      continue;
+    }
+    messages.push({ role: 'assistant', content: `Thought: ${step.thought ?? ''}\nAction: ${step.tool}\nAction Input: ${JSON.stringify(step.input)}` });
+    messages.push({ role: 'user', content: `Observation: ${renderObservation(step)}` });
+  }
+  return { model: options.model, messages };
+}
+
+const invalid = (error: string, output: unknown): Action => ({ kind: 'invalid', thought: null, error, output });
+
+/** A tools-format reply: a tool call becomes the step; plain text, the final answer. */
+function parseToolsReply(reply: unknown): Action {
+  const message = (reply as { choices?: { message?: Record<string, unknown> }[] })?.choices?.[0]?.message;
+  if (!message) return invalid('the reply has no message', { reply });
+  const text = typeof message.content === 'string' && message.content.trim() ? message.content.trim() : null;
+  const call = (message.tool_calls as { function?: { name?: unknown; arguments?: unknown } }[] | undefined)?.[0]?.function;
+  if (!call) return text === null ? invalid('the reply has neither a tool call nor text', { message }) : { kind: 'finish', thought: null, result: text };
+  let input: unknown;
+  try {
+    input = JSON.parse(typeof call.arguments === 'string' && call.arguments ? call.arguments : '{}');
+  } catch (error) {
+    return invalid(`the arguments of ${String(call.name)} are not valid JSON (${(error as Error).message})`, { tool_call: call });
+  }
+  const parsed = toolCallSchema.safeParse({ tool: call.name, input });
+  if (!parsed.success) return invalid(z.prettifyError(parsed.error).replaceAll('\n', ' '), { tool_call: call });
+  return { kind: 'tool', thought: text, call: parsed.data };
+}

@@ -1,0 +1,46 @@
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local server that speaks the chat-completions wire format, standing in for the LLM endpoint no machine
+ * here can reach. Tests queue its replies and read the requests it received.
+ */
+export interface FakeLlm {
+  baseUrl: string;
+  requests: { model: string; messages: { role: string; content?: string | null; tool_call_id?: string }[]; tools?: { function: { name: string } }[] }[];
+  reply(...replies: unknown[]): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeLlm(): Promise<FakeLlm> {
+  const queued: unknown[] = [];
+  const requests: FakeLlm['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
+      requests.push(JSON.parse(Buffer.concat(chunks).toString()));
+      const reply = queued.shift();
+      if (reply === undefined) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"no reply queued"}}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    requests,
+    reply: (...replies) => void queued.push(...replies),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const completion = (message: object) => ({ id: 'chatcmpl-test', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', ...message } }] });
+
+/** A reply that calls one tool; `args` may be a string to send malformed JSON. */
+export const toolCall = (name: string, args: object | string, thought: string | null = null) =>
+  completion({ content: thought, tool_calls: [{ id: `call_${name}`, type: 'function', function: { name, arguments: typeof args === 'string' ? args : JSON.stringify(args) } }] });
+
+export const textReply = (content: string) => completion({ content });
