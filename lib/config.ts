@@ -38,6 +38,8 @@ const schema = z.object({
   LLM_API_KEY: z.string().optional(),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   LLM_HISTORY_STEPS: z.coerce.number().int().min(1).default(20),
+  LLM_RPM: z.coerce.number().int().min(1).default(600),
+  LLM_TPM: z.coerce.number().int().min(1).default(1_000_000),
   BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(5_000),

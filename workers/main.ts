@@ -75,8 +75,17 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
 
   const steps = new StepWriter(db);
   const policies = createPolicies({
-    llm: { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY, timeoutMs: config.LLM_TIMEOUT_MS, historySteps: config.LLM_HISTORY_STEPS },
+    llm: {
+      baseUrl: config.LLM_BASE_URL,
+      model: config.LLM_MODEL,
+      apiKey: config.LLM_API_KEY,
+      timeoutMs: config.LLM_TIMEOUT_MS,
+      historySteps: config.LLM_HISTORY_STEPS,
+      limits: { requestsPerWindow: config.LLM_RPM, tokensPerWindow: config.LLM_TPM },
+    },
     calls: new LlmCalls(db),
+    redis,
+    prefix: config.QUEUE_PREFIX,
   });
   const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, policies, pool, { workerId: id });
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));

@@ -1,6 +1,8 @@
+import type { Redis } from '../../lib/redis';
 import type { LlmCalls } from '../llmCalls';
 import type { Mission } from '../mission';
 import { httpChatCompletion } from './chatHttp';
+import { limitedChatCompletion, type LlmLimits } from './llmLimiter';
 import { modelPolicy, type ChatCompletion } from './openai';
 import type { Policy } from './policy';
 import { scriptedPolicy } from './scripted';
@@ -10,12 +12,26 @@ const SIM_THINK_MS = 2_000;
 
 export interface PolicyDeps {
   /** Defaults for `openai` missions: the endpoint and model they use unless they name their own. */
-  llm: { baseUrl?: string; model: string; apiKey?: string; timeoutMs: number; historySteps: number };
+  llm: { baseUrl?: string; model: string; apiKey?: string; timeoutMs: number; historySteps: number; limits: LlmLimits };
   calls: LlmCalls;
+  /** Where the fleet-wide LLM limits are counted. */
+  redis: Redis;
+  prefix: string;
 }
 
 /** Builds the policy each mission asked for. */
 export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
+  // One client per endpoint in this process, so its circuit breaker sees every mission's calls.
+  const clients = new Map<string, ChatCompletion>();
+  const clientFor = (baseUrl: string) => {
+    let client = clients.get(baseUrl);
+    if (!client) {
+      const http = httpChatCompletion({ baseUrl, apiKey: deps.llm.apiKey, timeoutMs: deps.llm.timeoutMs });
+      client = limitedChatCompletion(http, deps.redis, deps.prefix, baseUrl, deps.llm.limits);
+      clients.set(baseUrl, client);
+    }
+    return client;
+  };
   return (mission) => {
     const { spec } = mission;
     switch (spec.policy) {
@@ -26,7 +42,7 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
       case 'openai': {
         const baseUrl = spec.llm?.base_url ?? deps.llm.baseUrl;
         if (!baseUrl) return failingPolicy('no model endpoint: set LLM_BASE_URL or the mission\'s llm.base_url');
-        let complete = httpChatCompletion({ baseUrl, apiKey: deps.llm.apiKey, timeoutMs: deps.llm.timeoutMs });
+        let complete = clientFor(baseUrl);
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         return modelPolicy({ goal: spec.goal, model: spec.llm?.model ?? deps.llm.model, format: spec.llm?.format ?? 'tools', historySteps: deps.llm.historySteps, complete });
       }

@@ -1,0 +1,57 @@
+import IORedis from 'ioredis';
+import { limitedChatCompletion } from '../jobs/policies/llmLimiter';
+import type { ChatCompletion } from '../jobs/policies/openai';
+import { loadConfig } from '../lib/config';
+
+// Real Redis; the model endpoint is not what is tested here, so a function stands in for it.
+const redis = new IORedis(loadConfig().REDIS_URL);
+const prefix = `{test-llm-${process.pid}}`;
+const request = { model: 'm', messages: [] };
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+test('two workers sharing Redis stay within the requests-per-window limit together', async () => {
+  const calls: number[] = [];
+  const endpoint: ChatCompletion = async () => (calls.push(Date.now()), { usage: { total_tokens: 1 } });
+  const limits = { requestsPerWindow: 5, tokensPerWindow: 1_000, windowMs: 1_000 };
+  const workers = [1, 2].map(() => limitedChatCompletion(endpoint, redis, prefix, 'http://model-a', limits));
+  const signal = new AbortController().signal;
+
+  await Promise.all(workers.flatMap((complete) => Array.from({ length: 7 }, (_, i) => complete(request, signal, i))));
+
+  expect(calls).toHaveLength(14);
+  const perWindow = new Map<number, number>();
+  for (const at of calls) perWindow.set(Math.floor(at / 1_000), (perWindow.get(Math.floor(at / 1_000)) ?? 0) + 1);
+  expect(Math.max(...perWindow.values())).toBeLessThanOrEqual(5);
+  expect(perWindow.size).toBeGreaterThanOrEqual(3);
+});
+
+test('the token budget holds calls back once the window has used it', async () => {
+  const calls: number[] = [];
+  const endpoint: ChatCompletion = async () => (calls.push(Date.now()), { usage: { total_tokens: 600 } });
+  const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-b', { requestsPerWindow: 100, tokensPerWindow: 1_000, windowMs: 1_000 });
+  const signal = new AbortController().signal;
+
+  for (let i = 0; i < 3; i++) await complete(request, signal, i);
+
+  // 600 + 600 spends the 1,000-token window: the third call had to wait for the next one.
+  expect(Math.floor(calls[2]! / 1_000)).toBeGreaterThan(Math.floor(calls[0]! / 1_000));
+});
+
+test('an endpoint that keeps failing opens the circuit: calls fail at once without reaching it', async () => {
+  let reached = 0;
+  const endpoint: ChatCompletion = async () => {
+    reached++;
+    throw new Error('the model endpoint answered 503');
+  };
+  const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-c', { requestsPerWindow: 100, tokensPerWindow: 1_000, breakerFailures: 3, breakerCooldownMs: 60_000 });
+  const signal = new AbortController().signal;
+
+  for (let i = 0; i < 3; i++) await expect(complete(request, signal, i)).rejects.toThrow('503');
+  await expect(complete(request, signal, 3)).rejects.toThrow(/until the circuit closes/);
+
+  expect(reached).toBe(3);
+});
