@@ -72,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/v1/missions/:id', route((req) => missions.get(callerOf(req), req.params.id as string)));
   app.get('/v1/missions/:id/steps', route((req) => missions.steps(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/missions/:id/cancel', route((req) => missions.cancel(callerOf(req), req.params.id as string)));
+  app.post('/v1/missions/:id/approvals', json(SINGLE_BODY_LIMIT), route((req) => missions.decide(callerOf(req), req.params.id as string, req.body)));
   app.get('/v1/missions/:id/events', async (req, res) => {
     const mission = await missions.findMission(callerOf(req), req.params.id as string);
     await streamMissionEvents(req, res, mission, deps, { heartbeatMs: deps.sseHeartbeatMs });

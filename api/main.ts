@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { Approvals } from '../jobs/approvals';
 import { MissionStore } from '../jobs/missionStore';
 import { MissionSubmitter } from '../jobs/submitter';
 import type { Config } from '../lib/config';
@@ -50,6 +51,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const streams = new Set<() => void>();
   const app = createApp({
     store,
+    approvals: new Approvals(db),
     submitter,
     logger,
     metrics,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { missionSpecSchema } from '../jobs/mission';
 import { newTenantSchema } from './handlers/admin';
-import { listQuerySchema, stepsQuerySchema } from './handlers/missions';
+import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
 const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
 const problem = { description: 'An RFC 9457 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
@@ -64,6 +64,14 @@ export function openApiDocument(maxBatch: number) {
           summary: 'Server-Sent Events of status changes and steps; resumable with Last-Event-ID',
           parameters: [idParameter, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^\\d+$' } }],
           responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': {} } }, ...errors },
+        },
+      },
+      '/v1/missions/{id}/approvals': {
+        post: {
+          summary: 'Approve or reject the step a mission waits on; it continues where it stopped',
+          parameters: [idParameter],
+          requestBody: { required: true, content: { 'application/json': { schema: schema(approvalSchema) } } },
+          responses: { 200: json('The mission'), 409: problem, ...errors },
         },
       },
       '/v1/missions/{id}/cancel': { post: { summary: 'Cancel a mission', parameters: [idParameter], responses: { 200: json('The mission'), 409: problem, ...errors } } },

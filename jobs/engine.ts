@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { Mission, MissionError, MissionStatus, Step } from './mission';
+import type { Mission, MissionError, MissionStatus, PlanStep, Step } from './mission';
+import type { Approval, Approvals } from './approvals';
 import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
@@ -24,6 +25,15 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 export interface SandboxSource {
   acquire(): Promise<Sandbox>;
   release(sandbox: Sandbox): Promise<void>;
+}
+
+export interface EngineDeps {
+  store: MissionStore;
+  progress: MissionProgress;
+  steps: StepWriter;
+  approvals: Approvals;
+  policyFor: (mission: Mission) => Policy;
+  sandboxes: SandboxSource;
 }
 
 export interface MissionOutcome {
@@ -49,11 +59,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   private readonly options: EngineOptions;
 
   constructor(
-    private readonly store: MissionStore,
-    private readonly progress: MissionProgress,
-    private readonly steps: StepWriter,
-    private readonly policyFor: (mission: Mission) => Policy,
-    private readonly sandboxes: SandboxSource,
+    private readonly deps: EngineDeps,
     options: Partial<EngineOptions> = {},
   ) {
     super();
@@ -62,10 +68,10 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
 
   /** Runs the mission to its end. Returns undefined when there is no such mission. */
   async run(missionId: string, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
-    const mission = await this.progress.markRunning(missionId, this.options.workerId);
+    const mission = await this.deps.progress.markRunning(missionId, this.options.workerId);
     if (!mission) {
       // Finished, cancelled or unknown: say which, without running anything.
-      const existing = await this.store.get(missionId);
+      const existing = await this.deps.store.get(missionId);
       return existing && { status: existing.status, steps: existing.step_count };
     }
     this.emit('started', missionId);
@@ -76,25 +82,31 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     try {
       const outcome = await this.loop(mission, signal, lease);
       // The outcome is recorded before the sandbox is removed: removing a gVisor container takes ~150 ms.
-      await this.progress.finish(missionId, outcome);
+      // A mission waiting for approval was parked by Approvals.request and stays as it is.
+      if (outcome.status !== 'waiting_approval') await this.deps.progress.finish(missionId, outcome);
       return { status: outcome.status, steps: outcome.steps, error: outcome.error };
     } finally {
       signal.removeEventListener('abort', killRunningStep);
-      if (lease.sandbox) await this.sandboxes.release(lease.sandbox);
+      if (lease.sandbox) await this.deps.sandboxes.release(lease.sandbox);
     }
   }
 
   private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
-    const policy = this.policyFor(mission);
-    const history = mission.step_count > 0 ? await this.store.steps(mission.id) : [];
-    // Steps already recorded mean this mission's worker was lost mid-mission: its sandbox went with it.
-    let resumeNote = history.length > 0 ? ' (resumed after its worker was lost: new sandbox, files of earlier steps are gone)' : '';
+    const policy = this.deps.policyFor(mission);
+    const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
+    // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
+    let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
+    const gated = new Set<string>(mission.spec.require_approval ?? []);
     try {
       for (;;) {
         if (signal.aborted) return cancelled(history.length);
+        const seq = history.length + 1;
+        // A step that waited for a human runs as it was approved, or is recorded as rejected.
+        const decision = gated.size > 0 ? await this.deps.approvals.get(mission.id, seq) : undefined;
+        if (decision?.status === 'pending') return { status: 'waiting_approval', steps: history.length };
         let action: Action;
         try {
-          action = await policy.next(history, signal);
+          action = decision ? decidedAction(decision) : await policy.next(history, signal);
         } catch (error) {
           if (signal.aborted) return cancelled(history.length); // cancelled while the policy was thinking
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -108,19 +120,21 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           const message = `the mission reached its step cap of ${mission.spec.max_steps}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
-        const seq = history.length + 1;
         let step: { row: Step; error: ToolOutcome['error'] };
         if (action.kind === 'invalid') {
           step = invalidStep(mission.id, seq, action);
+        } else if (gated.has(action.call.tool) && !decision) {
+          await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall);
+          return { status: 'waiting_approval', steps: history.length };
         } else {
-          lease.sandbox ??= await this.sandboxes.acquire();
+          lease.sandbox ??= await this.deps.sandboxes.acquire();
           // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
           if (signal.aborted) return cancelled(history.length);
           const thought = action.thought === null ? null : action.thought + resumeNote;
           resumeNote = '';
           step = await this.runStep(lease.sandbox, mission.id, seq, { ...action, thought }, action.call as SandboxedCall, signal);
         }
-        await this.steps.append(step.row);
+        await this.deps.steps.append(step.row);
         history.push(step.row);
         if (signal.aborted) return cancelled(history.length);
         // A model is shown its failed step and may recover; a script, or a sandbox that is gone, cannot.
@@ -168,6 +182,13 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   }
 }
 
+/** What a decided approval runs: the approved call, or a refusal recorded as the step's error. */
+function decidedAction(decision: Approval): Action {
+  if (decision.status === 'approved') return { kind: 'tool', thought: decision.thought, call: { tool: decision.tool, input: decision.input } as PlanStep };
+  const error = `rejected by a human${decision.reason ? `: ${decision.reason}` : ''}`;
+  return { kind: 'invalid', thought: decision.thought, error, output: decision.input, code: 'ERR_REJECTED', tool: decision.tool };
+}
+
 /** A model reply that was no valid action, recorded as a step so the model is told what was wrong. */
 function invalidStep(missionId: string, seq: number, action: Extract<Action, { kind: 'invalid' }>): { row: Step; error: ToolOutcome['error'] } {
   const now = new Date();
@@ -175,7 +196,7 @@ function invalidStep(missionId: string, seq: number, action: Extract<Action, { k
     mission_id: missionId,
     seq,
     thought: action.thought,
-    tool: 'invalid',
+    tool: action.tool ?? 'invalid',
     input: action.output,
     observation: { error: action.error },
     exit_code: null,
@@ -183,7 +204,7 @@ function invalidStep(missionId: string, seq: number, action: Extract<Action, { k
     started_at: now,
     finished_at: now,
   };
-  return { row, error: { code: 'ERR_INVALID_ACTION', message: action.error } };
+  return { row, error: { code: action.code ?? 'ERR_INVALID_ACTION', message: action.error } };
 }
 
 function cancelled(steps: number): MissionOutcome {

@@ -39,6 +39,8 @@ export const missionSpecSchema = z
       .optional(),
     /** For `replay`: the mission whose recorded model calls to answer from. */
     replay_of: z.uuid().optional(),
+    /** Tools whose calls wait for a human's approval (POST /v1/missions/:id/approvals) before they run. */
+    require_approval: z.array(z.enum(['shell', 'python', 'read_file', 'write_file'])).max(4).optional(),
     max_steps: z.number().int().min(1).max(1_000).default(100),
     metadata: z.record(z.string().max(256), z.unknown()).default({}),
   })

@@ -54,6 +54,15 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
     return created;
   }
 
+  /**
+   * Enqueues a mission that is queued again after an approval, without waiting for the reconciler. Its job has a
+   * name of its own (`<mission>-step-<n>`): the job that parked the mission may still be finishing, and BullMQ
+   * would take a second job with the same id for the same one.
+   */
+  requeue(mission: Mission, step: number): void {
+    this.enqueueInBackground([mission], `-step-${step}`);
+  }
+
   /** Enqueues queued missions that never reached BullMQ; returns how many. Safe to run anywhere, any time. */
   async reconcile(olderThanMs: number, limit = 1_000): Promise<number> {
     const missions = await this.store.notEnqueued(olderThanMs, limit);
@@ -87,20 +96,20 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
     this.committing = undefined;
   }
 
-  private enqueueInBackground(missions: readonly Mission[]): void {
-    const enqueue = this.enqueue(missions).catch((error: Error) =>
+  private enqueueInBackground(missions: readonly Mission[], jobIdSuffix = ''): void {
+    const enqueue = this.enqueue(missions, jobIdSuffix).catch((error: Error) =>
       void this.emit('enqueueFailed', error, missions.map((mission) => mission.id)),
     );
     this.enqueues.add(enqueue);
     void enqueue.finally(() => this.enqueues.delete(enqueue));
   }
 
-  private async enqueue(missions: readonly Pick<Mission, 'id' | 'tenant_id'>[]): Promise<void> {
+  private async enqueue(missions: readonly Pick<Mission, 'id' | 'tenant_id'>[], jobIdSuffix = ''): Promise<void> {
     for (let at = 0; at < missions.length; at += ENQUEUE_CHUNK) {
       const chunk = missions.slice(at, at + ENQUEUE_CHUNK);
       // The job id is the mission id: a mission enqueued twice (a retry, the reconciler) is still one job.
       await this.queue.addBulk(
-        chunk.map(({ id, tenant_id }) => ({ name: 'mission', data: { mission_id: id, tenant_id }, opts: { jobId: id } })),
+        chunk.map(({ id, tenant_id }) => ({ name: 'mission', data: { mission_id: id, tenant_id }, opts: { jobId: id + jobIdSuffix } })),
       );
       await this.store.markEnqueued(chunk.map((mission) => mission.id));
     }

@@ -3,6 +3,7 @@ import * as missionsAndSteps from './001_missions_and_steps';
 import * as tenantsBatchesEvents from './002_tenants_batches_events';
 import * as missionWorker from './003_mission_worker';
 import * as llmCalls from './004_llm_calls';
+import * as approvals from './005_approvals';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -12,6 +13,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['002_tenants_batches_events', tenantsBatchesEvents],
   ['003_mission_worker', missionWorker],
   ['004_llm_calls', llmCalls],
+  ['005_approvals', approvals],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -1,7 +1,5 @@
-import IORedis from 'ioredis';
-import { createMissionQueue } from '../lib/queue';
 import { startWorker } from '../workers/main';
-import { testLogger } from './harness';
+import { pendingJobs, testLogger } from './harness';
 import { shell, usePlatform, type MissionJson } from './platform';
 
 const context = usePlatform();
@@ -79,13 +77,10 @@ test('a mission cancelled while queued never runs', async () => {
   expect(((await (await platform.request('POST', `/v1/missions/${id}/cancel`)).json()) as { status: string }).status).toBe('cancelled');
 
   const worker = await startWorker(env.config, testLogger(), `${env.owner}-late`);
-  const queue = createMissionQueue(new IORedis(env.config.REDIS_URL, { maxRetriesPerRequest: null }), env.config.QUEUE_PREFIX);
   try {
-    await waitFor(async () => Object.values(await queue.getJobCounts('waiting', 'active')).every((count) => count === 0));
+    await waitFor(async () => (await pendingJobs(env.config)) === 0);
     expect(await mission(id)).toMatchObject({ status: 'cancelled', steps: [] });
   } finally {
-    await queue.close();
-    await queue.disconnect();
     await worker.close();
   }
 });

@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { loadConfig, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
+import { createMissionQueue } from '../lib/queue';
 import { migrateToLatest } from '../migrations';
 import { OWNER_LABEL } from '../sandbox/driver';
 
@@ -68,5 +69,18 @@ async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
     }
   } finally {
     redis.disconnect();
+  }
+}
+
+/** How many mission jobs are waiting or running in BullMQ for this test environment. */
+export async function pendingJobs(config: Config): Promise<number> {
+  const connection = new IORedis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = createMissionQueue(connection, config.QUEUE_PREFIX);
+  try {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((sum, count) => sum + count, 0);
+  } finally {
+    await queue.close();
+    connection.disconnect();
   }
 }

@@ -1,6 +1,4 @@
-import IORedis from 'ioredis';
-import { createMissionQueue } from '../lib/queue';
-import { sandboxesOf } from './harness';
+import { pendingJobs, sandboxesOf } from './harness';
 import { shell, usePlatform } from './platform';
 
 
@@ -117,12 +115,6 @@ test('a mission cancelled while its policy thinks stops without running a step',
   await context.platform.request('POST', `/v1/missions/${id}/cancel`);
 
   // The worker lets go of it at once (no job stays active), rather than after its ten-minute thought.
-  const queue = createMissionQueue(new IORedis(context.env.config.REDIS_URL, { maxRetriesPerRequest: null }), context.env.config.QUEUE_PREFIX);
-  try {
-    await waitUntil(async () => (await queue.getJobCounts('active')).active === 0);
-  } finally {
-    await queue.close();
-    await queue.disconnect();
-  }
+  await waitUntil(async () => (await pendingJobs(context.env.config)) === 0);
   expect(await context.platform.waitForMission(id)).toMatchObject({ status: 'cancelled', steps: [] });
 });

@@ -15,7 +15,8 @@ export async function listenForCancellations(subscriber: Redis, channel: string)
     watch(missionId) {
       const controller = new AbortController();
       running.set(missionId, controller);
-      return { signal: controller.signal, done: () => running.delete(missionId) };
+      // A mission's next job can start while the previous one finishes: each removes only its own entry.
+      return { signal: controller.signal, done: () => running.get(missionId) === controller && running.delete(missionId) };
     },
     async close() {
       await subscriber.quit();

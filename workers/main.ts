@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import { MissionEngine } from '../jobs/engine';
 import { MissionProgress } from '../jobs/missionProgress';
+import { Approvals } from '../jobs/approvals';
 import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
 import { createPolicies } from '../jobs/policies';
@@ -87,7 +88,10 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     redis,
     prefix: config.QUEUE_PREFIX,
   });
-  const engine = new MissionEngine(new MissionStore(db), new MissionProgress(db), steps, policies, pool, { workerId: id });
+  const engine = new MissionEngine(
+    { store: new MissionStore(db), progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool },
+    { workerId: id },
+  );
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
   const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
   const worker = createMissionWorker(engine, cancellations, tenantSlots, log, {

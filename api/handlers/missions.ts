@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MISSION_STATUSES, TERMINAL_STATUSES, missionSpecSchema, type MissionSpec } from '../../jobs/mission';
+import type { Approvals } from '../../jobs/approvals';
 import type { MissionStore } from '../../jobs/missionStore';
 import type { MissionSubmitter } from '../../jobs/submitter';
 import { isUuid } from '../../lib/ids';
@@ -11,6 +12,7 @@ import type { HandlerResult } from './result';
 
 export interface MissionHandlerDeps {
   store: MissionStore;
+  approvals: Approvals;
   submitter: MissionSubmitter;
   /** Tells workers to stop a cancelled mission. */
   announceCancel(missionId: string): Promise<void>;
@@ -49,7 +51,9 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
 }
 
 /** The mission endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
-export function missionHandlers({ store, submitter, announceCancel, maxBatch }: MissionHandlerDeps) {
+export const approvalSchema = z.object({ decision: z.enum(['approve', 'reject']), reason: z.string().max(2_000).optional() }).strict();
+
+export function missionHandlers({ store, approvals, submitter, announceCancel, maxBatch }: MissionHandlerDeps) {
   const findMission = async (caller: Caller, id: string) => {
     const mission = isUuid(id) ? await store.getForTenant(caller.tenantId, id) : undefined;
     if (!mission) throw HttpProblem.notFound(`mission ${id}`);
@@ -98,7 +102,21 @@ export function missionHandlers({ store, submitter, announceCancel, maxBatch }: 
 
     async get(caller: Caller, id: string): Promise<HandlerResult> {
       const mission = await findMission(caller, id);
-      return { status: 200, body: missionView(mission, await store.steps(mission.id)) };
+      const body = missionView(mission, await store.steps(mission.id));
+      if (mission.status !== 'waiting_approval') return { status: 200, body };
+      const pending = await approvals.get(mission.id, mission.step_count + 1);
+      return { status: 200, body: { ...body, approval: pending && { step: pending.seq, tool: pending.tool, input: pending.input, thought: pending.thought } } };
+    },
+
+    /** Approves or rejects the step a mission waits on; the mission is queued again and continues there. */
+    async decide(caller: Caller, id: string, body: unknown): Promise<HandlerResult> {
+      const { decision, reason } = parse(approvalSchema, body, 'the decision');
+      const mission = await findMission(caller, id);
+      if (!(await approvals.decide(caller.tenantId, mission.id, decision === 'approve', reason ?? null))) {
+        throw new HttpProblem(409, 'not-waiting-approval', 'The mission is not waiting for an approval.', `it is ${mission.status}`);
+      }
+      submitter.requeue(mission, mission.step_count + 1);
+      return { status: 200, body: missionView((await store.getForTenant(caller.tenantId, id))!) };
     },
 
     async list(caller: Caller, query: unknown): Promise<HandlerResult> {

@@ -5,7 +5,7 @@ export type Action =
   | { kind: 'tool'; thought: string | null; call: PlanStep }
   | { kind: 'finish'; thought: string | null; result: unknown }
   /** The model's reply was not a valid action: recorded as a step, and the model is told what was wrong. */
-  | { kind: 'invalid'; thought: string | null; error: string; output: unknown };
+  | { kind: 'invalid'; thought: string | null; error: string; output: unknown; code?: string; tool?: string };
 
 /** Who thinks: given the durable steps so far, decides the next action. */
 export interface Policy {
