@@ -43,12 +43,13 @@ export class Approvals {
 
   /**
    * Records a tenant's decision on the step its waiting mission asked about, and queues the mission again.
-   * Returns false when the mission is not waiting for approval.
+   * Returns false when the mission is not waiting for approval. `enqueued_at` is set, not cleared: the caller
+   * enqueues it at once (MissionSubmitter.requeue), and the reconciler must not add a second job meanwhile.
    */
   async decide(tenantId: string, missionId: string, approved: boolean, reason: string | null): Promise<boolean> {
     const { rows } = await this.db.raw(
       `with m as (
-         update missions set status = 'queued', enqueued_at = null
+         update missions set status = 'queued', enqueued_at = now()
          where id = :id and tenant_id = :tenant and status = 'waiting_approval' returning id
        ), a as (
          update approvals set status = :status, reason = :reason, decided_at = now()

@@ -88,6 +88,11 @@ export class MissionStore {
     if (ids.length > 0) await this.db('missions').whereIn('id', ids).update({ enqueued_at: this.db.fn.now() });
   }
 
+  /** Hands missions back to the reconciler after their enqueue failed. */
+  async markNotEnqueued(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.db('missions').whereIn('id', ids).whereNotNull('enqueued_at').update({ enqueued_at: null });
+  }
+
   /** Queued missions that were committed but never reached BullMQ (Redis was away), oldest first. */
   async notEnqueued(olderThanMs: number, limit: number): Promise<Pick<Mission, 'id' | 'tenant_id'>[]> {
     return this.db('missions')

@@ -97,9 +97,12 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
   }
 
   private enqueueInBackground(missions: readonly Mission[], jobIdSuffix = ''): void {
-    const enqueue = this.enqueue(missions, jobIdSuffix).catch((error: Error) =>
-      void this.emit('enqueueFailed', error, missions.map((mission) => mission.id)),
-    );
+    const ids = missions.map((mission) => mission.id);
+    const enqueue = this.enqueue(missions, jobIdSuffix).catch(async (error: Error) => {
+      // Leave them to the reconciler, whatever marked them enqueued before (an approval's requeue).
+      await this.store.markNotEnqueued(ids).catch(() => undefined);
+      this.emit('enqueueFailed', error, ids);
+    });
     this.enqueues.add(enqueue);
     void enqueue.finally(() => this.enqueues.delete(enqueue));
   }
