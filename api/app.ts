@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
     for (const [state, count] of Object.entries(await deps.queueCounts().catch(() => ({})))) deps.metrics.queueJobs.set({ state }, count);
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
-  const openApi = openApiDocument(deps.maxBatch);
+  const openApi = openApiDocument(deps.maxBatch, deps.missionLimits);
   app.get('/openapi.json', (_req, res) => void res.json(openApi));
 
   app.use('/v1', authenticate(deps.keys), deps.rateLimit);

@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { Approvals } from '../jobs/approvals';
 import { MissionStore } from '../jobs/missionStore';
 import { MissionSubmitter } from '../jobs/submitter';
+import { MissionSweeper } from '../jobs/sweeper';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
@@ -25,7 +27,7 @@ export interface RunningApi {
 const withTimeout = <T>(work: Promise<T>, ms: number) =>
   Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
 
-/** Starts the HTTP API on config.PORT (0 picks a free port), and the reconciler that enqueues what Redis missed. */
+/** Starts the HTTP API on config.PORT (0 picks a free port), and a sweeper that moves stranded missions on. */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA);
   const redis = createRedis(config.REDIS_URL, 'producer');
@@ -36,17 +38,20 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const store = new MissionStore(db);
   const submitter = new MissionSubmitter(store, queue);
   submitter.on('enqueueFailed', (error, ids) =>
-    logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the reconciler will enqueue them'),
+    logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the sweeper will enqueue them'),
   );
-  const reconcile = () =>
-    submitter.reconcile(config.RECONCILE_EVERY_MS).then(
-      (count) => count > 0 && logger.info({ missions: count }, 'reconciler enqueued missions'),
-      (error: unknown) => logger.debug({ err: error }, 'reconciler could not run; will retry'),
-    );
-  const reconciler = setInterval(() => void reconcile(), config.RECONCILE_EVERY_MS).unref();
+  const metrics = createMetrics();
+  const sweeper = new MissionSweeper(store, queue, redis, config.QUEUE_PREFIX, `api-${hostname()}-${process.pid}`, { everyMs: config.SWEEP_EVERY_MS });
+  sweeper.on('rescued', (rescues) => {
+    for (const { missionId, reason } of rescues) {
+      metrics.sweeperRescues.inc({ reason });
+      logger.info({ mission_id: missionId, reason }, 'sweeper moved a stranded mission on');
+    }
+  });
+  sweeper.on('failed', (error) => logger.debug({ err: error }, 'a sweep could not run; the next one tries again'));
+  sweeper.start();
   const hub = new MissionEventHub(config.DATABASE_URL, logger);
   await hub.start();
-  const metrics = createMetrics();
   submitter.on('committed', (count, via) => metrics.missionsSubmitted.inc({ via }, count));
   const streams = new Set<() => void>();
   const app = createApp({
@@ -62,6 +67,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
     announceCancel: async (id) => void (await redis.publish(cancelChannel(config.QUEUE_PREFIX), id)),
     maxBatch: config.BATCH_MAX,
+    missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     readiness: async () => ({
       postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
@@ -81,7 +87,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         server.closeIdleConnections();
         await closed;
       }],
-      ['stop reconciler', async () => clearInterval(reconciler)],
+      ['stop sweeper', () => sweeper.stop()],
       ['finish submissions', () => submitter.drain()],
       ['stop event hub', () => hub.close()],
       ['close queue', () => queue.close()],

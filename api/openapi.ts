@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { missionSpecSchema } from '../jobs/mission';
+import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
 import { newTenantSchema } from './handlers/admin';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
@@ -13,14 +13,14 @@ const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 's
 const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } };
 
 /** The OpenAPI document served at /openapi.json, built from the same zod schemas the routes validate with. */
-export function openApiDocument(maxBatch: number) {
+export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) {
   return {
     openapi: '3.1.0',
     info: { title: 'mission-control', version: '1', description: 'AI-agent missions as batch jobs, run in gVisor sandboxes.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        MissionSpec: schema(missionSpecSchema),
+        MissionSpec: schema(missionSpecSchema(missionLimits)),
         NewTenant: schema(newTenantSchema),
         Problem: {
           type: 'object',

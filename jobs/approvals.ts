@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { storableJson, storableString } from '../lib/text';
+import type { Enqueueable } from './enqueue';
 import { EVENTS_CHANNEL } from './missionProgress';
 import type { SandboxedCall } from './tools';
 
@@ -37,30 +39,37 @@ export class Approvals {
          from m returning mission_id
        )
        select pg_notify(:channel, mission_id::text) from e`,
-      { id: missionId, seq, thought, tool: call.tool, input: JSON.stringify(call.input), channel: EVENTS_CHANNEL },
+      { id: missionId, seq, thought: thought === null ? null : storableString(thought), tool: call.tool, input: storableJson(call.input), channel: EVENTS_CHANNEL },
     );
   }
 
   /**
-   * Records a tenant's decision on the step its waiting mission asked about, and queues the mission again.
-   * Returns false when the mission is not waiting for approval. `enqueued_at` is set, not cleared: the caller
-   * enqueues it at once (MissionSubmitter.requeue), and the reconciler must not add a second job meanwhile.
+   * Records a tenant's decision on the step its waiting mission asked about, and queues the mission again under a
+   * new job number (the job that parked it may still be finishing); its deadline moves by the time it waited.
+   * Returns what the caller enqueues at once (MissionSubmitter.requeue; the sweeper would do it otherwise), or
+   * undefined when the mission is not waiting for approval.
    */
-  async decide(tenantId: string, missionId: string, approved: boolean, reason: string | null): Promise<boolean> {
+  async decide(tenantId: string, missionId: string, approved: boolean, reason: string | null): Promise<Enqueueable | undefined> {
     const { rows } = await this.db.raw(
-      `with m as (
-         update missions set status = 'queued', enqueued_at = now()
-         where id = :id and tenant_id = :tenant and status = 'waiting_approval' returning id
-       ), a as (
+      `with a as (
          update approvals set status = :status, reason = :reason, decided_at = now()
-         where mission_id in (select id from m) and status = 'pending' returning mission_id
+         where mission_id = :id and status = 'pending'
+           and exists (select 1 from missions where id = :id and tenant_id = :tenant and status = 'waiting_approval')
+         returning mission_id, created_at
+       ), m as (
+         update missions set status = 'queued', job_seq = job_seq + 1, enqueued_at = null,
+           deadline_at = deadline_at + (now() - (select created_at from a))
+         where id in (select mission_id from a) returning id, tenant_id, job_seq
        ), e as (
          insert into mission_events (mission_id, type, data)
          select id, 'status', jsonb_build_object('status', 'queued', 'approval', :status::text) from m returning mission_id
+       ), n as (
+         select pg_notify(:channel, mission_id::text) from e
        )
-       select pg_notify(:channel, mission_id::text) from e`,
+       select m.*, (select count(*) from n) as notified from m`,
       { id: missionId, tenant: tenantId, status: approved ? 'approved' : 'rejected', reason, channel: EVENTS_CHANNEL },
     );
-    return rows.length === 1;
+    const row = rows[0] as (Enqueueable & { notified?: unknown }) | undefined;
+    return row && { id: row.id, tenant_id: row.tenant_id, job_seq: row.job_seq };
   }
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
+import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionError, MissionStatus, PlanStep, Step } from './mission';
 import type { Approval, Approvals } from './approvals';
@@ -66,32 +67,48 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
   }
 
-  /** Runs the mission to its end. Returns undefined when there is no such mission. */
-  async run(missionId: string, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
-    const mission = await this.deps.progress.markRunning(missionId, this.options.workerId);
-    if (!mission) {
-      // Finished, cancelled or unknown: say which, without running anything.
-      const existing = await this.deps.store.get(missionId);
-      return existing && { status: existing.status, steps: existing.step_count };
-    }
+  /**
+   * Runs the mission to its end, as its job number `jobSeq`. Returns undefined when that job may not run it: the
+   * mission finished, was cancelled, does not exist, or belongs to a newer job. Throws only what is not the
+   * mission's fault (jobs/faults.ts); the job is then tried again and resumes after the last durable step.
+   */
+  async run(missionId: string, jobSeq: number, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
+    const started = await this.deps.progress.markRunning(missionId, jobSeq, this.options.workerId);
+    if (!started) return undefined;
+    const { mission, deadlineInMs } = started;
     this.emit('started', missionId);
+    const stops = new MissionStops(signal, deadlineInMs);
     const lease: SandboxLease = {};
-    // Cancelling kills the running step at once: its sandbox goes, and the loop stops before the next step.
+    // Cancelling, or the deadline, kills the running step at once: its sandbox goes, and the loop stops before the next step.
     const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);
-    signal.addEventListener('abort', killRunningStep, { once: true });
+    stops.signal.addEventListener('abort', killRunningStep, { once: true });
     try {
-      const outcome = await this.loop(mission, signal, lease);
+      const outcome = await this.loop(mission, stops, lease);
       // The outcome is recorded before the sandbox is removed: removing a gVisor container takes ~150 ms.
       // A mission waiting for approval was parked by Approvals.request and stays as it is.
       if (outcome.status !== 'waiting_approval') await this.deps.progress.finish(missionId, outcome);
       return { status: outcome.status, steps: outcome.steps, error: outcome.error };
     } finally {
-      signal.removeEventListener('abort', killRunningStep);
-      if (lease.sandbox) await this.deps.sandboxes.release(lease.sandbox);
+      stops.dispose();
+      stops.signal.removeEventListener('abort', killRunningStep);
+      // A sandbox that cannot be removed now (Docker away) is left to the reaper: the outcome stands.
+      if (lease.sandbox) await this.deps.sandboxes.release(lease.sandbox).catch(() => undefined);
     }
   }
 
-  private async loop(mission: Mission, signal: AbortSignal, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
+  /** Whether job number `jobSeq` still owns the mission. */
+  async owns(missionId: string, jobSeq: number): Promise<boolean> {
+    return (await this.deps.store.get(missionId))?.job_seq === jobSeq;
+  }
+
+  /** Records that the mission failed because of a defect of ours that retrying did not get past. */
+  async failForDefect(missionId: string, error: unknown): Promise<void> {
+    const message = `the platform failed running this mission: ${error instanceof Error ? error.message : String(error)}`;
+    await this.deps.progress.finish(missionId, { status: 'failed', error: { code: 'ERR_INTERNAL', message } });
+  }
+
+  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
+    const { signal } = stops;
     const policy = this.deps.policyFor(mission);
     const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
     // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
@@ -99,7 +116,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     const gated = new Set<string>(mission.spec.require_approval ?? []);
     try {
       for (;;) {
-        if (signal.aborted) return cancelled(history.length);
+        if (signal.aborted) return stops.outcome(mission, history.length);
         const seq = history.length + 1;
         // A step that waited for a human runs as it was approved, or is recorded as rejected.
         const decision = gated.size > 0 ? await this.deps.approvals.get(mission.id, seq) : undefined;
@@ -108,7 +125,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         try {
           action = decision ? decidedAction(decision) : await policy.next(history, signal);
         } catch (error) {
-          if (signal.aborted) return cancelled(history.length); // cancelled while the policy was thinking
+          if (signal.aborted) return stops.outcome(mission, history.length); // stopped while the policy was thinking
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
         }
@@ -128,15 +145,17 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           return { status: 'waiting_approval', steps: history.length };
         } else {
           lease.sandbox ??= await this.deps.sandboxes.acquire();
-          // Cancelled while the sandbox was being acquired: the abort listener had nothing to kill yet.
-          if (signal.aborted) return cancelled(history.length);
+          // Stopped while the sandbox was being acquired: the abort listener had nothing to kill yet.
+          if (signal.aborted) return stops.outcome(mission, history.length);
           const thought = action.thought === null ? null : action.thought + resumeNote;
           resumeNote = '';
-          step = await this.runStep(lease.sandbox, mission.id, seq, { ...action, thought }, action.call as SandboxedCall, signal);
+          step = await this.runStep(lease.sandbox, mission.id, seq, { ...action, thought }, action.call as SandboxedCall, stops);
         }
-        await this.deps.steps.append(step.row);
+        await this.deps.steps.append(step.row).catch((error: unknown) => {
+          throw isUniqueViolation(error) ? new StepConflictError(mission.id, seq, { cause: error }) : error;
+        });
         history.push(step.row);
-        if (signal.aborted) return cancelled(history.length);
+        if (signal.aborted) return stops.outcome(mission, history.length);
         // A model is shown its failed step and may recover; a script, or a sandbox that is gone, cannot.
         if (step.error && (!policy.feedsBackErrors || step.error.code === 'ERR_SANDBOX_GONE')) {
           const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };
@@ -144,7 +163,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         }
       }
     } catch (error) {
-      if (!(error instanceof SandboxError)) throw error;
+      // The mission's own sandbox trouble fails it; Docker's trouble, or a sandbox that cannot start, does not.
+      if (!(error instanceof SandboxError) || isInfrastructureFault(error)) throw error;
       return { status: 'failed', steps: history.length, error: { code: error.code, message: error.message } };
     }
   }
@@ -155,15 +175,16 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     seq: number,
     action: ToolAction,
     call: SandboxedCall,
-    signal: AbortSignal,
+    stops: MissionStops,
   ): Promise<{ row: Step; error: ToolOutcome['error'] }> {
     const startedAt = new Date();
     let outcome: ToolOutcome;
     try {
       outcome = await runTool(sandbox, call, this.options);
     } catch (error) {
-      if (!(error instanceof SandboxError)) throw error;
-      const cause = signal.aborted ? { code: 'ERR_CANCELLED', message: 'the mission was cancelled while this step ran' } : error;
+      // A sandbox lost to Docker is not the step's doing: thrown, and the step runs again in a new sandbox.
+      if (!(error instanceof SandboxError) || (isInfrastructureFault(error) && !stops.signal.aborted)) throw error;
+      const cause = stops.signal.aborted ? stops.stepError() : error;
       outcome = { observation: null, exit_code: null, error: { code: cause.code, message: cause.message } };
     }
     const row: Step = {
@@ -207,6 +228,32 @@ function invalidStep(missionId: string, seq: number, action: Extract<Action, { k
   return { row, error: { code: action.code ?? 'ERR_INVALID_ACTION', message: action.error } };
 }
 
-function cancelled(steps: number): MissionOutcome {
-  return { status: 'cancelled', steps, error: { code: 'ERR_CANCELLED', message: 'the mission was cancelled' } };
+/** What stops a mission from outside its loop: a cancel (the caller's signal), or its deadline. */
+class MissionStops {
+  readonly signal: AbortSignal;
+  private readonly deadline = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(cancel: AbortSignal, deadlineInMs: number | null) {
+    this.signal = AbortSignal.any([cancel, this.deadline.signal]);
+    if (deadlineInMs !== null) this.timer = setTimeout(() => this.deadline.abort(), Math.max(0, deadlineInMs));
+  }
+
+  /** The mission's outcome once it was stopped. */
+  outcome(mission: Mission, steps: number): MissionOutcome {
+    if (!this.deadline.signal.aborted) return { status: 'cancelled', steps, error: { code: 'ERR_CANCELLED', message: 'the mission was cancelled' } };
+    const message = `the mission reached its deadline of ${mission.spec.deadline_s} s`;
+    return { status: 'timed_out', steps, error: { code: 'ERR_DEADLINE', message } };
+  }
+
+  /** The error of a step that was killed because the mission was stopped. */
+  stepError(): { code: string; message: string } {
+    return this.deadline.signal.aborted
+      ? { code: 'ERR_DEADLINE', message: 'the mission reached its deadline while this step ran' }
+      : { code: 'ERR_CANCELLED', message: 'the mission was cancelled while this step ran' };
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
 }

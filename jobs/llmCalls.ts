@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { storableJson } from '../lib/text';
 
 /** Recorded model calls, by mission and order: what `record` stores and the `replay` policy answers from. */
 export class LlmCalls {
@@ -6,7 +7,7 @@ export class LlmCalls {
 
   async record(missionId: string, callIndex: number, request: unknown, response: unknown): Promise<void> {
     await this.db('llm_calls')
-      .insert({ mission_id: missionId, call_index: callIndex, request: JSON.stringify(request), response: JSON.stringify(response) })
+      .insert({ mission_id: missionId, call_index: callIndex, request: storableJson(request), response: storableJson(response) })
       .onConflict(['mission_id', 'call_index'])
       .merge();
   }

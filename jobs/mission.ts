@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unstorablePaths } from '../lib/text';
 import { toolCallSchema, type ToolCall } from './tools';
 
 export const MISSION_STATUSES = [
@@ -15,42 +16,61 @@ export const TERMINAL_STATUSES: ReadonlySet<MissionStatus> = new Set(['succeeded
 
 export type PlanStep = ToolCall;
 
+export interface MissionLimits {
+  /** The deadline of a mission that sets none, in seconds. */
+  defaultDeadlineS: number;
+  /** The longest deadline a mission may ask for. */
+  maxDeadlineS: number;
+}
+
+const UNSTORABLE = 'holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored';
+
+/** Refuses any string (or object key) that Postgres cannot store, naming where it is. */
+export function refuseUnstorable(value: unknown, context: z.RefinementCtx): void {
+  for (const path of unstorablePaths(value).slice(0, 10)) context.addIssue({ code: 'custom', path, message: UNSTORABLE });
+}
+
 /** What a client submits. Unknown fields are rejected, so a typo never silently changes a mission. */
-export const missionSpecSchema = z
-  .object({
-    goal: z.string().trim().min(1).max(10_000),
-    /**
-     * `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs); `openai` lets an
-     * OpenAI-compatible model choose each step; `replay` answers from the recorded model calls of `replay_of`.
-     */
-    policy: z.enum(['scripted', 'sim', 'openai', 'replay']).default('scripted'),
-    /** The `sim` policy's think time per action; 2,000 ms when not given. */
-    sim_think_ms: z.number().int().min(0).max(600_000).optional(),
-    plan: z.array(toolCallSchema).max(1_000).default([]),
-    /** For `openai`: endpoint and model (the API key comes only from the configuration), wire format, recording. */
-    llm: z
-      .object({
-        base_url: z.url({ protocol: /^https?$/ }).optional(),
-        model: z.string().min(1).max(200).optional(),
-        format: z.enum(['tools', 'text']).default('tools'),
-        record: z.boolean().default(false),
-      })
-      .strict()
-      .optional(),
-    /** For `replay`: the mission whose recorded model calls to answer from. */
-    replay_of: z.uuid().optional(),
-    /** Tools whose calls wait for a human's approval (POST /v1/missions/:id/approvals) before they run. */
-    require_approval: z.array(z.enum(['shell', 'python', 'read_file', 'write_file'])).max(4).optional(),
-    max_steps: z.number().int().min(1).max(1_000).default(100),
-    metadata: z.record(z.string().max(256), z.unknown()).default({}),
-  })
-  .strict()
-  .superRefine((spec, context) => {
-    const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
-    if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
-    if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
-  });
-export type MissionSpec = z.infer<typeof missionSpecSchema>;
+export function missionSpecSchema(limits: MissionLimits) {
+  return z
+    .object({
+      goal: z.string().trim().min(1).max(10_000),
+      /**
+       * `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs); `openai` lets an
+       * OpenAI-compatible model choose each step; `replay` answers from the recorded model calls of `replay_of`.
+       */
+      policy: z.enum(['scripted', 'sim', 'openai', 'replay']).default('scripted'),
+      /** The `sim` policy's think time per action; 2,000 ms when not given. */
+      sim_think_ms: z.number().int().min(0).max(600_000).optional(),
+      plan: z.array(toolCallSchema).max(1_000).default([]),
+      /** For `openai`: endpoint and model (the API key comes only from the configuration), wire format, recording. */
+      llm: z
+        .object({
+          base_url: z.url({ protocol: /^https?$/ }).optional(),
+          model: z.string().min(1).max(200).optional(),
+          format: z.enum(['tools', 'text']).default('tools'),
+          record: z.boolean().default(false),
+        })
+        .strict()
+        .optional(),
+      /** For `replay`: the mission whose recorded model calls to answer from. */
+      replay_of: z.uuid().optional(),
+      /** Tools whose calls wait for a human's approval (POST /v1/missions/:id/approvals) before they run. */
+      require_approval: z.array(z.enum(['shell', 'python', 'read_file', 'write_file'])).max(4).optional(),
+      max_steps: z.number().int().min(1).max(1_000).default(100),
+      /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */
+      deadline_s: z.number().int().min(1).max(limits.maxDeadlineS).default(limits.defaultDeadlineS),
+      metadata: z.record(z.string().max(256), z.unknown()).default({}),
+    })
+    .strict()
+    .superRefine((spec, context) => {
+      const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
+      if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
+      if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
+      refuseUnstorable(spec, context);
+    });
+}
+export type MissionSpec = z.infer<ReturnType<typeof missionSpecSchema>>;
 
 export interface MissionError {
   code: string;
@@ -74,6 +94,10 @@ export interface Mission {
   finished_at: Date | null;
   enqueued_at: Date | null;
   worker_id: string | null;
+  /** Which job owns the mission (lib/queue.ts missionJobId). */
+  job_seq: number;
+  /** Set at the first start: when the mission times out, unless an approval wait pushes it back. */
+  deadline_at: Date | null;
 }
 
 export interface Step {

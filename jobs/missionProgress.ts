@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { storableJson } from '../lib/text';
 import type { Mission, MissionError, MissionStatus } from './mission';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
@@ -13,35 +14,37 @@ export class MissionProgress {
   constructor(private readonly db: Knex) {}
 
   /**
-   * Moves a queued (or interrupted running) mission to running on this worker and returns it, in one round
-   * trip; undefined when there is no such mission or it has finished or been cancelled.
+   * Moves a queued (or interrupted running) mission to running on this worker, as its job number `jobSeq`, in one
+   * round trip. Its deadline starts at its first start. Returns the mission and the milliseconds left until its
+   * deadline (by Postgres's clock), or undefined when there is no such open mission owned by that job.
    */
-  async markRunning(id: string, workerId: string): Promise<Mission | undefined> {
+  async markRunning(id: string, jobSeq: number, workerId: string): Promise<{ mission: Mission; deadlineInMs: number | null } | undefined> {
     const { rows } = await this.db.raw(
       `with m as (
-         update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = :worker
-         where id = :id and status in ('queued', 'running') returning *
+         update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = :worker,
+           deadline_at = coalesce(deadline_at, now() + make_interval(secs => (spec->>'deadline_s')::float8))
+         where id = :id and job_seq = :seq and status in ('queued', 'running') returning *
        ), e as (
          insert into mission_events (mission_id, type, data)
          select id, 'status', jsonb_build_object('status', status, 'worker_id', worker_id) from m returning mission_id
        ), n as (
          select pg_notify(:channel, mission_id::text) from e
        )
-       select m.*, (select count(*) from n) as notified from m`,
-      { id, worker: workerId, channel: EVENTS_CHANNEL },
+       select m.*, extract(epoch from m.deadline_at - now()) * 1000 as deadline_in_ms, (select count(*) from n) as notified from m`,
+      { id, seq: jobSeq, worker: workerId, channel: EVENTS_CHANNEL },
     );
-    const row = rows[0] as (Mission & { notified?: unknown }) | undefined;
+    const row = rows[0] as (Mission & { notified?: unknown; deadline_in_ms: string | null }) | undefined;
     if (!row) return undefined;
-    const { notified: _notified, ...mission } = row;
-    return mission;
+    const { notified: _notified, deadline_in_ms: deadlineInMs, ...mission } = row;
+    return { mission, deadlineInMs: deadlineInMs === null ? null : Number(deadlineInMs) };
   }
 
-  /** Records the outcome of a running mission. A mission cancelled meanwhile stays cancelled. */
+  /** Records the outcome of an open mission. A mission cancelled meanwhile stays cancelled. */
   async finish(id: string, outcome: { status: MissionStatus; result?: unknown; error?: MissionError }): Promise<void> {
     await this.db.raw(
       `with m as (
          update missions set status = :status, result = :result, error = :error, finished_at = now()
-         where id = :id and status = 'running' returning id
+         where id = :id and status in ('queued', 'running') returning id
        ), e as (
          insert into mission_events (mission_id, type, data)
          select id, 'status', jsonb_strip_nulls(jsonb_build_object('status', :status::text, 'result', :result::jsonb, 'error', :error::jsonb))
@@ -51,8 +54,9 @@ export class MissionProgress {
       {
         id,
         status: outcome.status,
-        result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
-        error: outcome.error ? JSON.stringify(outcome.error) : null,
+        // A model's answer can hold what Postgres cannot store: it is made storable (lib/text.ts).
+        result: outcome.result === undefined ? null : storableJson(outcome.result),
+        error: outcome.error ? storableJson(outcome.error) : null,
         channel: EVENTS_CHANNEL,
       },
     );

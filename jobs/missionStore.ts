@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
+import type { Enqueueable } from './enqueue';
 import type { Mission, MissionEvent, MissionSpec, MissionStatus, Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
+
+/** A mission in these states must always have a live job that will move it on. */
+const OPEN_STATUSES = ['queued', 'running'];
 
 /** Rows per INSERT statement: far below Postgres's 65,535 bind parameters, large enough to amortise the trip. */
 const INSERT_CHUNK = 1_000;
@@ -50,6 +54,8 @@ export class MissionStore {
       finished_at: null,
       enqueued_at: null,
       worker_id: null,
+      job_seq: 0,
+      deadline_at: null,
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
@@ -83,25 +89,50 @@ export class MissionStore {
     });
   }
 
-  /** Notes that these missions are in BullMQ, so the reconciler leaves them alone. */
-  async markEnqueued(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.db('missions').whereIn('id', ids).update({ enqueued_at: this.db.fn.now() });
+  /** Notes that these missions' current jobs are in BullMQ, so the sweeper leaves them alone. */
+  async markEnqueued(missions: readonly Pick<Mission, 'id' | 'job_seq'>[]): Promise<void> {
+    if (missions.length === 0) return;
+    await this.db('missions')
+      .whereIn(['id', 'job_seq'], missions.map(({ id, job_seq }) => [id, job_seq]))
+      .update({ enqueued_at: this.db.fn.now() });
   }
 
-  /** Hands missions back to the reconciler after their enqueue failed. */
-  async markNotEnqueued(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.db('missions').whereIn('id', ids).whereNotNull('enqueued_at').update({ enqueued_at: null });
-  }
-
-  /** Queued missions that were committed but never reached BullMQ (Redis was away), oldest first. */
-  async notEnqueued(olderThanMs: number, limit: number): Promise<Pick<Mission, 'id' | 'tenant_id'>[]> {
+  /**
+   * Open missions whose current job never reached BullMQ (Redis was away, or the sweeper or an approval gave them
+   * a new job), oldest first; only those older than `olderThanMs`, so a submission's own enqueue goes first.
+   */
+  async notEnqueued(olderThanMs: number, limit: number): Promise<Enqueueable[]> {
     return this.db('missions')
       .whereNull('enqueued_at')
-      .where('status', 'queued')
+      .whereIn('status', OPEN_STATUSES)
       .where('created_at', '<', new Date(Date.now() - olderThanMs))
       .orderBy('created_at')
       .limit(limit)
-      .select('id', 'tenant_id');
+      .select('id', 'tenant_id', 'job_seq');
+  }
+
+  /** One page of the open missions that are marked as enqueued, by id, after `afterId`. */
+  async openEnqueued(afterId: string, limit: number): Promise<Enqueueable[]> {
+    return this.db('missions')
+      .whereIn('status', OPEN_STATUSES)
+      .whereNotNull('enqueued_at')
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .select('id', 'tenant_id', 'job_seq');
+  }
+
+  /**
+   * Gives open missions whose job was lost a new job number (compare-and-set on the number they had, so of two
+   * sweepers only one wins) and leaves them to be enqueued. Returns the missions it moved on.
+   */
+  async reassignJobs(missions: readonly Pick<Mission, 'id' | 'job_seq'>[]): Promise<Enqueueable[]> {
+    if (missions.length === 0) return [];
+    return this.db('missions')
+      .whereIn(['id', 'job_seq'], missions.map(({ id, job_seq }) => [id, job_seq]))
+      .whereIn('status', OPEN_STATUSES)
+      .update({ job_seq: this.db.raw('job_seq + 1'), enqueued_at: null })
+      .returning(['id', 'tenant_id', 'job_seq']);
   }
 
   /** Any tenant's mission: for the engine, which is given ids by the queue. */

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
+import { storableJson } from '../lib/text';
 import { stepView, type Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
 
@@ -83,7 +84,9 @@ export class StepWriter extends EventEmitter<StepWriterEvents> {
   private async write(steps: readonly Step[]): Promise<void> {
     const started = performance.now();
     const rows = steps.map((step) => ({ ...step, view: stepView(step) }));
-    await this.db.raw(INSERT_GROUP, { rows: JSON.stringify(rows), channel: EVENTS_CHANNEL });
+    // Tool output is text already (sandbox/channel.ts); a model's thought or input may still hold NUL or an
+    // unpaired surrogate, which would fail the statement: storableJson replaces them.
+    await this.db.raw(INSERT_GROUP, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
     this.emit('flushed', steps.length, performance.now() - started);
   }
 }

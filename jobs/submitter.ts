@@ -1,13 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Queue } from 'bullmq';
 import type { MissionJobData } from '../lib/queue';
+import { enqueueMissions, type Enqueueable } from './enqueue';
+import { isInfrastructureFault } from './faults';
 import type { Mission, MissionSpec } from './mission';
 import type { MissionStore } from './missionStore';
 
 interface SubmitterEvents {
   /** Missions committed, singly (group-committed) or in a batch. */
   committed: [count: number, via: 'single' | 'batch'];
-  /** Missions committed but not enqueued (Redis unavailable); the reconciler will enqueue them. */
+  /** Missions committed but not enqueued (Redis unavailable); the sweeper will enqueue them. */
   enqueueFailed: [error: Error, missionIds: string[]];
 }
 
@@ -18,13 +20,10 @@ interface Waiting {
   reject(error: Error): void;
 }
 
-/** Missions enqueued per addBulk call: BullMQ pipelines them in one round trip. */
-const ENQUEUE_CHUNK = 1_000;
-
 /**
  * Accepts missions durably. Single submissions that arrive together are group-committed: one INSERT for all of
  * them, while the previous commit is still running; each caller is answered once its row is committed.
- * Enqueuing follows the commit and never delays the answer; what fails to enqueue is left to reconcile().
+ * Enqueuing follows the commit and never delays the answer; what fails to enqueue is left to the sweeper.
  */
 export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
   private waiting: Waiting[] = [];
@@ -54,20 +53,9 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
     return created;
   }
 
-  /**
-   * Enqueues a mission that is queued again after an approval, without waiting for the reconciler. Its job has a
-   * name of its own (`<mission>-step-<n>`): the job that parked the mission may still be finishing, and BullMQ
-   * would take a second job with the same id for the same one.
-   */
-  requeue(mission: Mission, step: number): void {
-    this.enqueueInBackground([mission], `-step-${step}`);
-  }
-
-  /** Enqueues queued missions that never reached BullMQ; returns how many. Safe to run anywhere, any time. */
-  async reconcile(olderThanMs: number, limit = 1_000): Promise<number> {
-    const missions = await this.store.notEnqueued(olderThanMs, limit);
-    await this.enqueue(missions);
-    return missions.length;
+  /** Enqueues a mission that an approval queued again (under its new job number), without waiting for the sweeper. */
+  requeue(mission: Enqueueable): void {
+    this.enqueueInBackground([mission]);
   }
 
   /** Waits for commits and enqueues under way. */
@@ -85,36 +73,33 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
       const group = this.waiting;
       this.waiting = [];
       try {
-        const missions = await this.store.create(group.map(({ tenantId, spec }) => ({ tenant_id: tenantId, spec })));
-        group.forEach((waiter, index) => waiter.resolve(missions[index]!));
-        this.emit('committed', missions.length, 'single');
-        this.enqueueInBackground(missions);
+        this.committed(group, await this.store.create(group.map(({ tenantId, spec }) => ({ tenant_id: tenantId, spec }))));
       } catch (error) {
-        for (const waiter of group) waiter.reject(error as Error);
+        if (group.length === 1 || isInfrastructureFault(error)) {
+          for (const waiter of group) waiter.reject(error as Error);
+          continue;
+        }
+        // One row Postgres refused must not fail the requests of others: commit them one by one.
+        for (const waiter of group) {
+          await this.store.create([{ tenant_id: waiter.tenantId, spec: waiter.spec }]).then((missions) => this.committed([waiter], missions), waiter.reject);
+        }
       }
     }
     this.committing = undefined;
   }
 
-  private enqueueInBackground(missions: readonly Mission[], jobIdSuffix = ''): void {
-    const ids = missions.map((mission) => mission.id);
-    const enqueue = this.enqueue(missions, jobIdSuffix).catch(async (error: Error) => {
-      // Leave them to the reconciler, whatever marked them enqueued before (an approval's requeue).
-      await this.store.markNotEnqueued(ids).catch(() => undefined);
-      this.emit('enqueueFailed', error, ids);
+  private committed(group: readonly Waiting[], missions: readonly Mission[]): void {
+    group.forEach((waiter, index) => waiter.resolve(missions[index]!));
+    this.emit('committed', missions.length, 'single');
+    this.enqueueInBackground(missions);
+  }
+
+  private enqueueInBackground(missions: readonly Enqueueable[]): void {
+    const enqueue = enqueueMissions(this.queue, this.store, missions).catch((error: Error) => {
+      // Committed missions whose enqueue failed stay unmarked, and the sweeper enqueues them.
+      this.emit('enqueueFailed', error, missions.map((mission) => mission.id));
     });
     this.enqueues.add(enqueue);
     void enqueue.finally(() => this.enqueues.delete(enqueue));
-  }
-
-  private async enqueue(missions: readonly Pick<Mission, 'id' | 'tenant_id'>[], jobIdSuffix = ''): Promise<void> {
-    for (let at = 0; at < missions.length; at += ENQUEUE_CHUNK) {
-      const chunk = missions.slice(at, at + ENQUEUE_CHUNK);
-      // The job id is the mission id: a mission enqueued twice (a retry, the reconciler) is still one job.
-      await this.queue.addBulk(
-        chunk.map(({ id, tenant_id }) => ({ name: 'mission', data: { mission_id: id, tenant_id }, opts: { jobId: id + jobIdSuffix } })),
-      );
-      await this.store.markEnqueued(chunk.map((mission) => mission.id));
-    }
   }
 }

@@ -1,9 +1,14 @@
 import { z } from 'zod';
 import type { CommandResult } from '../sandbox/channel';
+import { exactText, wholeCharacters } from '../lib/text';
 import { SandboxRequestError } from '../sandbox/errors';
 import type { Sandbox } from '../sandbox/sandbox';
 
 const timeout = z.number().int().min(1).max(3_600).optional();
+/** The largest file write_file writes: 1 MiB, whichever its encoding. */
+const MAX_FILE_BYTES = 1_048_576;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const fileBytes = (input: { content: string; encoding: 'utf-8' | 'base64' }) => Buffer.from(input.content, input.encoding === 'base64' ? 'base64' : 'utf8');
 
 /** What each tool takes, with a description for models that choose tools themselves. Unknown fields are refused. */
 export const TOOLS = {
@@ -16,12 +21,23 @@ export const TOOLS = {
     input: z.object({ code: z.string().min(1).max(1_000_000), timeout_s: timeout }).strict(),
   },
   read_file: {
-    description: 'Read a file inside /workspace.',
+    description: 'Read a file inside /workspace. UTF-8 text comes as it is; any other content in base64 (encoding says which).',
     input: z.object({ path: z.string().min(1).max(4_096), max_bytes: z.number().int().min(1).max(1_048_576).optional() }).strict(),
   },
   write_file: {
-    description: 'Write a file inside /workspace, creating its directories.',
-    input: z.object({ path: z.string().min(1).max(4_096), content: z.string().max(1_048_576) }).strict(),
+    description: 'Write a file inside /workspace, creating its directories. Content is UTF-8 text, or base64 with encoding "base64".',
+    input: z
+      .object({
+        path: z.string().min(1).max(4_096),
+        content: z.string().max(1_048_576 * 2),
+        encoding: z.enum(['utf-8', 'base64']).default('utf-8'),
+      })
+      .strict()
+      .superRefine((input, context) => {
+        const bytes = fileBytes(input);
+        if (bytes.length > MAX_FILE_BYTES) context.addIssue({ code: 'custom', path: ['content'], message: `at most ${MAX_FILE_BYTES} bytes` });
+        if (input.encoding === 'base64' && !BASE64.test(input.content)) context.addIssue({ code: 'custom', path: ['content'], message: 'not valid base64' });
+      }),
   },
   finish: {
     description: 'End the mission with its result.',
@@ -81,12 +97,17 @@ export async function runTool(sandbox: Sandbox, call: SandboxedCall, limits: Too
         );
       case 'read_file': {
         const file = await sandbox.readFile(call.input.path, call.input.max_bytes ?? limits.maxOutputBytes);
-        const observation = { path: call.input.path, content: file.data.toString(), size: file.size, truncated: file.size > file.data.length };
-        return { observation, exit_code: null, error: null };
+        const truncated = file.size > file.data.length;
+        // A read cut at max_bytes may end inside a character: the text ends before it.
+        const text = exactText(truncated ? file.data.subarray(0, wholeCharacters(file.data)) : file.data);
+        const content = text === undefined ? { content: file.data.toString('base64'), encoding: 'base64' } : { content: text, encoding: 'utf-8' };
+        return { observation: { path: call.input.path, ...content, size: file.size, truncated }, exit_code: null, error: null };
       }
-      case 'write_file':
-        await sandbox.writeFile(call.input.path, Buffer.from(call.input.content));
-        return { observation: { path: call.input.path, bytes: Buffer.byteLength(call.input.content) }, exit_code: null, error: null };
+      case 'write_file': {
+        const bytes = fileBytes(call.input);
+        await sandbox.writeFile(call.input.path, bytes);
+        return { observation: { path: call.input.path, bytes: bytes.length }, exit_code: null, error: null };
+      }
     }
   } catch (error) {
     if (!(error instanceof SandboxRequestError)) throw error;

@@ -42,7 +42,9 @@ const schema = z.object({
   LLM_TPM: z.coerce.number().int().min(1).default(1_000_000),
   BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
-  RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
+  SWEEP_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
+  MISSION_DEADLINE_S: z.coerce.number().int().min(1).default(3_600),
+  MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).default(86_400),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });
@@ -56,7 +58,12 @@ export class ConfigError extends Error {
 
 /** Reads, validates and freezes the configuration. The only place that reads process.env. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  const parsed = schema
+    .refine((config) => config.MISSION_DEADLINE_S <= config.MISSION_DEADLINE_MAX_S, {
+      path: ['MISSION_DEADLINE_S'],
+      message: 'must not be above MISSION_DEADLINE_MAX_S',
+    })
+    .safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
   }

@@ -19,6 +19,12 @@ export function createMetrics() {
       labelNames: ['via'] as const,
       registers: [registry],
     }),
+    sweeperRescues: new Counter({
+      name: 'mission_sweeper_rescues_total',
+      help: 'Open missions the sweeper enqueued or gave a new job, by why (not_enqueued, job_missing, job_failed, job_completed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     queueJobs: new Gauge({
       name: 'mission_queue_jobs',
       help: 'Mission jobs in BullMQ by state, read when scraped',

@@ -6,14 +6,33 @@ export const MISSION_QUEUE = 'missions';
 export interface MissionJobData {
   mission_id: string;
   tenant_id: string;
+  /** The mission's job number when this job was added (missions.job_seq); a job whose number is stale does nothing. */
+  job_seq?: number;
+  /** Defects met by earlier attempts of this job (see jobs/faults.ts). */
+  defects?: number;
 }
+
+/** The job id of a mission's job number `jobSeq`: the mission id itself for its first job. */
+export const missionJobId = (missionId: string, jobSeq: number) => (jobSeq === 0 ? missionId : `${missionId}-${jobSeq}`);
+
+/**
+ * A job is retried for as long as the services it needs are away: its attempts are practically unlimited, and
+ * the wait between them (MISSION_RETRY_BACKOFF in the worker) grows to a few seconds and stays there.
+ */
+export const MISSION_JOB_ATTEMPTS = 1_000_000;
+export const MISSION_RETRY_BACKOFF = 'mission-retry';
 
 export function createMissionQueue(connection: ConnectionOptions, prefix: string): Queue<MissionJobData> {
   return new Queue<MissionJobData>(MISSION_QUEUE, {
     connection,
     prefix,
-    // Postgres holds every mission's state; Redis keeps only what is still to do.
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 1_000 } },
+    defaultJobOptions: {
+      attempts: MISSION_JOB_ATTEMPTS,
+      backoff: { type: MISSION_RETRY_BACKOFF },
+      // Postgres holds every mission's state; Redis keeps only what is still to do.
+      removeOnComplete: true,
+      removeOnFail: { count: 1_000 },
+    },
   });
 }
 

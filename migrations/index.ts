@@ -4,6 +4,7 @@ import * as tenantsBatchesEvents from './002_tenants_batches_events';
 import * as missionWorker from './003_mission_worker';
 import * as llmCalls from './004_llm_calls';
 import * as approvals from './005_approvals';
+import * as jobsAndDeadlines from './006_jobs_and_deadlines';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -14,6 +15,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['003_mission_worker', missionWorker],
   ['004_llm_calls', llmCalls],
   ['005_approvals', approvals],
+  ['006_jobs_and_deadlines', jobsAndDeadlines],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -41,7 +41,7 @@ const benchEnv = {
   LOG_LEVEL: 'silent',
 };
 const config = loadConfig(benchEnv);
-const finishOnly = { goal: 'no tools', policy: 'scripted' as const, plan: [{ tool: 'finish' as const, input: { result: 'done' } }], max_steps: 10, metadata: {} };
+const finishOnly = { goal: 'no tools', policy: 'scripted' as const, plan: [{ tool: 'finish' as const, input: { result: 'done' } }], max_steps: 10, deadline_s: 3_600, metadata: {} };
 
 /** The baseline of (a): raw BullMQ, bulk-added no-op jobs drained by one worker of the same concurrency. */
 async function rawBullmqJobsPerMin(): Promise<number> {
@@ -188,7 +188,7 @@ async function rowsPerSecond(missionIds: string[], write: (step: Step) => Promis
 }
 
 async function freshMissions(db: Knex): Promise<string[]> {
-  const spec = { goal: 'bench', policy: 'scripted' as const, plan: [{ tool: 'shell' as const, input: { command: 'true' } }], max_steps: 100_000, metadata: {} };
+  const spec = { goal: 'bench', policy: 'scripted' as const, plan: [{ tool: 'shell' as const, input: { command: 'true' } }], max_steps: 100_000, deadline_s: 3_600, metadata: {} };
   const missions = await new MissionStore(db).create(Array.from({ length: MISSIONS }, () => ({ tenant_id: ADMIN_TENANT_ID, spec })));
   return missions.map((mission) => mission.id);
 }

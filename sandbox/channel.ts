@@ -1,7 +1,12 @@
 import { PassThrough, type Duplex } from 'node:stream';
+import { bytesToText, type StoredBytes } from '../lib/text';
 import { SandboxGoneError, SandboxRequestError } from './errors';
 
-/** What one command run in a sandbox produced. Output is head-and-tail truncated inside the sandbox. */
+/**
+ * What one command run in a sandbox produced. Output is head-and-tail truncated inside the sandbox, cut between
+ * UTF-8 characters. Output that is not UTF-8 text, or holds NUL bytes, is shown as text with U+FFFD in place
+ * of what is not, and kept exactly in `stdout_base64` / `stderr_base64`.
+ */
 export interface CommandResult {
   exit_code: number;
   timed_out: boolean;
@@ -9,6 +14,9 @@ export interface CommandResult {
   signal: number | null;
   stdout: string;
   stderr: string;
+  /** Only when stdout is not exact text: the bytes themselves. */
+  stdout_base64?: string;
+  stderr_base64?: string;
   /** Full sizes before truncation. */
   stdout_bytes: number;
   stderr_bytes: number;
@@ -179,12 +187,15 @@ function parseReply([verb, ...numbers]: string[], body: Buffer): Parsed | 'incom
     const [, exitCode, timedOut, signal, stdoutBytes, stderrBytes, durationUs, stdoutLength, stderrLength] = n as number[];
     const parts = take(stdoutLength!, stderrLength!);
     if (!parts) return 'incomplete';
+    const [stdout, stderr] = parts.map(bytesToText) as [StoredBytes, StoredBytes];
     const result: CommandResult = {
       exit_code: exitCode!,
       timed_out: timedOut === 1,
       signal: signal || null,
-      stdout: parts[0]!.toString(),
-      stderr: parts[1]!.toString(),
+      stdout: stdout.text,
+      stderr: stderr.text,
+      ...(stdout.base64 !== undefined && { stdout_base64: stdout.base64 }),
+      ...(stderr.base64 !== undefined && { stderr_base64: stderr.base64 }),
       stdout_bytes: stdoutBytes!,
       stderr_bytes: stderrBytes!,
       duration_ms: durationUs! / 1000,

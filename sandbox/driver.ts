@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { StepChannel } from './channel';
 import { SandboxGoneError, SandboxStartError } from './errors';
-import { OomWatch } from './oomWatch';
+import { DockerEvents } from './dockerEvents';
 import { Sandbox } from './sandbox';
 
 export const SANDBOX_LABEL = 'mission-control.sandbox';
@@ -52,7 +52,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
 export class SandboxDriver {
   private readonly limits: SandboxLimits;
   private readonly startTimeoutMs: number;
-  private readonly oomWatch: OomWatch;
+  private readonly events: DockerEvents;
 
   constructor(
     private readonly docker: Docker,
@@ -63,20 +63,20 @@ export class SandboxDriver {
     }
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
-    this.oomWatch = new OomWatch(docker, `${OWNER_LABEL}=${options.owner}`);
+    this.events = new DockerEvents(docker, `${OWNER_LABEL}=${options.owner}`);
   }
 
   async start(): Promise<Sandbox> {
     let container: Docker.Container | undefined;
     try {
-      await this.oomWatch.start();
+      await this.events.start();
       container = await this.docker.createContainer(this.containerSpec());
       // With hijack, the attach stream is the raw socket: a Duplex, though typed as a ReadWriteStream.
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
       const channel = new StepChannel(stream, (s, out, err) => this.docker.modem.demuxStream(s, out, err));
       await container.start();
       await channel.ready(this.startTimeoutMs);
-      return new Sandbox(container, channel, this.oomWatch);
+      return new Sandbox(container, channel, this.events);
     } catch (error) {
       if (container) await container.remove({ force: true }).catch(() => undefined);
       const reason = error instanceof SandboxGoneError ? error.message : String(error);
@@ -86,7 +86,7 @@ export class SandboxDriver {
 
   /** Stops watching Docker's events. Sandboxes already started are their owners' to destroy. */
   close(): void {
-    this.oomWatch.close();
+    this.events.close();
   }
 
   private containerSpec(): Docker.ContainerCreateOptions {

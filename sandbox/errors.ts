@@ -17,6 +17,16 @@ export class SandboxGoneError extends SandboxError {
   }
 }
 
+/**
+ * The sandbox was stopped from outside its mission: Docker restarted or was unreachable, or someone killed it
+ * through Docker. Not the mission's doing, so the mission goes on in a new sandbox.
+ */
+export class SandboxLostError extends SandboxError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super('ERR_SANDBOX_LOST', `sandbox was lost: ${reason}`, options);
+  }
+}
+
 /** The sandbox could not be created or started. */
 export class SandboxStartError extends SandboxError {
   constructor(reason: string, options?: ErrorOptions) {

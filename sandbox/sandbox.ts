@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { CommandResult, FileContent, RunOptions, StepChannel } from './channel';
-import { SandboxGoneError } from './errors';
-import type { OomWatch } from './oomWatch';
+import type { DockerEvents } from './dockerEvents';
+import { SandboxGoneError, SandboxLostError } from './errors';
 import { workspaceRelative } from './paths';
 
 const EXPLAIN_WAIT_MS = 2_000;
@@ -14,7 +14,7 @@ export class Sandbox {
   constructor(
     private readonly container: Docker.Container,
     private readonly channel: StepChannel,
-    private readonly oomWatch: OomWatch,
+    private readonly events: DockerEvents,
   ) {}
 
   get id(): string {
@@ -50,7 +50,7 @@ export class Sandbox {
   destroy(): Promise<void> {
     this.destroyed ??= (async () => {
       this.channel.close(new SandboxGoneError('it was destroyed'));
-      this.oomWatch.forget(this.container.id);
+      this.events.forget(this.container.id);
       await this.container.remove({ force: true }).catch((error: { statusCode?: number }) => {
         // 404: already gone; 409: a removal (the reaper's, Docker's own) is already under way.
         if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
@@ -68,21 +68,29 @@ export class Sandbox {
     }
   }
 
-  /** Turns "the channel went away" into the reason Docker knows: out of memory, a kill, gVisor stopping. */
-  private async explain(error: SandboxGoneError): Promise<SandboxGoneError> {
+  /**
+   * Turns "the channel went away" into the reason Docker knows: out of memory, gVisor stopping, a kill from
+   * inside (the mission's doing); or a kill through Docker, or Docker itself gone (not the mission's doing).
+   */
+  private async explain(error: SandboxGoneError): Promise<SandboxGoneError | SandboxLostError> {
     // The stream can end a moment before Docker records the exit: wait for that, briefly.
     const stopped = this.container.wait({ condition: 'not-running' }).catch(() => undefined);
     await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, EXPLAIN_WAIT_MS).unref())]);
-    const state = await this.container
-      .inspect()
-      .then((info) => info.State)
-      .catch(() => undefined);
-    if (!state || state.Running) return error;
+    let state: Docker.ContainerInspectInfo['State'];
+    try {
+      state = (await this.container.inspect()).State;
+    } catch (cause) {
+      return new SandboxLostError('Docker cannot say what happened to it (the daemon is away or restarting)', { cause });
+    }
+    if (state.Running) return error;
+    if (this.events.killedFromOutside(this.id)) {
+      return new SandboxLostError('it was stopped through Docker (the daemon restarting, or an operator)', { cause: error });
+    }
     // The OOM event can land just after the exit: wait for it a moment before calling it a plain SIGKILL.
-    if (state.ExitCode === 137 && !state.OOMKilled && !this.oomWatch.has(this.id)) {
+    if (state.ExitCode === 137 && !state.OOMKilled && !this.events.oomKilled(this.id)) {
       await new Promise((resolve) => setTimeout(resolve, OOM_EVENT_WAIT_MS));
     }
-    const oomKilled = state.OOMKilled || this.oomWatch.has(this.id);
+    const oomKilled = state.OOMKilled || this.events.oomKilled(this.id);
     return new SandboxGoneError(stopReason(oomKilled, state.ExitCode), { cause: error });
   }
 }

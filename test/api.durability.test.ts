@@ -32,7 +32,7 @@ beforeAll(async () => {
   port = (server.address() as { port: number }).port;
   server.close();
   await startRedis();
-  env = await createTestEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, RECONCILE_EVERY_MS: '300' });
+  env = await createTestEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, SWEEP_EVERY_MS: '300' });
   platform = await startPlatform(env);
 });
 

@@ -111,7 +111,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/missions/{id}/steps',
   ]);
   const spec = openApi.components.schemas.MissionSpec;
-  expect(Object.keys(spec.properties).sort()).toEqual(['goal', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms']);
+  expect(Object.keys(spec.properties).sort()).toEqual(['deadline_s', 'goal', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms']);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);
 });

@@ -73,7 +73,7 @@ test('file and python tools work together in one sandbox', async () => {
   expect(mission.steps.map((step) => step.observation)).toEqual([
     { path: 'data/numbers.txt', bytes: 6 },
     expect.objectContaining({ stdout: '12\n', exit_code: 0 }),
-    { path: '/workspace/data/numbers.txt', content: '3\n', size: 6, truncated: true },
+    { path: '/workspace/data/numbers.txt', content: '3\n', encoding: 'utf-8', size: 6, truncated: true },
   ]);
 });
 

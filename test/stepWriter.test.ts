@@ -24,7 +24,7 @@ const step = (missionId: string, seq: number): Step => ({
 });
 
 async function newMissions(count: number): Promise<string[]> {
-  const spec = { goal: 'writer', policy: 'scripted' as const, plan: [{ tool: 'shell' as const, input: { command: 'true' } }], max_steps: 100, metadata: {} };
+  const spec = { goal: 'writer', policy: 'scripted' as const, plan: [{ tool: 'shell' as const, input: { command: 'true' } }], max_steps: 100, deadline_s: 3_600, metadata: {} };
   const missions = await new MissionStore(env.db).create(Array.from({ length: count }, () => ({ tenant_id: ADMIN_TENANT_ID, spec })));
   return missions.map((mission) => mission.id);
 }

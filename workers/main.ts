@@ -8,10 +8,11 @@ import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
 import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
+import { MissionSweeper } from '../jobs/sweeper';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
-import { cancelChannel, setFleetConcurrency } from '../lib/queue';
+import { cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
@@ -24,7 +25,8 @@ import { startHeartbeat } from './heartbeat';
 import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 
-const REAP_EVERY_MS = 60_000;
+// As often as a dead worker's heartbeat expires.
+const REAP_EVERY_MS = 15_000;
 
 export interface RunningWorker {
   id: string;
@@ -45,11 +47,16 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);
-  const reaper = new SandboxReaper(docker, config.QUEUE_PREFIX, id, heartbeat.isAlive);
+  // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
+  // an earlier life of a worker with the same id, and goes.
+  let pool: SandboxPool | undefined;
+  const reaper = new SandboxReaper(docker, config.QUEUE_PREFIX, id, heartbeat.isAlive, (containerId) =>
+    (pool?.sandboxes() ?? []).some((sandbox) => sandbox.id === containerId),
+  );
   const reap = () =>
     reaper.reap().then(
-      (removed) => removed.length > 0 && log.info({ removed }, 'removed sandboxes of workers that are gone'),
-      (error: unknown) => log.error({ err: error }, 'sandbox reaper failed'),
+      (removed) => removed.length > 0 && log.info({ removed }, 'removed sandboxes that nobody holds any more'),
+      (error: unknown) => log.warn({ err: error }, 'sandbox reaper could not run; the next pass tries again'),
     );
   await reap();
   const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
@@ -67,7 +74,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
       workspaceBytes: config.SANDBOX_WORKSPACE_MB * 1024 * 1024,
     },
   });
-  const pool = new SandboxPool(driver, { size: config.SANDBOX_POOL_SIZE });
+  pool = new SandboxPool(driver, { size: config.SANDBOX_POOL_SIZE });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
   pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
   pool.start();
@@ -75,6 +82,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   stats.start();
 
   const steps = new StepWriter(db);
+  const store = new MissionStore(db);
   const policies = createPolicies({
     llm: {
       baseUrl: config.LLM_BASE_URL,
@@ -89,7 +97,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     prefix: config.QUEUE_PREFIX,
   });
   const engine = new MissionEngine(
-    { store: new MissionStore(db), progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool },
     { workerId: id },
   );
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
@@ -102,11 +110,24 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
   });
   await worker.waitUntilReady();
+  // Every process sweeps for stranded missions (one at a time, by a lease in Redis), so missions move on
+  // whether or not an API process runs. Its connection fails fast while Redis is away.
+  const sweeperRedis = createRedis(config.REDIS_URL, 'producer');
+  sweeperRedis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
+  const sweeperQueue = createMissionQueue(sweeperRedis, config.QUEUE_PREFIX);
+  sweeperQueue.on('error', (error) => log.debug({ err: error }, 'sweeper queue error'));
+  const sweeper = new MissionSweeper(store, sweeperQueue, sweeperRedis, config.QUEUE_PREFIX, id, { everyMs: config.SWEEP_EVERY_MS });
+  sweeper.on('rescued', (rescues) => {
+    for (const { missionId, reason } of rescues) log.info({ mission_id: missionId, reason }, 'sweeper moved a stranded mission on');
+  });
+  sweeper.on('failed', (error) => log.debug({ err: error }, 'a sweep could not run; the next one tries again'));
+  sweeper.start();
   if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [
       // Waits for running missions; each releases its own sandbox when it ends.
+      ['stop sweeper', () => sweeper.stop()],
       ['drain worker', () => worker.close()],
       ['flush step writer', () => steps.flush()],
       ['stop cancellations', () => cancellations.close()],
@@ -114,7 +135,8 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
       ['destroy sandboxes', () => pool.close()],
       ['stop sandbox driver', async () => driver.close()],
       ['stop heartbeat', async () => (clearInterval(reapTimer), heartbeat.stop())],
-      ['close redis', () => redis.quit()],
+      ['close sweeper queue', () => sweeperQueue.close()],
+      ['close redis', async () => (await redis.quit(), await sweeperRedis.quit())],
       ['close database', () => db.destroy()],
     ],
     config.SHUTDOWN_TIMEOUT_MS,

@@ -1,7 +1,8 @@
-import { DelayedError, Worker, type ConnectionOptions } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { MissionEngine } from '../jobs/engine';
+import { faultKind } from '../jobs/faults';
 import type { Logger } from '../lib/logger';
-import { MISSION_QUEUE, type MissionJobData } from '../lib/queue';
+import { MISSION_QUEUE, MISSION_RETRY_BACKOFF, type MissionJobData } from '../lib/queue';
 import type { Cancellations } from './cancellations';
 import type { TenantSlots } from './tenantSlots';
 
@@ -16,10 +17,14 @@ export interface MissionWorkerOptions {
   stalledCheckMs: number;
 }
 
-/** A mission survives this many worker deaths before it is failed. */
+/** A mission survives this many worker deaths before BullMQ fails its job (the sweeper then gives it a new one). */
 const MAX_STALLS = 5;
 /** A mission whose tenant is at its cap waits about this long before it is tried again. */
 const TENANT_RETRY_MS = 250;
+/** Attempts that meet a defect of ours before the mission is failed with ERR_INTERNAL. */
+const MAX_DEFECTS = 3;
+/** The wait before retrying a job whose service failed: 250 ms, doubling, at most this (with jitter). */
+const MAX_RETRY_DELAY_MS = 5_000;
 
 /** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
 export function createMissionWorker(
@@ -32,7 +37,7 @@ export function createMissionWorker(
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
     async (job, token, jobSignal) => {
-      const { mission_id: missionId, tenant_id: tenantId } = job.data;
+      const { mission_id: missionId, tenant_id: tenantId, job_seq: jobSeq = 0 } = job.data;
       const log = logger.child({ mission_id: missionId, tenant_id: tenantId, job_id: job.id });
       if (!(await tenantSlots.acquire(tenantId, missionId))) {
         // The tenant has its share running: step aside without holding this worker's slot.
@@ -43,9 +48,11 @@ export function createMissionWorker(
       const cancelled = cancellations.watch(missionId);
       try {
         const signal = jobSignal ? AbortSignal.any([jobSignal, cancelled.signal]) : cancelled.signal;
-        const outcome = await engine.run(missionId, signal);
-        if (!outcome) log.warn('no such mission; dropping the job');
+        const outcome = await engine.run(missionId, jobSeq, signal);
+        if (!outcome) log.debug('nothing to run: the mission has ended, or a newer job owns it');
         else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
+      } catch (error) {
+        await handleFault(engine, job, error, log);
       } finally {
         cancelled.done();
         clearInterval(renewal);
@@ -59,9 +66,46 @@ export function createMissionWorker(
       lockDuration: options.lockMs,
       stalledInterval: options.stalledCheckMs,
       maxStalledCount: MAX_STALLS,
+      settings: { backoffStrategy: retryDelay },
     },
   );
-  worker.on('failed', (job, error) => logger.error({ err: error, job_id: job?.id }, 'mission job failed'));
+  worker.on('failed', (job, error) => logger.warn({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'mission job failed; it is tried again'));
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
   return worker;
+}
+
+/**
+ * What a thrown error means for the job (jobs/faults.ts). Returns to end the job, throws to have BullMQ try it
+ * again; the next attempt resumes after the mission's last durable step.
+ */
+async function handleFault(engine: MissionEngine, job: Job<MissionJobData>, error: unknown, log: Logger): Promise<void> {
+  const { mission_id: missionId, job_seq: jobSeq = 0 } = job.data;
+  switch (faultKind(error)) {
+    case 'infrastructure':
+      log.warn({ err: error }, 'a service failed under the mission; it goes on once the service is back');
+      throw error;
+    case 'conflict':
+      if (!(await engine.owns(missionId, jobSeq))) {
+        log.warn({ err: error }, 'a newer job runs this mission; this one stops');
+        return;
+      }
+      throw error;
+    case 'defect': {
+      const defects = (job.data.defects ?? 0) + 1;
+      if (defects >= MAX_DEFECTS) {
+        log.error({ err: error, defects }, 'the mission failed on a defect of the platform');
+        await engine.failForDefect(missionId, error);
+        return;
+      }
+      log.error({ err: error, defects }, 'a defect of the platform interrupted the mission; it is tried again');
+      await job.updateData({ ...job.data, defects });
+      throw error;
+    }
+  }
+}
+
+/** BullMQ's backoff for failed attempts (MISSION_RETRY_BACKOFF): 250 ms, doubling up to 5 s, with jitter. */
+function retryDelay(attemptsMade: number, type?: string): number {
+  if (type !== MISSION_RETRY_BACKOFF) return 0;
+  return Math.round(Math.min(250 * 2 ** (attemptsMade - 1), MAX_RETRY_DELAY_MS) * (0.5 + Math.random() / 2));
 }

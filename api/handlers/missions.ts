@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MISSION_STATUSES, TERMINAL_STATUSES, missionSpecSchema, type MissionSpec } from '../../jobs/mission';
+import { MISSION_STATUSES, TERMINAL_STATUSES, missionSpecSchema, refuseUnstorable, type MissionLimits, type MissionSpec } from '../../jobs/mission';
 import type { Approvals } from '../../jobs/approvals';
 import type { MissionStore } from '../../jobs/missionStore';
 import type { MissionSubmitter } from '../../jobs/submitter';
@@ -18,6 +18,8 @@ export interface MissionHandlerDeps {
   announceCancel(missionId: string): Promise<void>;
   /** Most missions one batch may hold. */
   maxBatch: number;
+  /** The deadline a mission gets, and the longest it may ask for. */
+  missionLimits: MissionLimits;
 }
 
 export const listQuerySchema = z
@@ -51,9 +53,13 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
 }
 
 /** The mission endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
-export const approvalSchema = z.object({ decision: z.enum(['approve', 'reject']), reason: z.string().max(2_000).optional() }).strict();
+export const approvalSchema = z
+  .object({ decision: z.enum(['approve', 'reject']), reason: z.string().max(2_000).optional() })
+  .strict()
+  .superRefine(refuseUnstorable);
 
-export function missionHandlers({ store, approvals, submitter, announceCancel, maxBatch }: MissionHandlerDeps) {
+export function missionHandlers({ store, approvals, submitter, announceCancel, maxBatch, missionLimits }: MissionHandlerDeps) {
+  const specSchema = missionSpecSchema(missionLimits);
   const findMission = async (caller: Caller, id: string) => {
     const mission = isUuid(id) ? await store.getForTenant(caller.tenantId, id) : undefined;
     if (!mission) throw HttpProblem.notFound(`mission ${id}`);
@@ -65,7 +71,7 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
 
     async create(caller: Caller, body: unknown): Promise<HandlerResult> {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('the body must be a JSON object');
-      const mission = await submitter.submit(caller.tenantId, parse(missionSpecSchema, body, 'the mission'));
+      const mission = await submitter.submit(caller.tenantId, parse(specSchema, body, 'the mission'));
       return { status: 201, body: missionView(mission), headers: { Location: `/v1/missions/${mission.id}` } };
     },
 
@@ -81,7 +87,7 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       }
       const valid: { index: number; spec: MissionSpec }[] = [];
       const results: Record<string, unknown>[] = items.map((item, index) => {
-        const parsed = missionSpecSchema.safeParse(item);
+        const parsed = specSchema.safeParse(item);
         if (parsed.success) {
           valid.push({ index, spec: parsed.data });
           return { index };
@@ -112,10 +118,9 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
     async decide(caller: Caller, id: string, body: unknown): Promise<HandlerResult> {
       const { decision, reason } = parse(approvalSchema, body, 'the decision');
       const mission = await findMission(caller, id);
-      if (!(await approvals.decide(caller.tenantId, mission.id, decision === 'approve', reason ?? null))) {
-        throw new HttpProblem(409, 'not-waiting-approval', 'The mission is not waiting for an approval.', `it is ${mission.status}`);
-      }
-      submitter.requeue(mission, mission.step_count + 1);
+      const queued = await approvals.decide(caller.tenantId, mission.id, decision === 'approve', reason ?? null);
+      if (!queued) throw new HttpProblem(409, 'not-waiting-approval', 'The mission is not waiting for an approval.', `it is ${mission.status}`);
+      submitter.requeue(queued);
       return { status: 200, body: missionView((await store.getForTenant(caller.tenantId, id))!) };
     },
 

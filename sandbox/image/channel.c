@@ -169,18 +169,39 @@ static void capture_add(struct capture *c, const char *data, size_t n) {
   c->tail_len += n;
 }
 
-/* Renders head, a marker for what was dropped, and tail. Returns a malloc'd buffer of *len bytes. */
+static int utf8_continuation(char byte) { return ((unsigned char)byte & 0xc0) == 0x80; }
+
+/* The length of `text` without a UTF-8 character cut off at its end (by the head's limit). */
+static size_t whole_characters(const char *text, size_t len) {
+  size_t lead = len;
+  while (lead > 0 && len - lead < 3 && utf8_continuation(text[lead - 1])) lead--;
+  if (lead == 0) return len;
+  unsigned char byte = (unsigned char)text[lead - 1];
+  size_t width = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+  return len - (lead - 1) < width ? lead - 1 : len;
+}
+
+/*
+ * Renders head, a marker for what was dropped, and tail. Both cuts fall between UTF-8 characters, so text
+ * output stays valid text. Returns a malloc'd buffer of *len bytes.
+ */
 static char *capture_render(struct capture *c, size_t *len) {
   size_t tail_kept = c->tail_len < c->half ? c->tail_len : c->half;
-  unsigned long long omitted = c->total - c->head_len - tail_kept;
+  const char *tail = c->tail + c->tail_len - tail_kept;
+  size_t head_len = c->head_len;
+  if (c->total > c->head_len + tail_kept) {
+    head_len = whole_characters(c->head, c->head_len);
+    for (int skipped = 0; skipped < 3 && tail_kept > 0 && utf8_continuation(*tail); skipped++) tail++, tail_kept--;
+  }
+  unsigned long long omitted = c->total - head_len - tail_kept;
   char marker[64] = "";
   if (omitted > 0) snprintf(marker, sizeof marker, "\n[... %llu bytes omitted ...]\n", omitted);
-  *len = c->head_len + strlen(marker) + tail_kept;
+  *len = head_len + strlen(marker) + tail_kept;
   char *out = malloc(*len + 1);
   if (!out) exit(3);
-  memcpy(out, c->head, c->head_len);
-  memcpy(out + c->head_len, marker, strlen(marker));
-  memcpy(out + c->head_len + strlen(marker), c->tail + c->tail_len - tail_kept, tail_kept);
+  memcpy(out, c->head, head_len);
+  memcpy(out + head_len, marker, strlen(marker));
+  memcpy(out + head_len + strlen(marker), tail, tail_kept);
   free(c->head);
   free(c->tail);
   return out;

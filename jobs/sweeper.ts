@@ -1,0 +1,115 @@
+import { EventEmitter } from 'node:events';
+import type { JobState, Queue } from 'bullmq';
+import { missionJobId, type MissionJobData } from '../lib/queue';
+import type { Redis } from '../lib/redis';
+import { enqueueMissions, type Enqueueable } from './enqueue';
+import type { MissionStore } from './missionStore';
+
+export interface SweeperOptions {
+  /** How often a sweep runs; one process of the fleet sweeps at a time. Default 5 s. */
+  everyMs: number;
+  /** Open missions whose jobs one sweep looks at; the next sweep goes on from there. Default 5,000. */
+  pageSize: number;
+}
+
+export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = { everyMs: 5_000, pageSize: 5_000 };
+
+/** Why the sweeper moved a mission on. */
+export type RescueReason = 'not_enqueued' | 'job_missing' | 'job_failed' | 'job_completed';
+
+export interface Rescue {
+  missionId: string;
+  reason: RescueReason;
+}
+
+interface SweeperEvents {
+  rescued: [rescues: Rescue[]];
+  /** A sweep could not run (Postgres or Redis away); the next one tries again. */
+  failed: [error: Error];
+}
+
+// A job in one of these states will never move its mission on again.
+const LOST: Partial<Record<JobState | 'unknown', RescueReason>> = { unknown: 'job_missing', failed: 'job_failed', completed: 'job_completed' };
+const FIRST_ID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Keeps the promise that a queued or running mission always has a live job. Each sweep enqueues the missions
+ * whose job never reached BullMQ, and gives a new job to those whose job is gone: lost from Redis (a restart
+ * that dropped its last writes), failed (it gave up while a service was away), or finished without finishing
+ * the mission. Every process may run one: a lease in Redis lets one sweep at a time, and the job number is
+ * compare-and-set in Postgres, so a mission is never given two jobs. A job whose worker died while running it
+ * is BullMQ's to recover (its lock expires and another worker takes it over).
+ */
+export class MissionSweeper extends EventEmitter<SweeperEvents> {
+  private readonly options: SweeperOptions;
+  private cursor = FIRST_ID;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<Rescue[]> | undefined;
+
+  constructor(
+    private readonly store: MissionStore,
+    private readonly queue: Queue<MissionJobData>,
+    /** A connection that fails fast while Redis is away (lib/redis.ts, producer). */
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** Names the holder of the sweep lease. */
+    private readonly owner: string,
+    options: Partial<SweeperOptions> = {},
+  ) {
+    super();
+    this.options = { ...DEFAULT_SWEEPER_OPTIONS, ...options };
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.sweep().catch((error: Error) => this.emit('failed', error));
+    }, this.options.everyMs);
+    this.timer.unref();
+  }
+
+  /** Stops sweeping and waits for a sweep under way. Safe to call twice. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sweeping?.catch(() => undefined);
+  }
+
+  /** One sweep, if this process holds the lease; returns what it rescued. */
+  sweep(): Promise<Rescue[]> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<Rescue[]> {
+    const leased = await this.redis.set(`${this.prefix}:sweeper`, this.owner, 'PX', Math.max(this.options.everyMs - 100, 100), 'NX');
+    if (leased !== 'OK') return [];
+    const rescues: Rescue[] = [];
+    const missed = await this.store.notEnqueued(this.options.everyMs, this.options.pageSize);
+    await enqueueMissions(this.queue, this.store, missed);
+    rescues.push(...missed.map((mission) => ({ missionId: mission.id, reason: 'not_enqueued' as const })));
+    rescues.push(...(await this.rescueLostJobs()));
+    if (rescues.length > 0) this.emit('rescued', rescues);
+    return rescues;
+  }
+
+  private async rescueLostJobs(): Promise<Rescue[]> {
+    const page = await this.store.openEnqueued(this.cursor, this.options.pageSize);
+    this.cursor = page.length < this.options.pageSize ? FIRST_ID : page.at(-1)!.id;
+    const states = await Promise.all(page.map((mission) => this.queue.getJobState(missionJobId(mission.id, mission.job_seq))));
+    const lost = new Map<string, { mission: Enqueueable; reason: RescueReason }>();
+    page.forEach((mission, index) => {
+      const reason = LOST[states[index]!];
+      if (reason) lost.set(mission.id, { mission, reason });
+    });
+    if (lost.size === 0) return [];
+    // A failed job is removed, so nobody retries it by hand next to its replacement (it could not run anyway:
+    // only the job the mission names may run it).
+    await Promise.all(
+      [...lost.values()]
+        .filter(({ reason }) => reason === 'job_failed')
+        .map(({ mission }) => this.queue.remove(missionJobId(mission.id, mission.job_seq)).catch(() => undefined)),
+    );
+    const moved = await this.store.reassignJobs([...lost.values()].map(({ mission }) => mission));
+    await enqueueMissions(this.queue, this.store, moved);
+    return moved.map((mission) => ({ missionId: mission.id, reason: lost.get(mission.id)!.reason }));
+  }
+}
