@@ -29,7 +29,7 @@ const withTimeout = <T>(work: Promise<T>, ms: number) =>
 
 /** Starts the HTTP API on config.PORT (0 picks a free port), and a sweeper that moves stranded missions on. */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { logger });
   const redis = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
   // Without listeners these 'error' events would throw: a Redis outage must never take the API down.

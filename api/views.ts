@@ -15,6 +15,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     policy: spec.policy,
     plan: spec.plan,
     max_steps: spec.max_steps,
+    deadline_s: spec.deadline_s,
     ...(spec.llm && { llm: spec.llm }),
     ...(spec.replay_of && { replay_of: spec.replay_of }),
     metadata: spec.metadata,
@@ -25,6 +26,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     created_at: iso(mission.created_at),
     started_at: iso(mission.started_at),
     finished_at: iso(mission.finished_at),
+    deadline_at: iso(mission.deadline_at),
     duration_ms: millisBetween(mission.started_at, mission.finished_at),
     ...(steps && { steps: steps.map(stepView) }),
   };

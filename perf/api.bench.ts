@@ -49,7 +49,7 @@ async function load(url: string, options: { method?: 'GET' | 'POST'; body?: stri
 }
 
 async function resetState(): Promise<void> {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, 1);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 1 });
   await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   await db.destroy();

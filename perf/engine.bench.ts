@@ -194,7 +194,7 @@ async function freshMissions(db: Knex): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, 10);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 10 });
   await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   try {

@@ -31,6 +31,24 @@ test('a batch with valid and invalid items accepts the valid ones and explains e
   expect(listed.data.map((mission) => mission.id).sort()).toEqual([body.items[0]!.id, body.items[2]!.id].sort());
 });
 
+test('items holding strings Postgres cannot store are refused one by one; the rest of the batch is accepted', async () => {
+  const response = await context.platform.request('POST', '/v1/missions/batch', {
+    missions: [
+      { goal: 'fine', plan: [shell('echo 1')] },
+      { goal: 'nul \u0000', plan: [shell('echo 2')] },
+      { goal: 'fine too', plan: [shell('echo 3')], metadata: { emoji: '\ud83d\ude00' } },
+      { goal: 'surrogate', plan: [shell('echo \ud83d')] },
+    ],
+  });
+
+  expect(response.status).toBe(202);
+  const body = (await response.json()) as { accepted: number; items: { index: number; id?: string; error?: { errors: { path: string }[] } }[] };
+  expect(body.accepted).toBe(2);
+  expect(body.items.map((item) => item.error?.errors.map((error) => error.path) ?? 'accepted')).toEqual(['accepted', ['goal'], 'accepted', ['plan.0.input.command']]);
+  const emoji = await context.env.db('missions').where({ id: body.items[2]!.id }).first('spec');
+  expect(emoji.spec.metadata).toEqual({ emoji: '😀' });
+});
+
 test('a batch over the limit is refused whole with 413', async () => {
   const missions = Array.from({ length: 2001 }, () => ({ goal: 'x', plan: [shell('true')] }));
   const before = await context.env.db('missions').count({ n: '*' });
@@ -61,7 +79,7 @@ test('pagination walks 1,000 missions newest first with no duplicates or gaps', 
 });
 
 test('a list page costs one query whatever its size', async () => {
-  const db = createDb(context.env.config.DATABASE_URL, context.env.config.DATABASE_SCHEMA, 1);
+  const db = createDb(context.env.config.DATABASE_URL, context.env.config.DATABASE_SCHEMA, { poolMax: 1 });
   const queries: string[] = [];
   db.on('query', (query: { sql: string }) => queries.push(query.sql));
   const handlers = missionHandlers({ store: new MissionStore(db), approvals: new Approvals(db), submitter: {} as MissionSubmitter, announceCancel: async () => {}, maxBatch: 10, missionLimits: { defaultDeadlineS: 60, maxDeadlineS: 60 } });

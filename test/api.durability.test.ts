@@ -1,50 +1,27 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import IORedis from 'ioredis';
 import { createTestEnv, type TestEnv } from './harness';
 import { shell, startPlatform, type TestPlatform } from './platform';
+import { PrivateRedis } from './services';
 
-// This file stops Redis, so it runs one of its own on a free port: the suite's shared Redis stays up.
-let port: number;
-let redis: ChildProcess | undefined;
+// This file stops Redis, so it runs one of its own: the suite's shared Redis stays up.
+let redis: PrivateRedis;
 let env: TestEnv;
 let platform: TestPlatform;
 
-async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const client = new IORedis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50 });
-  await client.connect().catch(() => undefined);
-  while ((await client.ping().catch(() => '')) !== 'PONG') await new Promise((resolve) => setTimeout(resolve, 50));
-  client.disconnect();
-}
-
-async function stopRedis(): Promise<void> {
-  const exited = once(redis!, 'exit');
-  redis!.kill('SIGKILL');
-  await exited;
-  redis = undefined;
-}
-
 beforeAll(async () => {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as { port: number }).port;
-  server.close();
-  await startRedis();
-  env = await createTestEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, SWEEP_EVERY_MS: '300' });
+  redis = await PrivateRedis.start();
+  env = await createTestEnv({ REDIS_URL: redis.url, SWEEP_EVERY_MS: '300' });
   platform = await startPlatform(env);
 });
 
 afterAll(async () => {
-  if (!redis) await startRedis();
+  if (!redis.running) await redis.start();
   await platform?.close();
   await env?.cleanup();
-  await stopRedis();
+  await redis.kill();
 });
 
 test('missions submitted while Redis is down are accepted, kept, and run once Redis is back', async () => {
-  await stopRedis();
+  await redis.kill();
 
   const single = await platform.request('POST', '/v1/missions', { goal: 'while redis is down', plan: [shell('echo survived')] });
   const batch = await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'batched', plan: [shell('echo batched')] }] });
@@ -58,7 +35,7 @@ test('missions submitted while Redis is down are accepted, kept, and run once Re
   expect(pending.every((row: { status: string }) => row.status === 'queued')).toBe(true);
   expect((await platform.request('GET', '/readyz')).status).toBe(503);
 
-  await startRedis();
+  await redis.start();
 
   const mission = await platform.waitForMission(id, 60_000);
   expect(mission.status).toBe('succeeded');

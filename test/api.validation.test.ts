@@ -34,6 +34,28 @@ test.each([
   expect(await missionCount()).toBe(0);
 });
 
+test.each([
+  ['a NUL in the goal', { goal: 'a\u0000b', plan: [shellStep] }, 'goal'],
+  ['an unpaired surrogate in the goal', { goal: 'broken \ud800', plan: [shellStep] }, 'goal'],
+  ['a NUL in a metadata value', { goal: 'x', plan: [shellStep], metadata: { note: ['ok', 'a\u0000'] } }, 'metadata.note.1'],
+  ['a NUL in a metadata key', { goal: 'x', plan: [shellStep], metadata: { 'k\u0000': 1 } }, 'metadata.k\u0000'],
+  ['an unpaired low surrogate in a command', { goal: 'x', plan: [shell('echo \udc00')] }, 'plan.0.input.command'],
+  ['a NUL in write_file content', { goal: 'x', plan: [{ tool: 'write_file', input: { path: 'a', content: '\u0000' } }] }, 'plan.0.input.content'],
+])('a mission with %s is refused with a 400 naming the field, and nothing is written', async (_what, body, path) => {
+  const response = await context.platform.request('POST', '/v1/missions', body);
+
+  const problem = (await expectProblem(response, 400, 'validation-failed')) as unknown as { errors: { path: string; message: string }[] };
+  expect(problem.errors).toEqual([{ path, message: 'holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored' }]);
+  expect(await missionCount()).toBe(0);
+});
+
+test('a deadline above MISSION_DEADLINE_MAX_S is refused', async () => {
+  const response = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [shellStep], deadline_s: 86_401 });
+
+  const problem = (await expectProblem(response, 400, 'validation-failed')) as unknown as { errors: { path: string }[] };
+  expect(problem.errors.map((error) => error.path)).toEqual(['deadline_s']);
+});
+
 test('the validation problem names the field that is wrong', async () => {
   const response = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
 

@@ -32,7 +32,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...overrides,
   });
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, 4);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 4 });
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   const owner = `test-${tag}`;
   return {

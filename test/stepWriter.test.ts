@@ -57,3 +57,18 @@ test('a step recorded twice fails alone; the rest of its group is committed', as
   expect(await env.db('steps').where({ mission_id: second }).count({ n: '*' })).toEqual([{ n: '2' }]);
   expect(await env.db('steps').where({ mission_id: first }).count({ n: '*' })).toEqual([{ n: '1' }]);
 });
+
+test('a step holding what Postgres cannot store (a model wrote NUL and an unpaired surrogate) is stored, and so is the rest of its group', async () => {
+  const writer = new StepWriter(env.db);
+  const groups: number[] = [];
+  writer.on('flushed', (rows) => groups.push(rows));
+  const [poisoned, other] = await newMissions(2);
+  const bad: Step = { ...step(poisoned!, 1), thought: 'null\u0000here', input: { command: 'echo \ud800', 'key\u0000': 'literal \\u0000 stays' } };
+
+  await Promise.all([writer.append(bad), writer.append(step(other!, 1))]);
+
+  expect(groups).toEqual([2]);
+  const row = await env.db('steps').where({ mission_id: poisoned }).first('thought', 'input');
+  expect(row).toEqual({ thought: 'null\uFFFDhere', input: { command: 'echo \uFFFD', 'key\uFFFD': 'literal \\u0000 stays' } });
+  expect(await env.db('steps').where({ mission_id: other }).count({ n: '*' })).toEqual([{ n: '1' }]);
+});

@@ -1,9 +1,9 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
+import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
 import { startApi, type RunningApi } from '../api/main';
+import { forkWorker, stopProcess, waitFor } from './processes';
 
 // Two real worker processes; one is SIGKILLed in the middle of 50 four-step missions.
 jest.setTimeout(240_000);
@@ -15,32 +15,9 @@ let api: RunningApi;
 const workers = new Map<string, ChildProcess>();
 
 function startWorkerProcess(id: string): ChildProcess {
-  const { config } = env;
-  const child = fork(join(__dirname, '..', 'workers', 'main.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      DATABASE_SCHEMA: config.DATABASE_SCHEMA,
-      QUEUE_PREFIX: config.QUEUE_PREFIX,
-      WORKER_ID: id,
-      WORKER_CONCURRENCY: '4',
-      SANDBOX_POOL_SIZE: '2',
-      WORKER_LOCK_MS: '4000',
-      WORKER_STALLED_CHECK_MS: '1000',
-      LOG_LEVEL: 'silent',
-    },
-  });
+  const child = forkWorker(env.config, id, { WORKER_CONCURRENCY: '4', SANDBOX_POOL_SIZE: '2', WORKER_LOCK_MS: '4000', WORKER_STALLED_CHECK_MS: '1000' });
   workers.set(id, child);
   return child;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 beforeAll(async () => {
@@ -49,12 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of workers.values()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  }
+  for (const child of workers.values()) await stopProcess(child);
   for (const id of workers.keys()) await removeSandboxes(id);
   await api?.close();
   await env?.cleanup();
@@ -97,4 +69,6 @@ test('a worker SIGKILLed mid-mission loses nothing: the other finishes every mis
   const resumed = await env.db('steps').where({ mission_id: interrupted!.id }).where('thought', 'like', '%continued in a new sandbox%').select('seq');
   expect(resumed).toEqual([{ seq: expect.any(Number) }]);
   expect(resumed[0].seq).toBeGreaterThan(1);
+  // Nothing of the killed worker is left once its heartbeat has expired: the survivor's reaper removed its sandboxes.
+  await waitFor(async () => (await sandboxesOf(doomed)).length === 0, 45_000, 'the killed worker\'s sandboxes removed');
 });

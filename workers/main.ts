@@ -43,7 +43,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     log.warn('SANDBOX_RUNTIME=runc: sandboxes share the host kernel; no isolation against hostile code (development only)');
   }
   const docker = new Docker();
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, Math.min(config.WORKER_CONCURRENCY + 2, 20));
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);

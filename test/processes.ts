@@ -1,0 +1,43 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { Config } from '../lib/config';
+
+/** Settings of a test's own services, for the processes it starts (the rest comes from the environment). */
+export const serviceEnv = (config: Config): Record<string, string> => ({
+  DATABASE_URL: config.DATABASE_URL,
+  DATABASE_SCHEMA: config.DATABASE_SCHEMA,
+  REDIS_URL: config.REDIS_URL,
+  QUEUE_PREFIX: config.QUEUE_PREFIX,
+  LOG_LEVEL: 'silent',
+});
+
+/** A worker (workers/main.ts) in a process of its own, so a test can SIGKILL it. */
+export function forkWorker(config: Config, id: string, env: Record<string, string> = {}): ChildProcess {
+  return forkService('workers', { ...serviceEnv(config), WORKER_ID: id, ...env });
+}
+
+/** The API (api/main.ts) in a process of its own, listening on `port`. */
+export function forkApi(config: Config, port: number, env: Record<string, string> = {}): ChildProcess {
+  return forkService('api', { ...serviceEnv(config), PORT: String(port), ...env });
+}
+
+function forkService(folder: 'api' | 'workers', env: Record<string, string>): ChildProcess {
+  return fork(join(__dirname, '..', folder, 'main.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'ignore', env: { ...process.env, ...env } });
+}
+
+/** Stops a process, with SIGTERM unless told otherwise, and waits for it to exit. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
+}
+
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

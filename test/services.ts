@@ -1,0 +1,136 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import IORedis from 'ioredis';
+import { Client } from 'pg';
+
+// Services of a test file's own, on free ports, so it can kill and restart them for real without touching the
+// Redis and Postgres the rest of the suite shares.
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A redis-server without persistence: killed and started again, it comes back empty, as a Redis that lost its data. */
+export class PrivateRedis {
+  private process: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.process !== undefined;
+  }
+
+  async start(): Promise<void> {
+    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const client = new IORedis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    try {
+      await until(async () => (await client.ping()) === 'PONG', 'redis start');
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** SIGKILL, as a crash or an OOM kill would. */
+  async kill(): Promise<void> {
+    const process = this.process;
+    if (!process) return;
+    this.process = undefined;
+    const exited = once(process, 'exit');
+    process.kill('SIGKILL');
+    await exited;
+  }
+}
+
+const asPostgres = (command: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', command, ...args], { stdio: 'pipe' });
+
+/** A Postgres cluster in a temporary directory, run by the `postgres` user with Debian's binaries. */
+export class PrivatePostgres {
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly bin: string,
+  ) {}
+
+  static async create(user = 'mission', password = 'mission', database = 'mission'): Promise<PrivatePostgres> {
+    const version = readdirSync('/usr/lib/postgresql').sort().at(-1)!;
+    const dir = mkdtempSync(join(tmpdir(), 'mc-postgres-'));
+    const { uid, gid } = { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) };
+    chownSync(dir, uid, gid);
+    const postgres = new PrivatePostgres(await freePort(), dir, `/usr/lib/postgresql/${version}/bin`);
+    asPostgres(`${postgres.bin}/initdb`, ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync']);
+    await postgres.start();
+    const client = new Client({ host: '127.0.0.1', port: postgres.port, user: 'postgres', database: 'postgres' });
+    await client.connect();
+    await client.query(`create role ${user} login password '${password}'`);
+    await client.query(`create database ${database} owner ${user}`);
+    await client.end();
+    return postgres;
+  }
+
+  url(user = 'mission', password = 'mission', database = 'mission'): string {
+    return `postgres://${user}:${password}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async start(): Promise<void> {
+    this.pgCtl('start', ['-w', '-l', join(this.dir, 'log'), '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`]);
+    await this.ready();
+  }
+
+  /** An immediate restart: every connection is cut, and the server recovers from its WAL as after a crash. */
+  async restartImmediate(): Promise<void> {
+    this.pgCtl('restart', ['-m', 'immediate', '-w', '-l', join(this.dir, 'log'), '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`]);
+    await this.ready();
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    this.pgCtl('stop', ['-m', mode, '-w']);
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await this.stop('immediate');
+    } catch {
+      // already stopped
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private pgCtl(action: string, args: string[]): void {
+    asPostgres(`${this.bin}/pg_ctl`, [action, '-D', join(this.dir, 'data'), ...args]);
+  }
+
+  private async ready(): Promise<void> {
+    await until(async () => {
+      const client = new Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres' });
+      await client.connect();
+      await client.end();
+      return true;
+    }, 'postgres start');
+  }
+}
