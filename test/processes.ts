@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../lib/config';
 
@@ -22,8 +23,17 @@ export function forkApi(config: Config, port: number, env: Record<string, string
   return forkService('api', { ...serviceEnv(config), PORT: String(port), ...env });
 }
 
+/** With TEST_SERVICE_LOGS=<dir>, each process started here logs at info level to <dir>/<name>.log, for a post-mortem. */
 function forkService(folder: 'api' | 'workers', env: Record<string, string>): ChildProcess {
-  return fork(join(__dirname, '..', folder, 'main.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'ignore', env: { ...process.env, ...env } });
+  const logDir = process.env.TEST_SERVICE_LOGS;
+  const name = env.WORKER_ID ?? folder;
+  const output = logDir ? openSync(join(logDir, `${name}.log`), 'a') : 'ignore';
+  const logLevel = logDir ? { LOG_LEVEL: 'info' } : {};
+  return fork(join(__dirname, '..', folder, 'main.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', output, output, 'ipc'],
+    env: { ...process.env, ...env, ...logLevel },
+  });
 }
 
 /** Stops a process, with SIGTERM unless told otherwise, and waits for it to exit. */

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,5 +132,27 @@ export class PrivatePostgres {
       await client.end();
       return true;
     }, 'postgres start');
+  }
+}
+
+const DOCKER_PID_FILE = '/var/run/docker.pid';
+
+/**
+ * Restarts the Docker daemon the bootstrap started: SIGTERM (it stops every container first, as `systemctl
+ * restart docker` would), then the bootstrap starts it again as it does on a fresh machine.
+ */
+export async function restartDockerd(): Promise<void> {
+  const pid = Number(readFileSync(DOCKER_PID_FILE, 'utf8'));
+  process.kill(pid, 'SIGTERM');
+  await until(async () => !isRunning(pid), 'dockerd stop', 60_000);
+  execFileSync('bash', [join(__dirname, '..', 'scripts', 'bootstrap.sh')], { stdio: 'ignore' });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

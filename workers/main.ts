@@ -25,8 +25,8 @@ import { startHeartbeat } from './heartbeat';
 import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 
-// As often as a dead worker's heartbeat expires.
-const REAP_EVERY_MS = 15_000;
+// A worker whose heartbeat is missing on two passes this far apart is gone (its heartbeat lives 15 s).
+const REAP_EVERY_MS = 10_000;
 
 export interface RunningWorker {
   id: string;
@@ -50,8 +50,13 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
   // an earlier life of a worker with the same id, and goes.
   let pool: SandboxPool | undefined;
-  const reaper = new SandboxReaper(docker, config.QUEUE_PREFIX, id, heartbeat.isAlive, (containerId) =>
-    (pool?.sandboxes() ?? []).some((sandbox) => sandbox.id === containerId),
+  const reaper = new SandboxReaper(
+    docker,
+    config.QUEUE_PREFIX,
+    id,
+    heartbeat.isAlive,
+    (containerId) => (pool?.sandboxes() ?? []).some((sandbox) => sandbox.id === containerId),
+    REAP_EVERY_MS,
   );
   const reap = () =>
     reaper.reap().then(

@@ -1,0 +1,29 @@
+import { runChaos } from './chaosRun';
+
+// Restarts the shared dockerd, so it runs alone, after the rest of the suite (jest.chaos.config.js).
+jest.setTimeout(600_000);
+
+test('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left', async () => {
+  const report = await runChaos({
+    missions: 40,
+    steps: 3,
+    stepSleepS: 1,
+    concurrency: 4,
+    faultGapMs: 2_500,
+    timeoutMs: 240_000,
+    log: (line) => process.stderr.write(`chaos: ${line}\n`),
+  });
+
+  process.stderr.write(`chaos: ${JSON.stringify(report.faults)}\n`);
+  expect(report).toMatchObject({
+    failures: [],
+    stranded: 0,
+    steps_recorded_twice: 0,
+    step_events_twice: 0,
+    missions_with_wrong_steps: 0,
+    sandboxes_left: 0,
+    unplanned_exits: 0,
+  });
+  expect(report.by_status).toEqual({ succeeded: 40 });
+  expect(report.faults.map((fault) => fault.recovered_after_ms)).not.toContain(null);
+});
