@@ -10,6 +10,7 @@ test('a batch run while every service fails once ends with every mission succeed
     stepSleepS: 1,
     concurrency: 4,
     faultGapMs: 2_500,
+    inject: true,
     timeoutMs: 240_000,
     log: (line) => process.stderr.write(`chaos: ${line}\n`),
   });

@@ -19,6 +19,8 @@ export interface ChaosOptions {
   concurrency: number;
   /** Wait between one fault and the next. */
   faultGapMs: number;
+  /** False for the baseline: the same batch with no fault. */
+  inject: boolean;
   /** How long the batch may take to end. */
   timeoutMs: number;
   log(line: string): void;
@@ -103,7 +105,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ['worker b SIGKILLed, started again under its id', () => restartWorker(workerIds[1]!)],
     ];
     const faults: (FaultRecord & { backAt: Date })[] = [];
-    for (const [fault, inject] of injections) {
+    for (const [fault, inject] of options.inject ? injections : []) {
       await new Promise((resolve) => setTimeout(resolve, options.faultGapMs));
       const at = Date.now();
       await inject();
