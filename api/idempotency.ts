@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { storableJson } from '../lib/text';
 import type { HandlerResult } from './handlers/result';
 import { HttpProblem } from './problem';
 
@@ -59,6 +60,6 @@ export class Idempotency {
   private async store(tenantId: string, key: string, result: HandlerResult): Promise<void> {
     await this.db('idempotency_keys')
       .where({ tenant_id: tenantId, key })
-      .update({ response_status: result.status, response_body: JSON.stringify(result.body), locked_until: null });
+      .update({ response_status: result.status, response_body: storableJson(result.body), locked_until: null });
   }
 }

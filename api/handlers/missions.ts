@@ -31,9 +31,12 @@ export const listQuerySchema = z
   })
   .strict();
 
+/** Step numbers are Postgres integers. */
+const MAX_SEQ = 2_147_483_647;
+
 export const stepsQuerySchema = z
   .object({
-    after: z.coerce.number().int().min(0).optional(),
+    after: z.coerce.number().int().min(0).max(MAX_SEQ).optional(),
     limit: z.coerce.number().int().min(1).max(1_000).default(100),
     cursor: z.string().max(200).optional(),
   })
@@ -41,8 +44,10 @@ export const stepsQuerySchema = z
 
 const isIdPosition = (value: unknown): value is { id: string } =>
   typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' && isUuid((value as { id: string }).id);
-const isSeqPosition = (value: unknown): value is { seq: number } =>
-  typeof value === 'object' && value !== null && Number.isSafeInteger((value as { seq?: unknown }).seq);
+const isSeqPosition = (value: unknown): value is { seq: number } => {
+  const seq = (value as { seq?: unknown } | null)?.seq;
+  return typeof value === 'object' && Number.isInteger(seq) && (seq as number) >= 0 && (seq as number) <= MAX_SEQ;
+};
 
 const invalidBody = (detail: string) => new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail);
 
