@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import { storableJson } from '../lib/text';
+import { isInfrastructureFault } from './faults';
 import { stepView, type Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
 
@@ -73,7 +74,11 @@ export class StepWriter extends EventEmitter<StepWriterEvents> {
       try {
         await this.write(group.map((entry) => entry.step));
         group.forEach((entry) => entry.resolve());
-      } catch {
+      } catch (error) {
+        if (isInfrastructureFault(error)) {
+          group.forEach((entry) => entry.reject(error as Error));
+          continue;
+        }
         // One bad row (a step another worker already recorded) must not fail the others: write them one by one.
         for (const entry of group) await this.write([entry.step]).then(entry.resolve, entry.reject);
       }

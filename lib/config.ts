@@ -44,7 +44,8 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
   SWEEP_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
   MISSION_DEADLINE_S: z.coerce.number().int().min(1).default(3_600),
-  MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).default(86_400),
+  // A Node timer holds at most 2^31 - 1 ms (24.8 days).
+  MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).max(2_000_000).default(86_400),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });

@@ -84,6 +84,23 @@ test('a mission whose job ended in the failed set (as older versions left them) 
   expect(await (await api.request('GET', '/metrics')).text()).toMatch(/mission_sweeper_rescues_total\{reason="job_failed"\} 1/);
 });
 
+test('a mission whose running job Redis lost runs on under its new job: two runs for a while, each step recorded once', async () => {
+  worker ??= await startWorker(env.config, testLogger(), env.owner);
+  const plan = Array.from({ length: 4 }, (_, k) => shell(`echo ${k + 1}; sleep 0.5`));
+  const created = await api.request('POST', '/v1/missions', { goal: 'lost while running', plan });
+  const { id } = (await created.json()) as { id: string };
+  await waitUntil(async () => (await env.db('steps').where({ mission_id: id }).count({ n: '*' }))[0]!.n === '1');
+
+  // Its job vanishes while the worker runs it: the sweeper gives it a new job, which runs beside the first run.
+  await redis.kill();
+  await redis.start();
+
+  const mission = await api.waitForMission(id, 30_000);
+  expect(mission.status).toBe('succeeded');
+  expect(mission.steps.map((step) => step.observation?.stdout)).toEqual(['1\n', '2\n', '3\n', '4\n']);
+  expect(await env.db('missions').where({ id }).first('job_seq')).toEqual({ job_seq: 1 });
+});
+
 test('of two sweepers that find the same lost job, only one gives the mission a new job', async () => {
   const store = new MissionStore(env.db);
   const [mission] = await store.create([{ tenant_id: '00000000-0000-0000-0000-000000000000', spec: { goal: 'race', policy: 'scripted', plan: [], max_steps: 1, deadline_s: 60, metadata: {} } }]);
