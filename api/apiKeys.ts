@@ -9,12 +9,23 @@ export interface Caller {
   admin: boolean;
   /** Requests per minute this caller may make; null for the default. */
   rateLimitPerMinute: number | null;
+  /** Whether its missions may name a model URL of their own (`llm.base_url`). */
+  allowLlmBaseUrl: boolean;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  rate_limit_per_minute: number | null;
+  allow_llm_base_url: boolean;
 }
 
 export interface CreatedTenant {
-  tenant: { id: string; name: string; rate_limit_per_minute: number | null };
+  tenant: Tenant;
   api_key: string;
 }
+
+const TENANT_COLUMNS = ['id', 'name', 'rate_limit_per_minute', 'allow_llm_base_url'];
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
@@ -36,7 +47,7 @@ export class ApiKeys {
 
   async resolve(key: string): Promise<Caller | undefined> {
     const hash = digest(key);
-    if (timingSafeEqual(hash, this.adminDigest)) return { tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null };
+    if (timingSafeEqual(hash, this.adminDigest)) return { tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null, allowLlmBaseUrl: true };
     const cacheKey = hash.toString('base64');
     const cached = this.cache.get(cacheKey);
     if (cached && cached.until > Date.now()) return cached.caller;
@@ -44,22 +55,34 @@ export class ApiKeys {
       .join('tenants', 'tenants.id', 'api_keys.tenant_id')
       .where({ key_hash: hash })
       .whereNull('revoked_at')
-      .first('tenants.id as tenant_id', 'tenants.rate_limit_per_minute');
-    const caller = row ? { tenantId: row.tenant_id, admin: false, rateLimitPerMinute: row.rate_limit_per_minute } : undefined;
+      .first('tenants.id as tenant_id', 'tenants.rate_limit_per_minute', 'tenants.allow_llm_base_url');
+    const caller = row
+      ? { tenantId: row.tenant_id, admin: false, rateLimitPerMinute: row.rate_limit_per_minute, allowLlmBaseUrl: row.allow_llm_base_url }
+      : undefined;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { caller, until: Date.now() + this.cacheTtlMs });
     return caller;
   }
 
   /** Creates a tenant and its first API key. Undefined when the name is taken. */
-  async createTenant(name: string, rateLimitPerMinute: number | null): Promise<CreatedTenant | undefined> {
+  async createTenant(name: string, settings: Omit<Tenant, 'id' | 'name'>): Promise<CreatedTenant | undefined> {
     const key = `mc_${randomBytes(24).toString('base64url')}`;
-    const tenant = { id: uuidv7(), name, rate_limit_per_minute: rateLimitPerMinute };
+    const tenant: Tenant = { id: uuidv7(), name, ...settings };
     return this.db.transaction(async (trx) => {
       const inserted = await trx('tenants').insert(tenant).onConflict('name').ignore().returning('id');
       if (inserted.length === 0) return undefined;
       await trx('api_keys').insert({ id: uuidv7(), tenant_id: tenant.id, key_hash: digest(key), key_prefix: key.slice(0, 8) });
       return { tenant, api_key: key };
     });
+  }
+
+  /**
+   * Changes a tenant's settings; undefined when there is no such tenant. This process sees the change at once,
+   * other API processes within `cacheTtlMs`.
+   */
+  async updateTenant(id: string, changes: Partial<Omit<Tenant, 'id' | 'name'>>): Promise<Tenant | undefined> {
+    const [tenant] = (await this.db('tenants').where({ id }).update(changes).returning(TENANT_COLUMNS)) as Tenant[];
+    this.cache.clear();
+    return tenant;
   }
 }

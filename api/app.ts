@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import helmet from 'helmet';
 import type { MissionStore } from '../jobs/missionStore';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
@@ -29,8 +31,11 @@ export interface AppDeps extends MissionHandlerDeps {
   /** BullMQ job counts by state, for /metrics. */
   queueCounts(): Promise<Record<string, number>>;
   sseHeartbeatMs: number;
+  /** Origins whose browsers may call the API (CORS); none unless configured. */
+  corsOrigins: readonly string[];
 }
 
+const EXPOSED_HEADERS = ['Location', 'X-Request-Id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
 const SINGLE_BODY_LIMIT = '1mb';
 const BATCH_BODY_LIMIT = '32mb';
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
@@ -51,6 +56,11 @@ export function createApp(deps: AppDeps): Express {
   const idempotent = (req: Request, handler: () => Promise<HandlerResult>) =>
     deps.idempotency.run(callerOf(req).tenantId, req.get('idempotency-key'), req.body, handler);
 
+  // Security headers on every answer; cross-origin requests only from the origins the operator named.
+  app.use(helmet());
+  if (deps.corsOrigins.length > 0) {
+    app.use(cors({ origin: [...deps.corsOrigins], exposedHeaders: EXPOSED_HEADERS, maxAge: 600 }));
+  }
   app.use(requestId, observe(deps.metrics));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', async (_req, res) => {
@@ -79,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.get('/v1/batches/:id', route((req) => missions.batch(callerOf(req), req.params.id as string)));
   app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
+  app.patch('/v1/admin/tenants/:id', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.updateTenant(req.params.id as string, req.body)));
 
   app.use((req, _res, next) => next(HttpProblem.notFound(`${req.method} ${req.path}`)));
   app.use(problemMiddleware(deps.logger));

@@ -14,6 +14,7 @@ import { runService } from '../lib/service';
 import { shutdownSequence } from '../lib/shutdown';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
+import { missionAdmission } from './handlers/admission';
 import { MissionEventHub } from './eventHub';
 import { Idempotency } from './idempotency';
 import { tenantRateLimit } from './rateLimit';
@@ -68,7 +69,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     announceCancel: async (id) => void (await redis.publish(cancelChannel(config.QUEUE_PREFIX), id)),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
+    admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
+    corsOrigins: config.CORS_ORIGINS,
     readiness: async () => ({
       postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
       redis: await withTimeout(redis.ping(), 2_000).then(() => true, () => false),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
-import { newTenantSchema } from './handlers/admin';
+import { newTenantSchema, tenantChangesSchema } from './handlers/admin';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
 const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
@@ -81,6 +81,14 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
           summary: 'Create a tenant and its API key (admin key only)',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewTenant' } } } },
           responses: { 201: json('{tenant, api_key}'), 403: problem, 409: problem, ...errors },
+        },
+      },
+      '/v1/admin/tenants/{id}': {
+        patch: {
+          summary: "Change a tenant's rate limit, or whether its missions may name a model URL of their own (admin key only)",
+          parameters: [idParameter],
+          requestBody: { required: true, content: { 'application/json': { schema: schema(tenantChangesSchema) } } },
+          responses: { 200: json('The tenant'), 403: problem, ...errors },
         },
       },
       '/healthz': { get: { summary: 'The process is up', security: [], responses: { 200: json('ok') } } },

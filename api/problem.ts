@@ -37,6 +37,12 @@ export class HttpProblem extends Error {
     return new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail, errors);
   }
 
+  /** A 400 about one field of the request, shaped as validation() shapes zod's issues. */
+  static invalidField(path: readonly (string | number)[], message: string): HttpProblem {
+    const errors = [{ path: path.join('.'), message }];
+    return new HttpProblem(400, 'validation-failed', 'Your request is not valid.', `${errors[0]!.path}: ${message}`, errors);
+  }
+
   static notFound(what: string): HttpProblem {
     return new HttpProblem(404, 'not-found', 'Not found.', `${what} does not exist.`);
   }

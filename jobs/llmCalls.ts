@@ -12,7 +12,10 @@ export class LlmCalls {
       .merge();
   }
 
-  async responses(missionId: string): Promise<unknown[]> {
+  /** The recorded answers of a tenant's mission, in order; undefined when the tenant has no such mission. */
+  async responses(tenantId: string, missionId: string): Promise<unknown[] | undefined> {
+    const owned = await this.db('missions').where({ id: missionId, tenant_id: tenantId }).first('id');
+    if (!owned) return undefined;
     const rows = await this.db('llm_calls').where({ mission_id: missionId }).orderBy('call_index').select('response');
     return rows.map((row: { response: unknown }) => row.response);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
 import { toolCallSchema, type ToolCall } from './tools';
 
@@ -43,10 +44,15 @@ export function missionSpecSchema(limits: MissionLimits) {
       /** The `sim` policy's think time per action; 2,000 ms when not given. */
       sim_think_ms: z.number().int().min(0).max(600_000).optional(),
       plan: z.array(toolCallSchema).max(1_000).default([]),
-      /** For `openai`: endpoint and model (the API key comes only from the configuration), wire format, recording. */
+      /**
+       * For `openai`: one of the operator's endpoints by name (`default` when none is named) and one of its models;
+       * or, for tenants the operator allowed, a URL of the tenant's own (no operator key is ever sent there).
+       * Then the wire format, and whether to record the calls for `replay`.
+       */
       llm: z
         .object({
-          base_url: z.url({ protocol: /^https?$/ }).optional(),
+          endpoint: z.string().regex(ENDPOINT_NAME, 'not an endpoint name').optional(),
+          base_url: z.url({ protocol: /^https?$/ }).max(2_000).optional(),
           model: z.string().min(1).max(200).optional(),
           format: z.enum(['tools', 'text']).default('tools'),
           record: z.boolean().default(false),
@@ -67,6 +73,7 @@ export function missionSpecSchema(limits: MissionLimits) {
       const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
       if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
       if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
+      if (spec.llm?.endpoint && spec.llm.base_url) context.addIssue({ code: 'custom', path: ['llm'], message: 'give endpoint or base_url, not both' });
       refuseUnstorable(spec, context);
     });
 }

@@ -145,6 +145,12 @@ export class MissionStore {
     return this.db<Mission>('missions').where({ id, tenant_id: tenantId }).first();
   }
 
+  /** Which of these ids are missions of the tenant. */
+  async idsOf(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    const rows = await this.db('missions').where({ tenant_id: tenantId }).whereIn('id', ids).select('id');
+    return new Set(rows.map((row: { id: string }) => row.id));
+  }
+
   /** One page of a tenant's missions, newest first: one indexed query whatever the page size. */
   async list(tenantId: string, filter: ListFilter): Promise<Mission[]> {
     const query = this.db<Mission>('missions').where({ tenant_id: tenantId });

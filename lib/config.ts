@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
 
 /** The tag of the locally built sandbox image: a hash of its recipe and sources, so any change is a new image. */
 export function localSandboxImage(): string {
@@ -9,6 +10,13 @@ export function localSandboxImage(): string {
   for (const file of ['recipe.sh', 'channel.c']) hash.update(readFileSync(join(__dirname, '..', 'sandbox', 'image', file)));
   return `mission-sandbox:${hash.digest('hex').slice(0, 12)}`;
 }
+
+/** A comma-separated list of values, each checked by `item`. */
+const list = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+    .pipe(z.array(item).min(1));
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -34,8 +42,11 @@ const schema = z.object({
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
-  LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  LLM_MODELS: list(z.string().min(1).max(200)).default(['gpt-4o-mini']),
   LLM_API_KEY: z.string().optional(),
+  LLM_ENDPOINTS: z.string().optional(),
+  LLM_TENANT_URL_ALLOWLIST: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
+  CORS_ORIGINS: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   LLM_HISTORY_STEPS: z.coerce.number().int().min(1).default(20),
   LLM_RPM: z.coerce.number().int().min(1).default(600),
@@ -51,7 +62,13 @@ const schema = z.object({
 });
 
 type Parsed = z.infer<typeof schema>;
-export type Config = Readonly<Omit<Parsed, 'SANDBOX_IMAGE'> & { SANDBOX_IMAGE: string }>;
+export type Config = Readonly<
+  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS'> & {
+    SANDBOX_IMAGE: string;
+    /** Every model endpoint missions may name, `default` (from LLM_BASE_URL) among them, with their keys. */
+    LLM_ENDPOINTS: Readonly<Record<string, LlmEndpoint>>;
+  }
+>;
 
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
@@ -68,5 +85,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
   }
-  return Object.freeze({ ...parsed.data, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage() });
+  let endpoints: Config['LLM_ENDPOINTS'];
+  try {
+    endpoints = resolveEndpoints(parsed.data, env);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+  }
+  return Object.freeze({ ...parsed.data, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(), LLM_ENDPOINTS: endpoints });
 }

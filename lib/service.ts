@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
+import { redactor, secretsOf } from './secrets';
 
 /** Exit codes of the entry points: a bad configuration is told apart from a failure to start. */
 export const EXIT_CONFIG = 78; // EX_CONFIG of sysexits.h
@@ -18,7 +19,7 @@ export function runService(name: string, start: (config: Config, logger: Logger)
     console.error(`${name}: ${error.message}`);
     process.exit(EXIT_CONFIG);
   }
-  const logger = createLogger(config.LOG_LEVEL, name);
+  const logger = createLogger(config.LOG_LEVEL, name, redactor(secretsOf(config)));
   start(config, logger).then(
     (service) => ['SIGTERM', 'SIGINT'].forEach((signal) => process.once(signal, () => void service.close())),
     (error: unknown) => {

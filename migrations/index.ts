@@ -5,6 +5,7 @@ import * as missionWorker from './003_mission_worker';
 import * as llmCalls from './004_llm_calls';
 import * as approvals from './005_approvals';
 import * as jobsAndDeadlines from './006_jobs_and_deadlines';
+import * as tenantLlmUrls from './007_tenant_llm_urls';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -16,6 +17,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['004_llm_calls', llmCalls],
   ['005_approvals', approvals],
   ['006_jobs_and_deadlines', jobsAndDeadlines],
+  ['007_tenant_llm_urls', tenantLlmUrls],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

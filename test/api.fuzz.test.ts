@@ -37,7 +37,10 @@ const missionLike = fc.record(
     goal: fc.oneof(hostileString, hostileJson),
     policy: fc.constantFrom('scripted', 'sim', 'openai', 'replay', 'other'),
     plan: fc.array(toolCall, { maxLength: 3 }),
-    llm: fc.record({ base_url: fc.oneof(hostileString, fc.webUrl()), model: hostileString, format: fc.constantFrom('tools', 'text', 'x') }, { requiredKeys: [] }),
+    llm: fc.record(
+      { endpoint: fc.oneof(hostileString, fc.constantFrom('default', 'none')), base_url: fc.oneof(hostileString, fc.webUrl()), model: hostileString, format: fc.constantFrom('tools', 'text', 'x') },
+      { requiredKeys: [] },
+    ),
     replay_of: fc.oneof(fc.uuid(), hostileString),
     require_approval: fc.array(fc.constantFrom('shell', 'python', 'sudo'), { maxLength: 5 }),
     max_steps: fc.oneof(fc.integer(), fc.double()),
@@ -87,10 +90,18 @@ test('submissions of any shape are accepted or refused with a problem, singly, i
 test('any JSON, or any bytes, on every route that takes a body is answered with a problem, never a 5xx', async () => {
   const { platform } = context;
   const { id } = (await (await platform.request('POST', '/v1/missions', { goal: 'target', plan: [shell('true')] })).json()) as { id: string };
-  const routes = ['/v1/missions', '/v1/missions/batch', `/v1/missions/${id}/approvals`, `/v1/missions/${id}/cancel`, '/v1/admin/tenants'];
+  const tenant = (await (await platform.request('POST', '/v1/admin/tenants', { name: 'fuzzed' })).json()) as { tenant: { id: string } };
+  const routes = [
+    ['POST', '/v1/missions'],
+    ['POST', '/v1/missions/batch'],
+    ['POST', `/v1/missions/${id}/approvals`],
+    ['POST', `/v1/missions/${id}/cancel`],
+    ['POST', '/v1/admin/tenants'],
+    ['PATCH', `/v1/admin/tenants/${tenant.tenant.id}`],
+  ] as const;
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(hostileJson.map((value) => JSON.stringify(value)), fc.uint8Array({ maxLength: 64 }).map(Buffer.from)), async (route, body) => {
-      await expectAnswered(await platform.request('POST', route, body));
+    fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(hostileJson.map((value) => JSON.stringify(value)), fc.uint8Array({ maxLength: 64 }).map(Buffer.from)), async ([method, route], body) => {
+      await expectAnswered(await platform.request(method, route, body));
     }),
     { numRuns: RUNS * 2 },
   );

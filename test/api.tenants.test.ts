@@ -54,3 +54,18 @@ test('a tenant over its rate limit gets 429 with Retry-After', async () => {
   expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   expect(limited.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 });
+
+test("the admin changes a tenant's settings; nobody else can, and an unknown tenant is a 404", async () => {
+  const { platform, env } = context;
+  const erin = await createTenant(platform, 'erin');
+  const { id } = (await env.db('tenants').where({ name: 'erin' }).first('id')) as { id: string };
+
+  const changed = await platform.request('PATCH', `/v1/admin/tenants/${id}`, { allow_llm_base_url: true, rate_limit_per_minute: 120 });
+
+  expect(changed.status).toBe(200);
+  expect(await changed.json()).toEqual({ id, name: 'erin', rate_limit_per_minute: 120, allow_llm_base_url: true });
+  expect((await platform.request('PATCH', `/v1/admin/tenants/${id}`, { allow_llm_base_url: false }, erin)).status).toBe(403);
+  expect((await platform.request('PATCH', '/v1/admin/tenants/00000000-0000-7000-8000-000000000000', { allow_llm_base_url: true })).status).toBe(404);
+  expect((await platform.request('PATCH', `/v1/admin/tenants/${id}`, {})).status).toBe(400);
+  expect((await platform.request('PATCH', `/v1/admin/tenants/${id}`, { name: 'renamed' })).status).toBe(400);
+});

@@ -123,6 +123,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/metrics',
     '/readyz',
     '/v1/admin/tenants',
+    '/v1/admin/tenants/{id}',
     '/v1/batches/{id}',
     '/v1/missions',
     '/v1/missions/batch',

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 export interface FakeLlm {
   baseUrl: string;
   requests: { model: string; messages: { role: string; content?: string | null; tool_call_id?: string }[]; tools?: { function: { name: string } }[] }[];
+  /** The Authorization header of each request, in order (undefined when there was none). */
+  authorizations: (string | undefined)[];
   reply(...replies: unknown[]): void;
   close(): Promise<void>;
 }
@@ -16,12 +18,14 @@ export interface FakeLlm {
 export async function startFakeLlm(): Promise<FakeLlm> {
   const queued: unknown[] = [];
   const requests: FakeLlm['requests'] = [];
+  const authorizations: FakeLlm['authorizations'] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
       requests.push(JSON.parse(Buffer.concat(chunks).toString()));
+      authorizations.push(req.headers.authorization);
       const reply = queued.shift();
       if (reply === undefined) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"no reply queued"}}');
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
@@ -32,6 +36,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     requests,
+    authorizations,
     reply: (...replies) => void queued.push(...replies),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -1,5 +1,6 @@
 import { startApi, type RunningApi } from '../api/main';
 import { startWorker, type RunningWorker } from '../workers/main';
+import type { Logger } from '../lib/logger';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 
 /** The API and (unless asked not to) one worker against a test environment, with a small HTTP client. */
@@ -41,12 +42,15 @@ const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 export interface PlatformOptions {
   /** Start a worker too (default true); API-only platforms leave missions queued. */
   worker?: boolean;
+  /** Where the API and the worker log (default: testLogger()). */
+  logger?: Logger;
   /** Configuration for this platform, over the test defaults. */
-  env?: Record<string, string>;
+  /** Or a function, called when the platform starts (for settings known only then, such as a server's port). */
+  env?: Record<string, string> | (() => Record<string, string>);
 }
 
 export async function startPlatform(env: TestEnv, options: PlatformOptions = {}): Promise<TestPlatform> {
-  const logger = testLogger();
+  const logger = options.logger ?? testLogger();
   const worker = options.worker === false ? undefined : await startWorker(env.config, logger, env.owner);
   const api = await startApi(env.config, logger);
   const base = `http://127.0.0.1:${api.port}`;
@@ -96,7 +100,7 @@ export function parseSse(text: string): SseEvent[] {
 export function usePlatform(options: PlatformOptions = {}): { env: TestEnv; platform: TestPlatform } {
   const context = {} as { env: TestEnv; platform: TestPlatform };
   beforeAll(async () => {
-    context.env = await createTestEnv(options.env);
+    context.env = await createTestEnv(typeof options.env === 'function' ? options.env() : options.env);
     context.platform = await startPlatform(context.env, options);
   });
   afterAll(async () => {

@@ -1,12 +1,19 @@
 import { startFakeLlm, textReply, toolCall, type FakeLlm } from './fakeLlm';
 import { usePlatform } from './platform';
 
-const context = usePlatform();
 let llm: FakeLlm;
 beforeAll(async () => {
   llm = await startFakeLlm();
 });
 afterAll(() => llm?.close());
+// The operator's endpoints: `default` is the local server, `nowhere` a port nothing listens on.
+const context = usePlatform({
+  env: () => ({
+    LLM_BASE_URL: llm.baseUrl,
+    LLM_MODELS: 'test-model,other-model',
+    LLM_ENDPOINTS: JSON.stringify({ nowhere: { base_url: 'http://127.0.0.1:9/v1', models: ['any'] } }),
+  }),
+});
 
 async function run(body: object) {
   const response = await context.platform.request('POST', '/v1/missions', body);
@@ -23,7 +30,7 @@ test('the openai policy lets the model choose tools, shows it each observation, 
     toolCall('finish', { result: { answer: 42 } }),
   );
 
-  const mission = await run({ goal: 'Find the answer', policy: 'openai', llm: { base_url: llm.baseUrl, model: 'test-model' } });
+  const mission = await run({ goal: 'Find the answer', policy: 'openai', llm: { model: 'test-model' } });
 
   expect(mission).toMatchObject({ status: 'succeeded', result: { answer: 42 }, step_count: 2 });
   expect(mission.steps.map((step) => step.tool)).toEqual(['write_file', 'shell']);
@@ -40,7 +47,7 @@ test('malformed model output becomes an observation that tells the model what wa
   llm.requests.length = 0;
   llm.reply(toolCall('shell', '{"command": "echo hi"'), toolCall('teleport', { to: 'mars' }), toolCall('shell', { command: 'exit 3' }), textReply('giving up: done'));
 
-  const mission = await run({ goal: 'Survive bad replies', policy: 'openai', llm: { base_url: llm.baseUrl } });
+  const mission = await run({ goal: 'Survive bad replies', policy: 'openai' });
 
   expect(mission).toMatchObject({ status: 'succeeded', result: 'giving up: done' });
   expect(mission.steps.map((step) => [step.tool, step.error])).toEqual([
@@ -58,7 +65,7 @@ test('the text ReAct format works for models without tool calling', async () => 
     textReply('Thought: I have them\nFinal Answer: 1 2 3'),
   );
 
-  const mission = await run({ goal: 'Count to three', policy: 'openai', llm: { base_url: llm.baseUrl, format: 'text' } });
+  const mission = await run({ goal: 'Count to three', policy: 'openai', llm: { format: 'text' } });
 
   expect(mission).toMatchObject({ status: 'succeeded', result: '1 2 3' });
   expect(mission.steps[0]!.observation!.stdout).toBe('1\n2\n3\n');
@@ -66,7 +73,7 @@ test('the text ReAct format works for models without tool calling', async () => 
 
 test('a recorded run replays offline to the same trace', async () => {
   llm.reply(toolCall('python', { code: 'print(6 * 7)' }, 'compute'), toolCall('finish', { result: 'forty-two' }));
-  const recorded = await run({ goal: 'Compute', policy: 'openai', llm: { base_url: llm.baseUrl, record: true } });
+  const recorded = await run({ goal: 'Compute', policy: 'openai', llm: { endpoint: 'default', record: true } });
   const calls = llm.requests.length;
 
   const replayed = await run({ goal: 'Compute', policy: 'replay', replay_of: recorded.id });
@@ -79,7 +86,7 @@ test('a recorded run replays offline to the same trace', async () => {
 });
 
 test('an unreachable model endpoint fails the mission with a clear reason', async () => {
-  const mission = await run({ goal: 'Nobody home', policy: 'openai', llm: { base_url: 'http://127.0.0.1:9/v1' } });
+  const mission = await run({ goal: 'Nobody home', policy: 'openai', llm: { endpoint: 'nowhere' } });
 
   expect(mission.status).toBe('failed');
   expect(mission.error).toMatchObject({ code: 'ERR_POLICY' });

@@ -90,12 +90,11 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   const store = new MissionStore(db);
   const policies = createPolicies({
     llm: {
-      baseUrl: config.LLM_BASE_URL,
-      model: config.LLM_MODEL,
-      apiKey: config.LLM_API_KEY,
+      endpoints: config.LLM_ENDPOINTS,
+      tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST,
+      tenantUrlLimits: { requestsPerWindow: config.LLM_RPM, tokensPerWindow: config.LLM_TPM },
       timeoutMs: config.LLM_TIMEOUT_MS,
       historySteps: config.LLM_HISTORY_STEPS,
-      limits: { requestsPerWindow: config.LLM_RPM, tokensPerWindow: config.LLM_TPM },
     },
     calls: new LlmCalls(db),
     redis,

@@ -20,6 +20,8 @@ export interface MissionHandlerDeps {
   maxBatch: number;
   /** The deadline a mission gets, and the longest it may ask for. */
   missionLimits: MissionLimits;
+  /** Checks what a valid mission refers to (model endpoint, its own URL, the mission it replays) against its caller. */
+  admit(caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]>;
 }
 
 export const listQuerySchema = z
@@ -63,7 +65,7 @@ export const approvalSchema = z
   .strict()
   .superRefine(refuseUnstorable);
 
-export function missionHandlers({ store, approvals, submitter, announceCancel, maxBatch, missionLimits }: MissionHandlerDeps) {
+export function missionHandlers({ store, approvals, submitter, announceCancel, maxBatch, missionLimits, admit }: MissionHandlerDeps) {
   const specSchema = missionSpecSchema(missionLimits);
   const findMission = async (caller: Caller, id: string) => {
     const mission = isUuid(id) ? await store.getForTenant(caller.tenantId, id) : undefined;
@@ -76,7 +78,10 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
 
     async create(caller: Caller, body: unknown): Promise<HandlerResult> {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('the body must be a JSON object');
-      const mission = await submitter.submit(caller.tenantId, parse(specSchema, body, 'the mission'));
+      const spec = parse(specSchema, body, 'the mission');
+      const [refused] = await admit(caller, [spec]);
+      if (refused) throw refused;
+      const mission = await submitter.submit(caller.tenantId, spec);
       return { status: 201, body: missionView(mission), headers: { Location: `/v1/missions/${mission.id}` } };
     },
 
@@ -90,14 +95,18 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       if (items.length > maxBatch) {
         throw new HttpProblem(413, 'batch-too-large', 'The batch is too large.', `a batch holds at most ${maxBatch} missions; this one has ${items.length}`);
       }
-      const valid: { index: number; spec: MissionSpec }[] = [];
+      const parsed: { index: number; spec: MissionSpec }[] = [];
       const results: Record<string, unknown>[] = items.map((item, index) => {
-        const parsed = specSchema.safeParse(item);
-        if (parsed.success) {
-          valid.push({ index, spec: parsed.data });
-          return { index };
-        }
-        return { index, error: HttpProblem.validation(parsed.error, `mission ${index}`).toBody() };
+        const result = specSchema.safeParse(item);
+        if (!result.success) return { index, error: HttpProblem.validation(result.error, `mission ${index}`).toBody() };
+        parsed.push({ index, spec: result.data });
+        return { index };
+      });
+      const refusals = await admit(caller, parsed.map((item) => item.spec));
+      const valid = parsed.filter((item, position) => {
+        const refused = refusals[position];
+        if (refused) results[item.index]!.error = refused.toBody();
+        return !refused;
       });
       if (valid.length === 0) {
         throw new HttpProblem(400, 'validation-failed', 'No mission in the batch is valid.', 'see errors', undefined, { items: results });

@@ -1,36 +1,79 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hostOf, isPublicAddress, publicOnlyLookup } from '../../lib/publicAddress';
 import type { ChatCompletion } from './openai';
 
 export interface ChatHttpOptions {
   baseUrl: string;
+  /** Sent as `Authorization: Bearer`, to this base URL only. */
   apiKey?: string;
   timeoutMs: number;
   /** Tries after the first, on 429, 5xx and network errors, waiting 0.5 s, 1 s, 2 s... Default 3. */
   retries?: number;
+  /** A tenant's own URL: connect only to public addresses, checked on the address actually connected to. */
+  publicOnly?: boolean;
 }
+
+/** A model's answer larger than this is refused: a hostile endpoint must not fill the worker's memory. */
+const MAX_RESPONSE_BYTES = 16 << 20;
 
 class NotRetryable extends Error {}
 
-/** POST {baseUrl}/chat/completions, as OpenAI, vLLM, Ollama and llama.cpp's server all accept it. */
+/**
+ * POST {baseUrl}/chat/completions, as OpenAI, vLLM, Ollama and llama.cpp's server all accept it. Redirects are
+ * not followed, so a call goes to the configured address and nowhere else.
+ */
 export function httpChatCompletion(options: ChatHttpOptions): ChatCompletion {
-  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const url = new URL(`${options.baseUrl.replace(/\/+$/, '')}/chat/completions`);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+  // Whatever an endpoint answers is shown in the mission's error: never with the key in it.
+  const scrub = (text: string) => (options.apiKey ? text.replaceAll(options.apiKey, '[redacted]') : text);
   const retries = options.retries ?? 3;
   return async (request, signal) => {
+    if (options.publicOnly && isIP(hostOf(url)) && !isPublicAddress(hostOf(url))) {
+      throw new Error(`refused to call ${url.host}: it is not a public address`);
+    }
     for (let attempt = 0; ; attempt++) {
       let failure: string;
       try {
-        const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(request), signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]) });
-        if (response.ok) return await response.json();
-        failure = `the model endpoint answered ${response.status}: ${(await response.text()).slice(0, 200)}`;
+        const timeout = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]);
+        const response = await postJson(url, JSON.stringify(request), headers, timeout, options.publicOnly);
+        if (response.status >= 200 && response.status < 300) return JSON.parse(response.text) as unknown;
+        failure = scrub(`the model endpoint answered ${response.status}: ${response.text.slice(0, 200)}`);
         if (response.status !== 429 && response.status < 500) throw new NotRetryable(failure);
       } catch (error) {
         if (signal.aborted || error instanceof NotRetryable) throw error;
-        failure = `the model endpoint could not be reached: ${(error as Error).message}`;
+        if ((error as { code?: string }).code === 'ERR_NOT_PUBLIC') throw new Error((error as Error).message);
+        failure = scrub(`the model endpoint could not be reached: ${(error as Error).message}`);
       }
       if (attempt >= retries) throw new Error(failure);
       await sleep(500 * 2 ** attempt, undefined, { signal });
     }
   };
+}
+
+function postJson(url: URL, body: string, headers: Record<string, string>, signal: AbortSignal, publicOnly = false): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const client = url.protocol === 'https:' ? https : http;
+    const request = client.request(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, signal, ...(publicOnly && { lookup: publicOnlyLookup }) },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) request.destroy(new NotRetryable(`the model's answer is over ${MAX_RESPONSE_BYTES} bytes`));
+          else chunks.push(chunk);
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }

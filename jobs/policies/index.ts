@@ -1,6 +1,9 @@
+import type { LlmEndpoint } from '../../lib/llmEndpoints';
+import { refuseTenantUrl } from '../../lib/publicAddress';
 import type { Redis } from '../../lib/redis';
 import type { LlmCalls } from '../llmCalls';
 import type { Mission } from '../mission';
+import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
 import { httpChatCompletion } from './chatHttp';
 import { limitedChatCompletion, type LlmLimits } from './llmLimiter';
 import { modelPolicy, type ChatCompletion } from './openai';
@@ -11,8 +14,16 @@ import { simPolicy } from './sim';
 const SIM_THINK_MS = 2_000;
 
 export interface PolicyDeps {
-  /** Defaults for `openai` missions: the endpoint and model they use unless they name their own. */
-  llm: { baseUrl?: string; model: string; apiKey?: string; timeoutMs: number; historySteps: number; limits: LlmLimits };
+  llm: {
+    /** The operator's endpoints, each with its own key. */
+    endpoints: Readonly<Record<string, LlmEndpoint>>;
+    /** Origins a tenant's own URL may have without https and the public-address rule. */
+    tenantUrlAllowlist: readonly string[];
+    /** Limits of calls to a tenant's own URL (the operator's endpoints carry their own). */
+    tenantUrlLimits: LlmLimits;
+    timeoutMs: number;
+    historySteps: number;
+  };
   calls: LlmCalls;
   /** Where the fleet-wide LLM limits are counted. */
   redis: Redis;
@@ -23,32 +34,53 @@ export interface PolicyDeps {
 export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
   // One client per endpoint in this process, so its circuit breaker sees every mission's calls.
   const clients = new Map<string, ChatCompletion>();
-  const clientFor = (baseUrl: string) => {
-    let client = clients.get(baseUrl);
+  const clientFor = (target: ModelTarget) => {
+    const key = target.kind === 'endpoint' ? `endpoint:${target.endpoint.name}` : `tenant-url:${target.baseUrl}`;
+    let client = clients.get(key);
     if (!client) {
-      const http = httpChatCompletion({ baseUrl, apiKey: deps.llm.apiKey, timeoutMs: deps.llm.timeoutMs });
-      client = limitedChatCompletion(http, deps.redis, deps.prefix, baseUrl, deps.llm.limits);
-      clients.set(baseUrl, client);
+      const { timeoutMs } = deps.llm;
+      const http =
+        target.kind === 'endpoint'
+          ? httpChatCompletion({ baseUrl: target.endpoint.baseUrl, apiKey: target.endpoint.apiKey, timeoutMs })
+          : httpChatCompletion({ baseUrl: target.baseUrl, timeoutMs, publicOnly: !deps.llm.tenantUrlAllowlist.includes(new URL(target.baseUrl).origin) });
+      const limits = target.kind === 'endpoint' ? { requestsPerWindow: target.endpoint.rpm, tokensPerWindow: target.endpoint.tpm } : deps.llm.tenantUrlLimits;
+      client = limitedChatCompletion(http, deps.redis, deps.prefix, key, limits);
+      clients.set(key, client);
     }
     return client;
   };
   return (mission) => {
     const { spec } = mission;
+    const { historySteps } = deps.llm;
     switch (spec.policy) {
       case 'scripted':
         return scriptedPolicy(spec.plan);
       case 'sim':
         return simPolicy(spec.plan, spec.sim_think_ms ?? SIM_THINK_MS);
       case 'openai': {
-        const baseUrl = spec.llm?.base_url ?? deps.llm.baseUrl;
-        if (!baseUrl) return failingPolicy('no model endpoint: set LLM_BASE_URL or the mission\'s llm.base_url');
-        let complete = clientFor(baseUrl);
+        // Checked at submission too; checked again here, against this worker's configuration.
+        const target = modelTarget(spec.llm, deps.llm.endpoints);
+        if (isTargetProblem(target)) return failingPolicy(`${target.path.join('.')}: ${target.message}`);
+        let complete = clientFor(target);
+        if (target.kind === 'tenant-url') complete = checkedUrl(complete, target.baseUrl, deps.llm.tenantUrlAllowlist);
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
-        return modelPolicy({ goal: spec.goal, model: spec.llm?.model ?? deps.llm.model, format: spec.llm?.format ?? 'tools', historySteps: deps.llm.historySteps, complete });
+        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', historySteps, complete });
       }
       case 'replay':
-        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', historySteps: deps.llm.historySteps, complete: replayed(deps.calls, spec.replay_of!) });
+        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', historySteps, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!) });
     }
+  };
+}
+
+/** A tenant's own URL is checked once more before its first call (https or allow-listed, a public address). */
+function checkedUrl(complete: ChatCompletion, baseUrl: string, allowlist: readonly string[]): ChatCompletion {
+  let checked: Promise<void> | undefined;
+  return async (request, signal, callIndex) => {
+    checked ??= refuseTenantUrl(baseUrl, allowlist).then((reason) => {
+      if (reason) throw new Error(`llm.base_url ${reason}`);
+    });
+    await checked;
+    return complete(request, signal, callIndex);
   };
 }
 
@@ -61,12 +93,13 @@ function recorded(complete: ChatCompletion, calls: LlmCalls, missionId: string):
   };
 }
 
-/** Answers call N with the recorded answer to call N of another mission. */
-function replayed(calls: LlmCalls, missionId: string): ChatCompletion {
-  let responses: Promise<unknown[]> | undefined;
+/** Answers call N with the recorded answer to call N of another mission of the same tenant. */
+function replayed(calls: LlmCalls, tenantId: string, missionId: string): ChatCompletion {
+  let responses: Promise<unknown[] | undefined> | undefined;
   return async (_request, _signal, callIndex) => {
-    responses ??= calls.responses(missionId);
+    responses ??= calls.responses(tenantId, missionId);
     const recordedResponses = await responses;
+    if (!recordedResponses) throw new Error(`replay_of: this tenant has no mission ${missionId}`);
     if (callIndex >= recordedResponses.length) throw new Error(`mission ${missionId} has no recorded call ${callIndex + 1}`);
     return recordedResponses[callIndex];
   };

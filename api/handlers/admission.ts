@@ -1,0 +1,46 @@
+import type { MissionSpec } from '../../jobs/mission';
+import type { MissionStore } from '../../jobs/missionStore';
+import { isTargetProblem, modelTarget } from '../../jobs/modelTarget';
+import type { LlmEndpoint } from '../../lib/llmEndpoints';
+import { refuseTenantUrl } from '../../lib/publicAddress';
+import type { Caller } from '../apiKeys';
+import { HttpProblem } from '../problem';
+
+export interface AdmissionDeps {
+  store: MissionStore;
+  /** The operator's model endpoints. */
+  endpoints: Readonly<Record<string, LlmEndpoint>>;
+  /** Origins a tenant's own URL may have without https and the public-address rule. */
+  tenantUrlAllowlist: readonly string[];
+}
+
+/**
+ * What a valid mission may refer to, checked against its caller before it is accepted: the endpoint and model of
+ * an `openai` mission; a model URL of the tenant's own, only where the operator allowed it and only where it leads
+ * to a public address; the mission it replays, only one of the caller's own (404 otherwise, as for any mission of
+ * another tenant). One query and one DNS lookup per distinct host, whatever the number of missions.
+ */
+export function missionAdmission({ store, endpoints, tenantUrlAllowlist }: AdmissionDeps) {
+  return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
+    const replayed = [...new Set(specs.flatMap((spec) => (spec.policy === 'replay' ? [spec.replay_of!] : [])))];
+    const owned = replayed.length > 0 ? await store.idsOf(caller.tenantId, replayed) : new Set<string>();
+    const verdicts = new Map<string, Promise<string | undefined>>();
+    const verdictOn = (url: string) => verdicts.get(url) ?? verdicts.set(url, refuseTenantUrl(url, tenantUrlAllowlist)).get(url)!;
+    return Promise.all(
+      specs.map(async (spec) => {
+        if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {
+          return new HttpProblem(404, 'not-found', 'Not found.', `replay_of: mission ${spec.replay_of} does not exist.`);
+        }
+        if (spec.policy !== 'openai') return undefined;
+        if (spec.llm?.base_url && !caller.allowLlmBaseUrl) {
+          return HttpProblem.invalidField(['llm', 'base_url'], 'this tenant may not send model calls to a URL of its own (the operator can allow it)');
+        }
+        const target = modelTarget(spec.llm, endpoints);
+        if (isTargetProblem(target)) return HttpProblem.invalidField(target.path, target.message);
+        if (target.kind === 'endpoint') return undefined;
+        const refused = await verdictOn(target.baseUrl);
+        return refused ? HttpProblem.invalidField(['llm', 'base_url'], refused) : undefined;
+      }),
+    );
+  };
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** A model endpoint the operator configured. Its key is sent to its own base URL and nowhere else. */
+export interface LlmEndpoint {
+  name: string;
+  baseUrl: string;
+  apiKey?: string;
+  /** The models missions may ask of it; the first is what a mission that names none gets. */
+  models: readonly string[];
+  /** Requests and tokens per minute, for the whole fleet. */
+  rpm: number;
+  tpm: number;
+}
+
+export const ENDPOINT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+const endpointSchema = z
+  .object({
+    base_url: z.url({ protocol: /^https?$/ }),
+    /** The name of the environment variable that holds the key. */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /** A file that holds the key (a mounted secret); surrounding white space is dropped. */
+    api_key_file: z.string().min(1).optional(),
+    models: z.array(z.string().min(1).max(200)).min(1),
+    rpm: z.number().int().min(1).optional(),
+    tpm: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .refine((endpoint) => !(endpoint.api_key_env && endpoint.api_key_file), 'give api_key_env or api_key_file, not both');
+
+const endpointsSchema = z.record(z.string().regex(ENDPOINT_NAME, 'names are lower-case letters, digits, dot, dash, underscore'), endpointSchema);
+
+export interface EndpointSettings {
+  LLM_ENDPOINTS?: string;
+  LLM_BASE_URL?: string;
+  LLM_API_KEY?: string;
+  LLM_MODELS: readonly string[];
+  LLM_RPM: number;
+  LLM_TPM: number;
+}
+
+/**
+ * The endpoints missions may name: those of `LLM_ENDPOINTS` (JSON, by name) and `default`, made of LLM_BASE_URL,
+ * LLM_API_KEY and LLM_MODELS. Keys are read here, from the environment or a file. Throws a plain message on error.
+ */
+export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.ProcessEnv): Readonly<Record<string, LlmEndpoint>> {
+  let declared: unknown = {};
+  if (settings.LLM_ENDPOINTS) {
+    try {
+      declared = JSON.parse(settings.LLM_ENDPOINTS);
+    } catch (error) {
+      throw new Error(`LLM_ENDPOINTS is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const parsed = endpointsSchema.safeParse(declared);
+  if (!parsed.success) throw new Error(`LLM_ENDPOINTS is invalid:\n${z.prettifyError(parsed.error)}`);
+  const endpoints: Record<string, LlmEndpoint> = {};
+  for (const [name, endpoint] of Object.entries(parsed.data)) {
+    endpoints[name] = {
+      name,
+      baseUrl: endpoint.base_url,
+      apiKey: keyOf(name, endpoint, env),
+      models: endpoint.models,
+      rpm: endpoint.rpm ?? settings.LLM_RPM,
+      tpm: endpoint.tpm ?? settings.LLM_TPM,
+    };
+  }
+  if (settings.LLM_BASE_URL) {
+    if (endpoints.default) throw new Error('LLM_ENDPOINTS may not name an endpoint "default" while LLM_BASE_URL sets it');
+    endpoints.default = {
+      name: 'default',
+      baseUrl: settings.LLM_BASE_URL,
+      apiKey: settings.LLM_API_KEY,
+      models: settings.LLM_MODELS,
+      rpm: settings.LLM_RPM,
+      tpm: settings.LLM_TPM,
+    };
+  }
+  return Object.freeze(endpoints);
+}
+
+function keyOf(name: string, endpoint: z.infer<typeof endpointSchema>, env: NodeJS.ProcessEnv): string | undefined {
+  if (endpoint.api_key_env) {
+    const key = env[endpoint.api_key_env];
+    if (!key) throw new Error(`LLM_ENDPOINTS: the key of "${name}" is to come from ${endpoint.api_key_env}, which is not set`);
+    return key;
+  }
+  if (endpoint.api_key_file) {
+    try {
+      return readFileSync(endpoint.api_key_file, 'utf8').trim();
+    } catch (error) {
+      throw new Error(`LLM_ENDPOINTS: the key file of "${name}" cannot be read: ${(error as Error).message}`);
+    }
+  }
+  return undefined;
+}
