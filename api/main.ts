@@ -11,7 +11,7 @@ import { createMetrics } from '../lib/metrics';
 import { cancelChannel, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
-import { shutdownSequence } from '../lib/shutdown';
+import { shutdownSequence, type Close } from '../lib/shutdown';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
 import { missionAdmission } from './handlers/admission';
@@ -22,7 +22,7 @@ import { tenantRateLimit } from './rateLimit';
 export interface RunningApi {
   port: number;
   submitter: MissionSubmitter;
-  close(): Promise<void>;
+  close: Close;
 }
 
 const withTimeout = <T>(work: Promise<T>, ms: number) =>
@@ -84,12 +84,20 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   logger.info({ port }, 'api listening');
   const close = shutdownSequence(
     [
-      ['stop intake', async () => {
-        const closed = new Promise((resolve) => server.close(resolve));
-        [...streams].forEach((end) => end());
-        server.closeIdleConnections();
-        await closed;
-      }],
+      [
+        'stop intake',
+        async (until) => {
+          logger.info({ event_streams: streams.size }, 'api: taking no more requests; ending event streams');
+          const closed = new Promise((resolve) => server.close(resolve));
+          [...streams].forEach((end) => end());
+          server.closeIdleConnections();
+          // Requests under way may finish until shortly before the deadline; then their connections are cut.
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, until - Date.now() - 1_000))))]);
+          clearTimeout(timer);
+          server.closeAllConnections();
+        },
+      ],
       ['stop sweeper', () => sweeper.stop()],
       ['finish submissions', () => submitter.drain()],
       ['stop event hub', () => hub.close()],

@@ -2,12 +2,14 @@ import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { Mission, MissionError, MissionStatus, PlanStep, Step } from './mission';
-import type { Approval, Approvals } from './approvals';
+import type { Mission, MissionOutcome, Step } from './mission';
+import { HandedBackError, MissionStops } from './missionStops';
+import type { Approvals } from './approvals';
 import type { MissionProgress } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
 import type { Action, Policy } from './policies/policy';
+import { decidedAction, finishStep, invalidStep, type RecordedStep } from './stepRows';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
 export interface EngineOptions extends ToolLimits {
@@ -25,7 +27,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 /** Where the engine gets a mission's sandbox, and gives it back when the mission ends (sandbox/pool.ts). */
 export interface SandboxSource {
   acquire(): Promise<Sandbox>;
-  release(sandbox: Sandbox): Promise<void>;
+  /** Takes the sandbox back and removes it in the background. */
+  release(sandbox: Sandbox): void;
 }
 
 export interface EngineDeps {
@@ -37,12 +40,6 @@ export interface EngineDeps {
   sandboxes: SandboxSource;
 }
 
-export interface MissionOutcome {
-  status: MissionStatus;
-  steps: number;
-  error?: MissionError;
-}
-
 type ToolAction = Extract<Action, { kind: 'tool' }>;
 
 /** The mission's sandbox, once its first sandboxed tool call has acquired one. */
@@ -50,12 +47,29 @@ interface SandboxLease {
   sandbox?: Sandbox;
 }
 
-/** Runs missions: asks the policy for each step, runs it in the mission's own sandbox, records it, repeats. */
+/** What may stop a run from outside: a user's cancel, and the worker handing the mission back as it shuts down. */
+export interface RunSignals {
+  cancel?: AbortSignal;
+  handBack?: AbortSignal;
+}
+
 interface EngineEvents {
   /** A mission is recorded as running on this worker (for pickup latency and metrics). */
   started: [missionId: string];
+  /** This worker took over a mission another worker ran before (it died, or handed it back). */
+  tookOver: [missionId: string, fromWorker: string];
 }
 
+/** A run's outcome, with what the log line about it needs. */
+export interface RunResult extends MissionOutcome {
+  batchId: string | null;
+  /** Since the mission's first start. */
+  durationMs: number;
+}
+
+const NEVER = new AbortController().signal;
+
+/** Runs missions: asks the policy for each step, runs it in the mission's own sandbox, records it, repeats. */
 export class MissionEngine extends EventEmitter<EngineEvents> {
   private readonly options: EngineOptions;
 
@@ -69,30 +83,38 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
 
   /**
    * Runs the mission to its end, as its job number `jobSeq`. Returns undefined when that job may not run it: the
-   * mission finished, was cancelled, does not exist, or belongs to a newer job. Throws only what is not the
-   * mission's fault (jobs/faults.ts); the job is then tried again and resumes after the last durable step.
+   * mission finished, was cancelled, does not exist, or belongs to a newer job. Throws HandedBackError when the
+   * worker handed it back, and otherwise only what is not the mission's fault (jobs/faults.ts); the job is then
+   * tried again and resumes after the last durable step.
    */
-  async run(missionId: string, jobSeq: number, signal: AbortSignal = new AbortController().signal): Promise<MissionOutcome | undefined> {
+  async run(missionId: string, jobSeq: number, signals: RunSignals = {}): Promise<RunResult | undefined> {
     const started = await this.deps.progress.markRunning(missionId, jobSeq, this.options.workerId);
     if (!started) return undefined;
-    const { mission, deadlineInMs } = started;
+    const { mission, deadlineInMs, previousWorker } = started;
+    if (previousWorker && previousWorker !== this.options.workerId) this.emit('tookOver', missionId, previousWorker);
     this.emit('started', missionId);
-    const stops = new MissionStops(signal, deadlineInMs);
+    const stops = new MissionStops(signals.cancel ?? NEVER, signals.handBack ?? NEVER, deadlineInMs);
     const lease: SandboxLease = {};
-    // Cancelling, or the deadline, kills the running step at once: its sandbox goes, and the loop stops before the next step.
+    // A stop kills the running step at once: its sandbox goes, and the loop stops before the next step.
     const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);
     stops.signal.addEventListener('abort', killRunningStep, { once: true });
     try {
       const outcome = await this.loop(mission, stops, lease);
-      // The outcome is recorded before the sandbox is removed: removing a gVisor container takes ~150 ms.
       // A mission waiting for approval was parked by Approvals.request and stays as it is.
       if (outcome.status !== 'waiting_approval') await this.deps.progress.finish(missionId, outcome);
-      return { status: outcome.status, steps: outcome.steps, error: outcome.error };
+      // Cancelled with a step in flight: its end is announced now that the step is recorded.
+      if (outcome.status === 'cancelled') await this.deps.progress.announceCancelled(missionId);
+      const durationMs = Date.now() - (mission.started_at ?? new Date()).getTime();
+      return { status: outcome.status, steps: outcome.steps, error: outcome.error, batchId: mission.batch_id, durationMs };
+    } catch (error) {
+      if (error instanceof HandedBackError) await this.deps.progress.handBack(missionId, jobSeq, this.options.workerId);
+      throw error;
     } finally {
       stops.dispose();
       stops.signal.removeEventListener('abort', killRunningStep);
-      // A sandbox that cannot be removed now (Docker away) is left to the reaper: the outcome stands.
-      if (lease.sandbox) await this.deps.sandboxes.release(lease.sandbox).catch(() => undefined);
+      // Removing a gVisor container takes ~150 ms or more: the pool does it in the background, so the outcome is
+      // recorded and the worker's slot is free before it happens.
+      if (lease.sandbox) this.deps.sandboxes.release(lease.sandbox);
     }
   }
 
@@ -114,6 +136,12 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
     let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
     const gated = new Set<string>(mission.spec.require_approval ?? []);
+    const record = async (step: Step) => {
+      await this.deps.steps.append(step).catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new StepConflictError(mission.id, step.seq, { cause: error }) : error;
+      });
+      history.push(step);
+    };
     try {
       for (;;) {
         if (signal.aborted) return stops.outcome(mission, history.length);
@@ -129,15 +157,18 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
         }
-        if (action.kind === 'finish') return { status: 'succeeded', steps: history.length, result: action.result };
-        if (action.kind === 'tool' && action.call.tool === 'finish') {
-          return { status: 'succeeded', steps: history.length, result: action.call.input.result };
-        }
+        // A finish decided by the policy is the trace's last step; a plan that simply ran out adds none.
+        const finishWith = async (result: unknown, implicit = false) => {
+          if (!implicit) await record(finishStep(mission.id, seq, action.thought, result));
+          return { status: 'succeeded' as const, steps: history.length, result };
+        };
+        if (action.kind === 'finish') return finishWith(action.result, action.implicit);
+        if (action.kind === 'tool' && action.call.tool === 'finish') return finishWith(action.call.input.result);
         if (history.length >= mission.spec.max_steps) {
           const message = `the mission reached its step cap of ${mission.spec.max_steps}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
-        let step: { row: Step; error: ToolOutcome['error'] };
+        let step: RecordedStep;
         if (action.kind === 'invalid') {
           step = invalidStep(mission.id, seq, action);
         } else if (gated.has(action.call.tool) && !decision) {
@@ -147,14 +178,14 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           lease.sandbox ??= await this.deps.sandboxes.acquire();
           // Stopped while the sandbox was being acquired: the abort listener had nothing to kill yet.
           if (signal.aborted) return stops.outcome(mission, history.length);
+          // The step starts only once claimed while the mission runs: a cancel that commits first stops it here.
+          const startedAt = await this.deps.progress.claimStep(mission.id, seq);
+          if (!startedAt) return { status: 'cancelled', steps: history.length };
           const thought = action.thought === null ? null : action.thought + resumeNote;
           resumeNote = '';
-          step = await this.runStep(lease.sandbox, mission.id, seq, { ...action, thought }, action.call as SandboxedCall, stops);
+          step = await this.runStep(lease.sandbox, mission, seq, { ...action, thought }, startedAt, stops);
         }
-        await this.deps.steps.append(step.row).catch((error: unknown) => {
-          throw isUniqueViolation(error) ? new StepConflictError(mission.id, seq, { cause: error }) : error;
-        });
-        history.push(step.row);
+        await record(step.row);
         if (signal.aborted) return stops.outcome(mission, history.length);
         // A model is shown its failed step and may recover; a script, or a sandbox that is gone, cannot.
         if (step.error && (!policy.feedsBackErrors || step.error.code === 'ERR_SANDBOX_GONE')) {
@@ -169,26 +200,19 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  private async runStep(
-    sandbox: Sandbox,
-    missionId: string,
-    seq: number,
-    action: ToolAction,
-    call: SandboxedCall,
-    stops: MissionStops,
-  ): Promise<{ row: Step; error: ToolOutcome['error'] }> {
-    const startedAt = new Date();
+  private async runStep(sandbox: Sandbox, mission: Mission, seq: number, action: ToolAction, startedAt: Date, stops: MissionStops): Promise<RecordedStep> {
+    const call = action.call as SandboxedCall;
     let outcome: ToolOutcome;
     try {
       outcome = await runTool(sandbox, call, this.options);
     } catch (error) {
       // A sandbox lost to Docker is not the step's doing: thrown, and the step runs again in a new sandbox.
       if (!(error instanceof SandboxError) || (isInfrastructureFault(error) && !stops.signal.aborted)) throw error;
-      const cause = stops.signal.aborted ? stops.stepError() : error;
+      const cause = stops.signal.aborted ? stops.stepError(mission) : error;
       outcome = { observation: null, exit_code: null, error: { code: cause.code, message: cause.message } };
     }
     const row: Step = {
-      mission_id: missionId,
+      mission_id: mission.id,
       seq,
       thought: action.thought,
       tool: call.tool,
@@ -200,60 +224,5 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       finished_at: new Date(),
     };
     return { row, error: outcome.error };
-  }
-}
-
-/** What a decided approval runs: the approved call, or a refusal recorded as the step's error. */
-function decidedAction(decision: Approval): Action {
-  if (decision.status === 'approved') return { kind: 'tool', thought: decision.thought, call: { tool: decision.tool, input: decision.input } as PlanStep };
-  const error = `rejected by a human${decision.reason ? `: ${decision.reason}` : ''}`;
-  return { kind: 'invalid', thought: decision.thought, error, output: decision.input, code: 'ERR_REJECTED', tool: decision.tool };
-}
-
-/** A model reply that was no valid action, recorded as a step so the model is told what was wrong. */
-function invalidStep(missionId: string, seq: number, action: Extract<Action, { kind: 'invalid' }>): { row: Step; error: ToolOutcome['error'] } {
-  const now = new Date();
-  const row: Step = {
-    mission_id: missionId,
-    seq,
-    thought: action.thought,
-    tool: action.tool ?? 'invalid',
-    input: action.output,
-    observation: { error: action.error },
-    exit_code: null,
-    error: action.error,
-    started_at: now,
-    finished_at: now,
-  };
-  return { row, error: { code: action.code ?? 'ERR_INVALID_ACTION', message: action.error } };
-}
-
-/** What stops a mission from outside its loop: a cancel (the caller's signal), or its deadline. */
-class MissionStops {
-  readonly signal: AbortSignal;
-  private readonly deadline = new AbortController();
-  private readonly timer: NodeJS.Timeout | undefined;
-
-  constructor(cancel: AbortSignal, deadlineInMs: number | null) {
-    this.signal = AbortSignal.any([cancel, this.deadline.signal]);
-    if (deadlineInMs !== null) this.timer = setTimeout(() => this.deadline.abort(), Math.max(0, deadlineInMs));
-  }
-
-  /** The mission's outcome once it was stopped. */
-  outcome(mission: Mission, steps: number): MissionOutcome {
-    if (!this.deadline.signal.aborted) return { status: 'cancelled', steps, error: { code: 'ERR_CANCELLED', message: 'the mission was cancelled' } };
-    const message = `the mission reached its deadline of ${mission.spec.deadline_s} s`;
-    return { status: 'timed_out', steps, error: { code: 'ERR_DEADLINE', message } };
-  }
-
-  /** The error of a step that was killed because the mission was stopped. */
-  stepError(): { code: string; message: string } {
-    return this.deadline.signal.aborted
-      ? { code: 'ERR_DEADLINE', message: 'the mission reached its deadline while this step ran' }
-      : { code: 'ERR_CANCELLED', message: 'the mission was cancelled while this step ran' };
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
   }
 }

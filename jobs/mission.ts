@@ -86,6 +86,13 @@ export interface MissionError {
   exit_code?: number | null;
 }
 
+/** How a run of a mission ended. */
+export interface MissionOutcome {
+  status: MissionStatus;
+  steps: number;
+  error?: MissionError;
+}
+
 export interface Mission {
   id: string;
   tenant_id: string;
@@ -105,6 +112,10 @@ export interface Mission {
   job_seq: number;
   /** Set at the first start: when the mission times out, unless an approval wait pushes it back. */
   deadline_at: Date | null;
+  /** The step a worker last claimed to run; above step_count while that step is in flight. */
+  step_claimed: number;
+  /** Every worker the mission ran on, in order. */
+  workers: string[];
 }
 
 export interface Step {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
 import type { Enqueueable } from './enqueue';
-import type { Mission, MissionEvent, MissionSpec, MissionStatus, Step } from './mission';
+import { TERMINAL_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
 
 /** A mission in these states must always have a live job that will move it on. */
@@ -56,6 +56,8 @@ export class MissionStore {
       worker_id: null,
       job_seq: 0,
       deadline_at: null,
+      step_claimed: 0,
+      workers: [],
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
@@ -187,21 +189,49 @@ export class MissionStore {
     return { id: batch.id, submitted: batch.submitted, accepted: batch.accepted, created_at: batch.created_at, counts };
   }
 
-  /** Cancels a tenant's unfinished mission; returns it as it is now, or undefined when there is no such mission. */
-  async cancel(tenantId: string, id: string): Promise<Mission | undefined> {
-    await this.db.raw(
+  /**
+   * Cancels a tenant's unfinished mission. Returns it as it is now and whether this call cancelled it (false:
+   * it had finished, or another cancel came first), or undefined when there is no such mission.
+   *
+   * The cancel is stamped with clock_timestamp() once it holds the row, so it falls after any step a worker
+   * claimed before it (MissionProgress.claimStep); no step is claimed after it. While a claimed step is still in
+   * flight, the `cancelled` event is left to the worker, which records the killed step first, so a stream sees
+   * the step before the end.
+   */
+  async cancel(tenantId: string, id: string): Promise<{ mission: Mission; cancelled: boolean } | undefined> {
+    const { rows } = await this.db.raw(
       `with m as (
-         update missions set status = 'cancelled', finished_at = now(),
+         update missions set status = 'cancelled', finished_at = clock_timestamp(),
            error = jsonb_build_object('code', 'ERR_CANCELLED', 'message', 'the mission was cancelled')
          where id = :id and tenant_id = :tenant and status in ('queued', 'running', 'waiting_approval')
-         returning id
+         returning id, step_claimed > step_count as step_in_flight
        ), e as (
          insert into mission_events (mission_id, type, data)
-         select id, 'status', jsonb_build_object('status', 'cancelled') from m returning mission_id
+         select id, 'status', jsonb_build_object('status', 'cancelled') from m where not step_in_flight returning mission_id
+       ), n as (
+         select pg_notify(:channel, mission_id::text) from e
        )
-       select pg_notify(:channel, mission_id::text) from e`,
+       select m.id, (select count(*) from n) as notified from m`,
       { id, tenant: tenantId, channel: EVENTS_CHANNEL },
     );
-    return this.getForTenant(tenantId, id);
+    const mission = await this.getForTenant(tenantId, id);
+    return mission && { mission, cancelled: rows.length === 1 };
   }
+
+  /**
+   * Where a mission's event stream stands: its status, and whether its end was announced (a terminal status
+   * event exists); a cancelled mission whose worker died before announcing it counts as announced after `graceMs`.
+   */
+  async streamState(missionId: string, graceMs: number): Promise<{ status: MissionStatus; ended: boolean } | undefined> {
+    const { rows } = await this.db.raw(
+      `select status, status = any(:terminal) and (
+           exists (select 1 from mission_events e where e.mission_id = m.id and e.type = 'status' and e.data->>'status' = m.status)
+           or finished_at < now() - make_interval(secs => :grace)
+         ) as ended
+       from missions m where id = :id`,
+      { id: missionId, terminal: [...TERMINAL_STATUSES], grace: graceMs / 1000 },
+    );
+    return rows[0];
+  }
+
 }

@@ -1,13 +1,20 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
+
+/** The folder of package.json: this module runs from lib/ in development and from dist/lib/ once built. */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
 
 /** The tag of the locally built sandbox image: a hash of its recipe and sources, so any change is a new image. */
 export function localSandboxImage(): string {
   const hash = createHash('sha256');
-  for (const file of ['recipe.sh', 'channel.c']) hash.update(readFileSync(join(__dirname, '..', 'sandbox', 'image', file)));
+  for (const file of ['recipe.sh', 'channel.c']) hash.update(readFileSync(join(projectRoot(), 'sandbox', 'image', file)));
   return `mission-sandbox:${hash.digest('hex').slice(0, 12)}`;
 }
 

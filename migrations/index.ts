@@ -6,6 +6,7 @@ import * as llmCalls from './004_llm_calls';
 import * as approvals from './005_approvals';
 import * as jobsAndDeadlines from './006_jobs_and_deadlines';
 import * as tenantLlmUrls from './007_tenant_llm_urls';
+import * as stepClaimsAndWorkers from './008_step_claims_and_workers';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -18,6 +19,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['005_approvals', approvals],
   ['006_jobs_and_deadlines', jobsAndDeadlines],
   ['007_tenant_llm_urls', tenantLlmUrls],
+  ['008_step_claims_and_workers', stepClaimsAndWorkers],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

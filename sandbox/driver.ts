@@ -84,6 +84,25 @@ export class SandboxDriver {
     }
   }
 
+  /**
+   * Why no sandbox can start on this Docker at all: the runtime is not registered, or the image is not there.
+   * Undefined when both are. A worker checks this before it takes any mission.
+   */
+  async setupProblem(): Promise<string | undefined> {
+    const runtimes = Object.keys((await this.docker.info()).Runtimes ?? {});
+    if (!runtimes.includes(this.options.runtime)) {
+      return `SANDBOX_RUNTIME ${this.options.runtime} is not a runtime of this Docker daemon (it has ${runtimes.join(', ')})`;
+    }
+    const image = await this.docker
+      .getImage(this.options.image)
+      .inspect()
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode === 404) return undefined;
+        throw error;
+      });
+    return image ? undefined : `SANDBOX_IMAGE ${this.options.image} is not in this Docker daemon (the bootstrap builds the default one)`;
+  }
+
   /** Stops watching Docker's events. Sandboxes already started are their owners' to destroy. */
   close(): void {
     this.events.close();

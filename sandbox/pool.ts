@@ -6,17 +6,23 @@ export interface SandboxPoolOptions {
   size: number;
   /** Sandboxes started at once while refilling. Default 2. */
   startConcurrency: number;
+  /** Released sandboxes removed at once, in the background; the others wait their turn. Default 2. */
+  removeConcurrency: number;
   /** First wait after a failed start; doubles on each failure in a row, up to 30 s. Default 1 s. */
   retryDelayMs: number;
+  /** Failed starts in a row after which the pool reports itself unhealthy. Default 3. */
+  unhealthyAfter: number;
 }
 
-export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = { size: 2, startConcurrency: 2, retryDelayMs: 1_000 };
+export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = { size: 2, startConcurrency: 2, removeConcurrency: 2, retryDelayMs: 1_000, unhealthyAfter: 3 };
 
 export interface PoolStats {
   /** Warm and waiting. */
   idle: number;
   inUse: number;
   starting: number;
+  /** Released and not yet removed. */
+  removing: number;
   /** Starts that failed since the pool was created. */
   failures: number;
 }
@@ -27,6 +33,12 @@ interface PoolEvents {
   failed: [error: Error];
   /** An idle sandbox died before anyone used it; the pool replaces it. */
   lost: [sandbox: Sandbox, reason: Error];
+  /** A released sandbox could not be removed (Docker away); the reaper removes it later. */
+  removeFailed: [sandbox: Sandbox, error: Error];
+  /** `unhealthyAfter` starts in a row failed: this worker cannot start sandboxes. The pool keeps trying, with backoff. */
+  unhealthy: [error: Error];
+  /** A start succeeded again after the pool was unhealthy. */
+  healthy: [];
 }
 
 export interface SandboxStarter {
@@ -45,6 +57,9 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private direct = 0;
   private failures = 0;
   private failuresInARow = 0;
+  private readonly toRemove: Sandbox[] = [];
+  private removing = 0;
+  private readonly removalsDone = new Set<() => void>();
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   /** Sandboxes whose start finished after close() began; close() waits for their removal too. */
@@ -66,7 +81,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   stats(): PoolStats {
-    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, failures: this.failures };
+    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, removing: this.toRemove.length + this.removing, failures: this.failures };
   }
 
   /** Sandboxes in use or waiting, for the stats collector. */
@@ -95,10 +110,19 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return sandbox;
   }
 
-  /** Destroys a sandbox that has served its mission; the pool replaces it. */
-  async release(sandbox: Sandbox): Promise<void> {
+  /** Whether this worker cannot start sandboxes now (`unhealthyAfter` failed starts in a row). */
+  get unhealthy(): boolean {
+    return this.failuresInARow >= this.options.unhealthyAfter;
+  }
+
+  /**
+   * Takes back a sandbox that has served its mission and removes it in the background, a few at a time, so the
+   * mission's worker slot is free at once; the pool starts a replacement.
+   */
+  release(sandbox: Sandbox): void {
     this.inUse.delete(sandbox);
-    await sandbox.destroy();
+    this.toRemove.push(sandbox);
+    this.removeNext();
     this.refill();
   }
 
@@ -106,9 +130,10 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
-      const all = [...this.idle.splice(0), ...this.inUse];
+      const all = [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)];
       this.inUse.clear();
       await Promise.allSettled(all.map((sandbox) => sandbox.destroy()));
+      while (this.removing > 0) await new Promise<void>((resolve) => this.removalsDone.add(resolve));
       // Starts under way finish into a closed pool, which destroys what they bring (see discardIfClosed).
       while (this.refilling + this.direct > 0) await new Promise((resolve) => setTimeout(resolve, 10));
       await Promise.allSettled(this.lateRemovals);
@@ -116,24 +141,45 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return this.closing;
   }
 
+  private removeNext(): void {
+    while (this.removing < this.options.removeConcurrency && this.toRemove.length > 0) {
+      const sandbox = this.toRemove.shift()!;
+      this.removing++;
+      void sandbox
+        .destroy()
+        .catch((error: Error) => this.emit('removeFailed', sandbox, error))
+        .finally(() => {
+          this.removing--;
+          this.removalsDone.forEach((done) => done());
+          this.removalsDone.clear();
+          this.removeNext();
+        });
+    }
+  }
+
   private async startOne(): Promise<Sandbox> {
     const startedAt = performance.now();
     try {
       const sandbox = await this.driver.start();
+      const wasUnhealthy = this.unhealthy;
       this.failuresInARow = 0;
       this.emit('started', sandbox, performance.now() - startedAt);
+      if (wasUnhealthy) this.emit('healthy');
       return sandbox;
     } catch (error) {
       this.failures++;
       this.failuresInARow++;
       this.emit('failed', error as Error);
+      if (this.failuresInARow === this.options.unhealthyAfter) this.emit('unhealthy', error as Error);
       throw error;
     }
   }
 
   private refill(): void {
     const { size, startConcurrency } = this.options;
-    while (!this.closing && !this.retryTimer && this.idle.length + this.refilling < size && this.refilling < startConcurrency) {
+    // An unhealthy pool keeps probing with one start at a time, even when it keeps no warm sandboxes.
+    const wanted = () => this.idle.length + this.refilling < size || (this.unhealthy && this.refilling === 0);
+    while (!this.closing && !this.retryTimer && wanted() && this.refilling < startConcurrency) {
       this.refilling++;
       this.startOne().then(
         (sandbox) => {

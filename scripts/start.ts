@@ -1,4 +1,6 @@
-// `npm start`: the API and one worker in this process, in the foreground, until SIGTERM or SIGINT.
+// `npm start`: the API and one worker in this process, in the foreground, until SIGTERM or SIGINT. Both stop
+// within one SHUTDOWN_TIMEOUT_MS: the API stops taking requests, then the worker drains (handing back what
+// has not finished when the deadline nears).
 import { startApi } from '../api/main';
 import { runService } from '../lib/service';
 import { startWorker } from '../workers/main';
@@ -7,9 +9,9 @@ runService('mission-control', async (config, logger) => {
   const worker = await startWorker(config, logger);
   const api = await startApi(config, logger);
   return {
-    async close() {
-      await api.close();
-      await worker.close();
+    async close(until = Date.now() + config.SHUTDOWN_TIMEOUT_MS) {
+      const apiClean = await api.close(until);
+      return (await worker.close(until)) && apiClean;
     },
   };
 });

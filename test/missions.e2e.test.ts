@@ -74,7 +74,11 @@ test('file and python tools work together in one sandbox', async () => {
     { path: 'data/numbers.txt', bytes: 6 },
     expect.objectContaining({ stdout: '12\n', exit_code: 0 }),
     { path: '/workspace/data/numbers.txt', content: '3\n', encoding: 'utf-8', size: 6, truncated: true },
+    null,
   ]);
+  // The finish is the trace's last step.
+  expect(mission.steps.at(-1)).toMatchObject({ seq: 4, tool: 'finish', error: null });
+  expect(mission.step_count).toBe(4);
 });
 
 test('a file tool that leaves /workspace fails the mission with a clear reason', async () => {
@@ -103,7 +107,8 @@ test('the sim policy thinks before each action, then acts as the plan says', asy
 
   const mission = await context.platform.waitForMission(id);
 
-  expect(mission).toMatchObject({ status: 'succeeded', result: 'modeled', step_count: 1 });
+  expect(mission).toMatchObject({ status: 'succeeded', result: 'modeled', step_count: 2 });
+  expect(mission.steps.map((step) => step.tool)).toEqual(['shell', 'finish']);
   expect(mission.steps[0]!.observation!.stdout).toBe('thought about it\n');
 });
 

@@ -32,8 +32,8 @@ test('the openai policy lets the model choose tools, shows it each observation, 
 
   const mission = await run({ goal: 'Find the answer', policy: 'openai', llm: { model: 'test-model' } });
 
-  expect(mission).toMatchObject({ status: 'succeeded', result: { answer: 42 }, step_count: 2 });
-  expect(mission.steps.map((step) => step.tool)).toEqual(['write_file', 'shell']);
+  expect(mission).toMatchObject({ status: 'succeeded', result: { answer: 42 }, step_count: 3 });
+  expect(mission.steps.map((step) => step.tool)).toEqual(['write_file', 'shell', 'finish']);
   expect(llm.requests).toHaveLength(3);
   expect(llm.requests[0]!.model).toBe('test-model');
   expect(llm.requests[0]!.tools!.map((tool) => tool.function.name)).toEqual(['shell', 'python', 'read_file', 'write_file', 'finish']);
@@ -54,6 +54,7 @@ test('malformed model output becomes an observation that tells the model what wa
     ['invalid', expect.stringMatching(/^the arguments of shell are not valid JSON/)],
     ['invalid', expect.stringContaining('unknown tool')],
     ['shell', 'the step exited with code 3'],
+    ['finish', null],
   ]);
   expect(llm.requests[1]!.messages.at(-1)!.content).toContain('not a valid action: the arguments of shell are not valid JSON');
   expect(llm.requests[3]!.messages.at(-1)!.content).toContain('exit code: 3');
@@ -82,7 +83,10 @@ test('a recorded run replays offline to the same trace', async () => {
   expect(replayed).toMatchObject({ status: 'succeeded', result: 'forty-two' });
   const trace = (mission: typeof recorded) => mission.steps.map((step) => [step.tool, step.observation?.stdout]);
   expect(trace(replayed)).toEqual(trace(recorded));
-  expect(trace(replayed)).toEqual([['python', '42\n']]);
+  expect(trace(replayed)).toEqual([
+    ['python', '42\n'],
+    ['finish', undefined],
+  ]);
 });
 
 test('an unreachable model endpoint fails the mission with a clear reason', async () => {

@@ -9,13 +9,13 @@ import { MissionStore } from '../jobs/missionStore';
 import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
-import type { Config } from '../lib/config';
+import { ConfigError, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import { cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
-import { shutdownSequence } from '../lib/shutdown';
+import { shutdownSequence, type Close } from '../lib/shutdown';
 import { SandboxDriver } from '../sandbox/driver';
 import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
@@ -25,6 +25,8 @@ import { startHeartbeat } from './heartbeat';
 import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 
+/** Time kept, before the shutdown deadline, to hand running missions back and clean up. */
+const HAND_BACK_MARGIN_MS = 5_000;
 // A worker whose heartbeat is missing on two passes this far apart is gone (its heartbeat lives 15 s).
 const REAP_EVERY_MS = 10_000;
 
@@ -33,7 +35,7 @@ export interface RunningWorker {
   engine: MissionEngine;
   pool: SandboxPool;
   stats: SandboxStatsCollector;
-  close(): Promise<void>;
+  close: Close;
 }
 
 /** Starts a worker process's mission worker: BullMQ in, ReAct engine, gVisor sandboxes, Postgres out. */
@@ -43,6 +45,22 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     log.warn('SANDBOX_RUNTIME=runc: sandboxes share the host kernel; no isolation against hostile code (development only)');
   }
   const docker = new Docker();
+  const driver = new SandboxDriver(docker, {
+    image: config.SANDBOX_IMAGE,
+    runtime: config.SANDBOX_RUNTIME,
+    owner: id,
+    fleet: config.QUEUE_PREFIX,
+    allowRunc: config.SANDBOX_ALLOW_RUNC,
+    limits: {
+      memoryBytes: config.SANDBOX_MEMORY_MB * 1024 * 1024,
+      cpus: config.SANDBOX_CPUS,
+      pids: config.SANDBOX_PIDS,
+      workspaceBytes: config.SANDBOX_WORKSPACE_MB * 1024 * 1024,
+    },
+  });
+  // A worker that cannot start a single sandbox would take missions only to fail them: it does not start.
+  const setupProblem = await driver.setupProblem();
+  if (setupProblem) throw new ConfigError(setupProblem);
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
@@ -66,22 +84,10 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   await reap();
   const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
 
-  const driver = new SandboxDriver(docker, {
-    image: config.SANDBOX_IMAGE,
-    runtime: config.SANDBOX_RUNTIME,
-    owner: id,
-    fleet: config.QUEUE_PREFIX,
-    allowRunc: config.SANDBOX_ALLOW_RUNC,
-    limits: {
-      memoryBytes: config.SANDBOX_MEMORY_MB * 1024 * 1024,
-      cpus: config.SANDBOX_CPUS,
-      pids: config.SANDBOX_PIDS,
-      workspaceBytes: config.SANDBOX_WORKSPACE_MB * 1024 * 1024,
-    },
-  });
   pool = new SandboxPool(driver, { size: config.SANDBOX_POOL_SIZE });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
   pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
+  pool.on('removeFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, err: error }, 'a sandbox could not be removed; the reaper will'));
   pool.start();
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
   stats.start();
@@ -104,16 +110,27 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool },
     { workerId: id },
   );
+  engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
   const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
-  const worker = createMissionWorker(engine, cancellations, tenantSlots, log, {
+  const missions = createMissionWorker(engine, cancellations, tenantSlots, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     lockMs: config.WORKER_LOCK_MS,
     stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
   });
-  await worker.waitUntilReady();
+  await missions.worker.waitUntilReady();
+  // A worker whose sandboxes stop starting (its image removed, its runtime broken) takes no missions until one
+  // starts again, so healthy workers run them; the missions it holds are retried, which is not their failure.
+  pool.on('unhealthy', (error) => {
+    log.error({ err: error }, 'sandboxes cannot start here: this worker takes no missions until one does');
+    void missions.worker.pause(true);
+  });
+  pool.on('healthy', () => {
+    log.info('sandboxes start again: this worker takes missions again');
+    missions.worker.resume();
+  });
   // Every process sweeps for stranded missions (one at a time, by a lease in Redis), so missions move on
   // whether or not an API process runs. Its connection fails fast while Redis is away.
   const sweeperRedis = createRedis(config.REDIS_URL, 'producer');
@@ -130,13 +147,25 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [
-      // Waits for running missions; each releases its own sandbox when it ends.
       ['stop sweeper', () => sweeper.stop()],
-      ['drain worker', () => worker.close()],
+      [
+        'drain worker',
+        async (until) => {
+          log.info({ running: missions.running() }, 'draining: taking no more missions, waiting for the running ones');
+          const handedBack = await missions.drain(until - Math.min(HAND_BACK_MARGIN_MS, (until - Date.now()) / 2));
+          if (handedBack > 0) log.warn({ handed_back: handedBack }, 'the shutdown deadline is near: handed the running missions back to the queue');
+        },
+      ],
       ['flush step writer', () => steps.flush()],
       ['stop cancellations', () => cancellations.close()],
       ['stop sandbox stats', () => stats.stop()],
-      ['destroy sandboxes', () => pool.close()],
+      [
+        'destroy sandboxes',
+        async () => {
+          log.info({ sandboxes: pool.sandboxes().length + pool.stats().removing }, 'destroying sandboxes');
+          await pool.close();
+        },
+      ],
       ['stop sandbox driver', async () => driver.close()],
       ['stop heartbeat', async () => (clearInterval(reapTimer), heartbeat.stop())],
       ['close sweeper queue', () => sweeperQueue.close()],

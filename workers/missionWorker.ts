@@ -1,6 +1,7 @@
-import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { MissionEngine } from '../jobs/engine';
 import { faultKind } from '../jobs/faults';
+import { HandedBackError } from '../jobs/missionStops';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, MISSION_RETRY_BACKOFF, type MissionJobData } from '../lib/queue';
 import type { Cancellations } from './cancellations';
@@ -17,6 +18,19 @@ export interface MissionWorkerOptions {
   stalledCheckMs: number;
 }
 
+/** The BullMQ worker that runs missions, and how it stops. */
+export interface MissionWorker {
+  worker: Worker<MissionJobData>;
+  /** Missions running here now. */
+  running(): number;
+  /**
+   * Takes no more jobs and waits for the running missions until `handBackAt`; then hands the rest back to the
+   * queue (their running step is killed and not recorded; another worker resumes them at once). Resolves when
+   * none runs here, with how many were handed back.
+   */
+  drain(handBackAt: number): Promise<number>;
+}
+
 /** A mission survives this many worker deaths before BullMQ fails its job (the sweeper then gives it a new one). */
 const MAX_STALLS = 5;
 /** A mission whose tenant is at its cap waits about this long before it is tried again. */
@@ -25,6 +39,7 @@ const TENANT_RETRY_MS = 250;
 const MAX_DEFECTS = 3;
 /** The wait before retrying a job whose service failed: 250 ms, doubling, at most this (with jitter). */
 const MAX_RETRY_DELAY_MS = 5_000;
+const HAND_BACK = 'the worker is shutting down';
 
 /** Wires the BullMQ queue to the engine: one job is one mission, run to its end. */
 export function createMissionWorker(
@@ -33,7 +48,8 @@ export function createMissionWorker(
   tenantSlots: TenantSlots,
   logger: Logger,
   options: MissionWorkerOptions,
-): Worker<MissionJobData> {
+): MissionWorker {
+  const running = new Set<string>();
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
     async (job, token, jobSignal) => {
@@ -46,14 +62,23 @@ export function createMissionWorker(
       }
       const renewal = setInterval(() => void tenantSlots.acquire(tenantId, missionId).catch(() => undefined), options.lockMs / 3);
       const cancelled = cancellations.watch(missionId);
+      running.add(job.id!);
       try {
-        const signal = jobSignal ? AbortSignal.any([jobSignal, cancelled.signal]) : cancelled.signal;
-        const outcome = await engine.run(missionId, jobSeq, signal);
-        if (!outcome) log.debug('nothing to run: the mission has ended, or a newer job owns it');
-        else log.info({ status: outcome.status, steps: outcome.steps, error: outcome.error }, 'mission finished');
+        const result = await engine.run(missionId, jobSeq, { cancel: cancelled.signal, handBack: jobSignal });
+        if (!result) log.debug('nothing to run: the mission has ended, or a newer job owns it');
+        else if (result.status === 'waiting_approval') log.info({ steps: result.steps }, 'mission waits for an approval');
+        else {
+          const { status, steps, error, batchId, durationMs } = result;
+          log.info({ status, steps, error, batch_id: batchId, duration_ms: durationMs }, 'mission finished');
+        }
       } catch (error) {
-        await handleFault(engine, job, error, log);
+        if (!(error instanceof HandedBackError)) return await handleFault(engine, job, error, log);
+        log.info('mission handed back to the queue');
+        // Into the queue at once: another worker resumes it now, not once this job's lock expires.
+        await job.moveToWait(token);
+        throw new WaitingError();
       } finally {
+        running.delete(job.id!);
         cancelled.done();
         clearInterval(renewal);
         await tenantSlots.release(tenantId, missionId).catch(() => undefined);
@@ -71,7 +96,22 @@ export function createMissionWorker(
   );
   worker.on('failed', (job, error) => logger.warn({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'mission job failed; it is tried again'));
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-  return worker;
+  return {
+    worker,
+    running: () => running.size,
+    async drain(handBackAt) {
+      const closing = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), Math.max(0, handBackAt - Date.now()))));
+      const drained = await Promise.race([closing, deadline]);
+      clearTimeout(timer);
+      if (drained !== 'deadline') return 0;
+      const handedBack = running.size;
+      worker.cancelAllJobs(HAND_BACK);
+      await closing;
+      return handedBack;
+    },
+  };
 }
 
 /**

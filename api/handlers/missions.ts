@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MISSION_STATUSES, TERMINAL_STATUSES, missionSpecSchema, refuseUnstorable, type MissionLimits, type MissionSpec } from '../../jobs/mission';
+import { MISSION_STATUSES, missionSpecSchema, refuseUnstorable, type MissionLimits, type MissionSpec } from '../../jobs/mission';
 import type { Approvals } from '../../jobs/approvals';
 import type { MissionStore } from '../../jobs/missionStore';
 import type { MissionSubmitter } from '../../jobs/submitter';
@@ -157,14 +157,16 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       return { status: 200, body: { data: data.map(stepView), next_cursor: next } };
     },
 
+    /** Cancels a mission; a `409` when the cancel did not take effect (it had finished, or another came first). */
     async cancel(caller: Caller, id: string): Promise<HandlerResult> {
-      const before = await findMission(caller, id);
-      if (TERMINAL_STATUSES.has(before.status)) {
-        throw new HttpProblem(409, 'mission-finished', 'The mission has already finished.', `it is ${before.status}`);
+      const found = isUuid(id) ? await store.cancel(caller.tenantId, id) : undefined;
+      if (!found) throw HttpProblem.notFound(`mission ${id}`);
+      if (!found.cancelled) {
+        const detail = found.mission.status === 'cancelled' ? 'it was cancelled already' : `it is ${found.mission.status}`;
+        throw new HttpProblem(409, 'mission-finished', 'The mission has already finished.', detail);
       }
-      const mission = (await store.cancel(caller.tenantId, id))!;
-      if (mission.status === 'cancelled') await announceCancel(id).catch(() => undefined);
-      return { status: 200, body: missionView(mission) };
+      await announceCancel(id).catch(() => undefined);
+      return { status: 200, body: missionView(found.mission) };
     },
 
     async batch(caller: Caller, id: string): Promise<HandlerResult> {

@@ -3,7 +3,8 @@ import type { PlanStep, Step } from '../mission';
 /** The next thing a mission does: call a tool, finish with a result, or (from a model) something unusable. */
 export type Action =
   | { kind: 'tool'; thought: string | null; call: PlanStep }
-  | { kind: 'finish'; thought: string | null; result: unknown }
+  /** `implicit`: the plan ran out, rather than the policy deciding to finish; it is no step of its own. */
+  | { kind: 'finish'; thought: string | null; result: unknown; implicit?: boolean }
   /** The model's reply was not a valid action: recorded as a step, and the model is told what was wrong. */
   | { kind: 'invalid'; thought: string | null; error: string; output: unknown; code?: string; tool?: string };
 

@@ -9,7 +9,7 @@ export function scriptedPolicy(plan: readonly PlanStep[]): Policy {
       const step = plan[history.length];
       if (step) return { kind: 'tool', thought: `step ${history.length + 1} of ${plan.length}`, call: step };
       const last = history.at(-1)?.observation as { stdout?: string } | undefined;
-      return { kind: 'finish', thought: 'the plan is complete', result: { output: last?.stdout ?? null } };
+      return { kind: 'finish', thought: 'the plan is complete', result: { output: last?.stdout ?? null }, implicit: true };
     },
   };
 }

@@ -1,0 +1,41 @@
+import type { Approval } from './approvals';
+import type { PlanStep, Step } from './mission';
+import type { Action } from './policies/policy';
+import type { ToolOutcome } from './tools';
+
+/** A step as the engine records it, and why it failed, if it did. */
+export interface RecordedStep {
+  row: Step;
+  error: ToolOutcome['error'];
+}
+
+/** What a decided approval runs: the approved call, or a refusal recorded as the step's error. */
+export function decidedAction(decision: Approval): Action {
+  if (decision.status === 'approved') return { kind: 'tool', thought: decision.thought, call: { tool: decision.tool, input: decision.input } as PlanStep };
+  const error = `rejected by a human${decision.reason ? `: ${decision.reason}` : ''}`;
+  return { kind: 'invalid', thought: decision.thought, error, output: decision.input, code: 'ERR_REJECTED', tool: decision.tool };
+}
+
+/** A model reply that was no valid action, recorded as a step so the model is told what was wrong. */
+export function invalidStep(missionId: string, seq: number, action: Extract<Action, { kind: 'invalid' }>): RecordedStep {
+  const now = new Date();
+  const row: Step = {
+    mission_id: missionId,
+    seq,
+    thought: action.thought,
+    tool: action.tool ?? 'invalid',
+    input: action.output,
+    observation: { error: action.error },
+    exit_code: null,
+    error: action.error,
+    started_at: now,
+    finished_at: now,
+  };
+  return { row, error: { code: action.code ?? 'ERR_INVALID_ACTION', message: action.error } };
+}
+
+/** The mission's finish action, recorded as its last step, so the trace shows how it ended. */
+export function finishStep(missionId: string, seq: number, thought: string | null, result: unknown): Step {
+  const now = new Date();
+  return { mission_id: missionId, seq, thought, tool: 'finish', input: { result }, observation: null, exit_code: null, error: null, started_at: now, finished_at: now };
+}
