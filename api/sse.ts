@@ -5,6 +5,11 @@ import type { MissionEventHub } from './eventHub';
 import { HttpProblem } from './problem';
 
 const PAGE = 500;
+/**
+ * A mission cancelled while a step was in flight is announced by its worker once that step is recorded; were
+ * the worker to die first, its stream still ends this long after the cancel.
+ */
+const UNANNOUNCED_END_GRACE_MS = 30_000;
 
 export interface EventStreamOptions {
   /** A comment line this often keeps proxies from closing an idle stream; each also re-reads missed events. */
@@ -18,7 +23,7 @@ export interface EventStreamOptions {
 export async function streamMissionEvents(
   req: Request,
   res: Response,
-  mission: { id: string; status: MissionStatus },
+  mission: { id: string },
   /** `streams` holds a way to end each open stream, so shutdown can end them. */
   deps: { store: MissionStore; hub: MissionEventHub; streams: Set<() => void> },
   options: EventStreamOptions,
@@ -51,7 +56,10 @@ export async function streamMissionEvents(
     for (;;) {
       const events = await deps.store.eventsAfter(mission.id, after, PAGE);
       for (const event of events) if (write(event)) return finish();
-      if (events.length < PAGE) return;
+      if (events.length === PAGE) continue;
+      // Nothing new: a client that resumed past the end (Last-Event-ID at or beyond it) is done once the mission is.
+      if (events.length === 0 && (await deps.store.streamState(mission.id, UNANNOUNCED_END_GRACE_MS))?.ended) finish();
+      return;
     }
   };
   // One read at a time; a wake-up during a read asks for one more read after it.
@@ -80,6 +88,4 @@ export async function streamMissionEvents(
   req.on('close', finish);
   deps.streams.add(finish);
   wake();
-  // A client that already saw the end of a finished mission gets nothing more: close at once.
-  if (TERMINAL_STATUSES.has(mission.status)) void reading?.then(finish);
 }

@@ -69,6 +69,18 @@ test('cancelling a running mission kills its step at once and the mission stays 
   expect((await platform.request('POST', `/v1/missions/${id}/cancel`)).status).toBe(409);
 });
 
+test('a stream resumed past the last event stays open while the mission runs and closes when it ends', async () => {
+  const { platform } = context;
+  const created = await platform.request('POST', '/v1/missions', { goal: 'resumed far ahead', plan: [shell('sleep 0.5; echo late')] });
+  const { id } = (await created.json()) as { id: string };
+  await waitFor(async () => (await mission(id)).status === 'running');
+
+  const events = await platform.events(id, '999999999999');
+
+  expect(events).toEqual([]);
+  expect((await mission(id)).status).toBe('succeeded');
+});
+
 test('a mission cancelled while queued never runs', async () => {
   const { platform, env } = context;
   await platform.worker!.close(); // nothing picks missions up for now
