@@ -26,8 +26,8 @@ export interface AppDeps extends MissionHandlerDeps {
   /** Ends each open SSE stream; shutdown calls them. */
   streams: Set<() => void>;
   rateLimit: RequestHandler;
-  /** Whether Postgres and Redis answer, for /readyz. */
-  readiness(): Promise<Record<string, boolean>>;
+  /** Whether Postgres and Redis answer, and how many workers have a live heartbeat (null: Redis does not say), for /readyz. */
+  readiness(): Promise<{ checks: Record<string, boolean>; workers: number | null }>;
   /** BullMQ job counts by state, for /metrics. */
   queueCounts(): Promise<Record<string, number>>;
   sseHeartbeatMs: number;
@@ -36,7 +36,8 @@ export interface AppDeps extends MissionHandlerDeps {
 }
 
 const EXPOSED_HEADERS = ['Location', 'X-Request-Id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
-const SINGLE_BODY_LIMIT = '1mb';
+// Room for a mission whose write_file holds the most a file may hold (1 MiB, or its base64), with JSON's escapes.
+const SINGLE_BODY_LIMIT = '4mb';
 const BATCH_BODY_LIMIT = '32mb';
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -54,7 +55,7 @@ export function createApp(deps: AppDeps): Express {
   };
   const json = (limit: string) => express.json({ limit, type: () => true, verify: rejectInvalidUtf8 });
   const idempotent = (req: Request, handler: () => Promise<HandlerResult>) =>
-    deps.idempotency.run(callerOf(req).tenantId, req.get('idempotency-key'), req.body, handler);
+    deps.idempotency.run(callerOf(req).tenantId, req.get('idempotency-key'), { method: req.method, path: req.path, body: req.body }, handler);
 
   // Security headers on every answer; cross-origin requests only from the origins the operator named.
   app.use(helmet());
@@ -63,10 +64,11 @@ export function createApp(deps: AppDeps): Express {
   }
   app.use(requestId, observe(deps.metrics));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  // Ready means this API can accept missions durably; no live worker does not stop that, but it is said.
   app.get('/readyz', async (_req, res) => {
-    const checks = await deps.readiness();
+    const { checks, workers } = await deps.readiness();
     const ready = Object.values(checks).every(Boolean);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, workers_alive: workers });
   });
   app.get('/metrics', async (_req, res) => {
     for (const [state, count] of Object.entries(await deps.queueCounts().catch(() => ({})))) deps.metrics.queueJobs.set({ state }, count);
@@ -126,6 +128,7 @@ function problemMiddleware(logger: Logger): ErrorRequestHandler {
     const problem = toProblem(error);
     const requestId = res.locals.requestId as string;
     if (problem.status >= 500) logger.error({ err: error, method: req.method, path: req.path, request_id: requestId }, 'request failed');
+    else logger.info({ status: problem.status, type: problem.code, detail: problem.detail, method: req.method, path: req.path, request_id: requestId }, 'request refused');
     if (res.headersSent) return void res.end();
     res.status(problem.status).type('application/problem+json').send(JSON.stringify({ ...problem.toBody(), request_id: requestId }));
   };

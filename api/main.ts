@@ -6,6 +6,7 @@ import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
+import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { cancelChannel, createMissionQueue } from '../lib/queue';
@@ -73,8 +74,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     corsOrigins: config.CORS_ORIGINS,
     readiness: async () => ({
-      postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
-      redis: await withTimeout(redis.ping(), 2_000).then(() => true, () => false),
+      checks: {
+        postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
+        redis: await withTimeout(redis.ping(), 2_000).then(() => true, () => false),
+      },
+      workers: await withTimeout(liveWorkers(redis, config.QUEUE_PREFIX), 2_000).catch(() => null),
     }),
     queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'),
   });

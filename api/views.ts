@@ -23,6 +23,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     error: mission.error,
     step_count: mission.step_count,
     worker_id: mission.worker_id,
+    workers: mission.workers,
     created_at: iso(mission.created_at),
     started_at: iso(mission.started_at),
     finished_at: iso(mission.finished_at),

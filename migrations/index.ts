@@ -7,6 +7,7 @@ import * as approvals from './005_approvals';
 import * as jobsAndDeadlines from './006_jobs_and_deadlines';
 import * as tenantLlmUrls from './007_tenant_llm_urls';
 import * as stepClaimsAndWorkers from './008_step_claims_and_workers';
+import * as idempotentHeaders from './009_idempotent_headers';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -20,6 +21,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['006_jobs_and_deadlines', jobsAndDeadlines],
   ['007_tenant_llm_urls', tenantLlmUrls],
   ['008_step_claims_and_workers', stepClaimsAndWorkers],
+  ['009_idempotent_headers', idempotentHeaders],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { requestHash } from '../api/idempotency';
 import { shell, usePlatform } from './platform';
 
 const context = usePlatform({ worker: false });
@@ -15,6 +15,7 @@ test('the same key and body replay the first response and create nothing new', a
   expect(first.status).toBe(201);
   expect(again.status).toBe(201);
   expect(again.headers.get('idempotent-replayed')).toBe('true');
+  expect(again.headers.get('location')).toBe(first.headers.get('location'));
   expect(await again.json()).toEqual(await first.json());
   expect(await missionCount()).toBe(before);
 });
@@ -35,7 +36,7 @@ test('a key whose first request is still in flight answers 409', async () => {
   const { platform, env } = context;
   // What a request in flight leaves: the key taken, its lock live, no response yet.
   const admin = await env.db('tenants').where({ name: 'admin' }).first('id');
-  const hash = createHash('sha256').update(JSON.stringify(mission)).digest('hex');
+  const hash = requestHash({ method: 'POST', path: '/v1/missions', body: mission });
   await env.db('idempotency_keys').insert({ tenant_id: admin.id, key: 'in-flight-1', request_hash: hash, locked_until: new Date(Date.now() + 60_000) });
 
   const response = await platform.request('POST', '/v1/missions', mission, { 'idempotency-key': 'in-flight-1' });
@@ -72,4 +73,17 @@ test('a batch is idempotent too', async () => {
   expect(again.status).toBe(202);
   expect(((await again.json()) as { batch_id: string }).batch_id).toBe(first.batch_id);
   expect(await missionCount()).toBe(before);
+});
+
+test('a key is bound to its route, and the same body with its keys in another order is the same request', async () => {
+  const { platform } = context;
+  const first = await platform.request('POST', '/v1/missions', { goal: 'ordered', plan: [shell('true')] }, { 'idempotency-key': 'bound-1' });
+  const reordered = await platform.request('POST', '/v1/missions', { plan: [{ input: { command: 'true' }, tool: 'shell' }], goal: 'ordered' }, { 'idempotency-key': 'bound-1' });
+
+  expect(reordered.status).toBe(201);
+  expect(reordered.headers.get('idempotent-replayed')).toBe('true');
+  expect(await reordered.json()).toEqual(await first.json());
+
+  const elsewhere = await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'ordered', plan: [shell('true')] }] }, { 'idempotency-key': 'bound-1' });
+  expect(elsewhere.status).toBe(422);
 });

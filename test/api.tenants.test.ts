@@ -69,3 +69,14 @@ test("the admin changes a tenant's settings; nobody else can, and an unknown ten
   expect((await platform.request('PATCH', `/v1/admin/tenants/${id}`, {})).status).toBe(400);
   expect((await platform.request('PATCH', `/v1/admin/tenants/${id}`, { name: 'renamed' })).status).toBe(400);
 });
+
+test("one tenant's bad submission never fails another tenant's submissions made at the same moment", async () => {
+  const { platform } = context;
+  const [frank, grace] = [await createTenant(platform, 'frank'), await createTenant(platform, 'grace')];
+  const good = Array.from({ length: 10 }, (_, i) => platform.request('POST', '/v1/missions', { goal: `fine ${i}`, plan: [shell('true')] }, grace));
+  const bad = ['lone \ud800', 'nul \u0000'].map((goal) => platform.request('POST', '/v1/missions', { goal, plan: [shell('true')] }, frank));
+
+  const answers = await Promise.all([...good, ...bad]);
+
+  expect(answers.map((answer) => answer.status)).toEqual([...Array(10).fill(201), 400, 400]);
+});

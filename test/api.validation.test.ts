@@ -25,7 +25,8 @@ test.each([
   ['an unknown field', { goal: 'x', plan: [shellStep], priority_boost: 9 }, 'validation-failed'],
   ['an unknown field in a step input', { goal: 'x', plan: [{ tool: 'shell', input: { command: 'ls', sudo: true } }] }, 'validation-failed'],
   ['a negative max_steps', { goal: 'x', plan: [shellStep], max_steps: -1 }, 'validation-failed'],
-  ['a body over 1 MB', { goal: 'x', plan: [shellStep], metadata: { blob: 'x'.repeat(1_100_000) } }, 'body-too-large'],
+  ['a body over 4 MB', { goal: 'x', plan: [shellStep], metadata: { blob: 'x'.repeat(4_300_000) } }, 'body-too-large'],
+  ['a write_file over 1 MiB', { goal: 'x', plan: [{ tool: 'write_file', input: { path: 'a', content: 'x'.repeat(1_048_577) } }] }, 'validation-failed'],
   ['bytes that are not UTF-8', Buffer.from([0x7b, 0x22, 0x67, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), 'invalid-encoding'],
 ])('a mission with %s is refused with a problem and nothing is written', async (_what, body, type) => {
   const response = await context.platform.request('POST', '/v1/missions', body as object);
@@ -54,6 +55,15 @@ test('a deadline above MISSION_DEADLINE_MAX_S is refused', async () => {
 
   const problem = (await expectProblem(response, 400, 'validation-failed')) as unknown as { errors: { path: string }[] };
   expect(problem.errors.map((error) => error.path)).toEqual(['deadline_s']);
+});
+
+test('a write_file of the largest size allowed fits in a request, as text and as base64', async () => {
+  const text = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'write_file', input: { path: 'a', content: 'é'.repeat(524_288) } }] });
+  const base64 = Buffer.alloc(1_048_576, 7).toString('base64');
+  const bytes = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'write_file', input: { path: 'b', content: base64, encoding: 'base64' } }] });
+
+  expect([text.status, bytes.status]).toEqual([201, 201]);
+  await context.env.db('missions').delete();
 });
 
 test('the validation problem names the field that is wrong', async () => {
@@ -108,7 +118,7 @@ test('an unknown mission, route or method is a 404 problem', async () => {
 test('health, readiness, metrics, request ids and the OpenAPI document', async () => {
   const { platform } = context;
   expect(await (await platform.request('GET', '/healthz')).json()).toEqual({ status: 'ok' });
-  expect(await (await platform.request('GET', '/readyz')).json()).toEqual({ status: 'ready', checks: { postgres: true, redis: true } });
+  expect(await (await platform.request('GET', '/readyz')).json()).toEqual({ status: 'ready', checks: { postgres: true, redis: true }, workers_alive: 0 });
   const metrics = await (await platform.request('GET', '/metrics')).text();
   expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/readyz"/);
   expect(metrics).toMatch(/mission_queue_jobs\{state="waiting"\} \d+/);

@@ -19,6 +19,12 @@ async function submitAndWait(plan: object[]) {
   return context.platform.waitForMission(id);
 }
 
+test('readiness counts the workers with a live heartbeat', async () => {
+  const ready = (await (await context.platform.request('GET', '/readyz')).json()) as { status: string; workers_alive: number };
+
+  expect(ready).toMatchObject({ status: 'ready', workers_alive: 1 });
+});
+
 test('a step runs under the gVisor kernel, not the host kernel', async () => {
   const mission = await submitAndWait([shell('dmesg | head -1')]);
 

@@ -168,6 +168,17 @@ test.each([
   expect((await sandbox.run('head -1 /etc/passwd', limits)).stdout).toMatch(/^root:/);
 });
 
+test('read_file and write_file refuse a FIFO at once, instead of blocking the channel until the sandbox dies', async () => {
+  await sandbox.run('mkfifo pipe', limits);
+  const started = Date.now();
+
+  await expect(sandbox.readFile('pipe', 1024)).rejects.toThrow('cannot read pipe: it is not a regular file (a FIFO, a socket or a device)');
+  await expect(sandbox.writeFile('pipe', Buffer.from('x'))).rejects.toThrow('cannot write pipe: it is not a regular file');
+
+  expect(Date.now() - started).toBeLessThan(1_000);
+  expect((await sandbox.run('echo still here', limits)).stdout).toBe('still here\n');
+});
+
 test('read_file and write_file work inside /workspace, by relative or absolute path', async () => {
   await sandbox.writeFile('notes/today.txt', Buffer.from('hello'));
 

@@ -6,7 +6,7 @@ import { SandboxStartError } from '../sandbox/errors';
 import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
-import { startHeartbeat } from '../workers/heartbeat';
+import { startHeartbeat } from '../lib/heartbeat';
 import { removeSandboxes, sandboxesOf } from './harness';
 
 const owner = `test-lifecycle-${process.pid}`;

@@ -59,10 +59,10 @@ test('a worker whose sandboxes stop starting steps aside: every mission succeeds
   expect(response.status).toBe(202);
   await waitFor(async () => Number((await env.db('missions').whereIn('status', ['queued', 'running']).count({ n: '*' }))[0]!.n) === 0, 150_000, 'all ended');
 
-  const outcomes = await env.db('missions').groupBy('status', 'worker_id').select('status', 'worker_id').count({ n: '*' });
-  expect(outcomes.filter((row: { status: string }) => row.status !== 'succeeded')).toEqual([]);
+  const outcomes = (await env.db('missions').groupBy('status', 'worker_id').select('status', 'worker_id').count({ n: '*' })) as { status: string; worker_id: string; n: string }[];
+  expect(outcomes.filter((row) => row.status !== 'succeeded')).toEqual([]);
   // The broken worker ran at most what its one warm sandbox allowed; the healthy one ran the rest.
-  const byWorker = Object.fromEntries(outcomes.map((row: { worker_id: string; n: string }) => [row.worker_id, Number(row.n)]));
+  const byWorker = Object.fromEntries(outcomes.map((row) => [row.worker_id, Number(row.n)]));
   expect(byWorker[broken] ?? 0).toBeLessThanOrEqual(1);
   expect(byWorker[healthy]).toBeGreaterThanOrEqual(39);
 });

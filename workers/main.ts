@@ -21,7 +21,7 @@ import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { listenForCancellations } from './cancellations';
-import { startHeartbeat } from './heartbeat';
+import { startHeartbeat } from '../lib/heartbeat';
 import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 

@@ -352,7 +352,10 @@ static int open_below(int dir, const char *name, int flags) {
     return -1;
   }
   if (S_ISLNK(named.st_mode)) return errno = ELOOP, -1;
-  int fd = openat(dir, name, (flags & ~O_CREAT) | O_NOFOLLOW | O_CLOEXEC);
+  /* A FIFO would block the channel until someone opened its other end, a device could do worse: file tools take
+     regular files and directories only, and open without blocking in case the name changed since the check. */
+  if (!S_ISREG(named.st_mode) && !S_ISDIR(named.st_mode)) return errno = EINVAL, -1;
+  int fd = openat(dir, name, (flags & ~O_CREAT) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd >= 0 && (fstat(fd, &opened) || opened.st_ino != named.st_ino || opened.st_dev != named.st_dev)) {
     close(fd);
     return errno = ELOOP, -1;
@@ -384,7 +387,9 @@ static int open_parent(char *path, int create, char **name) {
 }
 
 static const char *describe(int error) {
-  return error == ELOOP ? "it passes through a symbolic link, which file tools do not follow" : strerror(error);
+  if (error == ELOOP) return "it passes through a symbolic link, which file tools do not follow";
+  if (error == EINVAL) return "it is not a regular file (a FIFO, a socket or a device)";
+  return strerror(error);
 }
 
 /* The host checks paths too; this is the last word: relative, no "." or ".." components, no empty name. */
