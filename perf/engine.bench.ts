@@ -2,18 +2,19 @@
 // (a) scripted missions without a sandbox against raw BullMQ no-op jobs, (c) enqueue-to-start latency with an
 // idle worker, (e) steps persisted through the group-committing StepWriter against single-row inserts.
 // (b) missions with one sandboxed step against the bare sandbox start rate, (d) missions in flight in one
-// worker while the sim policy "thinks" 2 s per action, and its peak RSS.
-import { Queue, Worker } from 'bullmq';
+// worker while the sim policy "thinks" 2 s per action, and its peak RSS, (f) how long a sandboxed mission holds
+// its slot after its outcome, and finish-only missions mixed with sandboxed ones against finish-only alone.
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import Docker from 'dockerode';
 import type { Knex } from 'knex';
 import { MissionSubmitter } from '../jobs/submitter';
 import { createLogger } from '../lib/logger';
-import { createMissionQueue } from '../lib/queue';
+import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { SandboxDriver } from '../sandbox/driver';
 import { startWorker } from '../workers/main';
 import { bareStartsPerSecond } from './bareStarts';
-import type { Step } from '../jobs/mission';
+import type { MissionSpec, Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { StepWriter } from '../jobs/stepWriter';
 import { loadConfig } from '../lib/config';
@@ -31,6 +32,9 @@ const PICKUPS = 50;
 const SIM_MISSIONS = 1_000;
 const SANDBOXED_MISSIONS = 20;
 const PARALLEL = 2; // two cores: as many sandboxed missions at once as the bare loop starts at once
+const MIXED_SLOTS = 8;
+const MIXED_FINISH_ONLY = 2_000;
+const MIXED_SANDBOXED = 20;
 const benchEnv = {
   ...process.env,
   DATABASE_SCHEMA: 'perf_engine',
@@ -90,6 +94,56 @@ async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin
   const bare = await bareStartsPerSecond(docker, driver, SANDBOXED_MISSIONS, PARALLEL);
   driver.close();
   return { perMin, barePerMin: bare * 60 };
+}
+
+/**
+ * (f): how long a sandboxed mission holds its worker slot after its outcome is recorded (the sandbox is removed
+ * in the background), and finish-only missions' rate in a batch mixed with sandboxed ones against their rate alone.
+ */
+async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin: number; alonePerMin: number }> {
+  const mixedConfig = loadConfig({ ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(MIXED_SLOTS) });
+  const worker = await startWorker(mixedConfig, createLogger('silent', 'perf'), `perf-mixed-${process.pid}`);
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
+  const events = new QueueEvents(MISSION_QUEUE, { connection: createRedis(config.REDIS_URL, 'worker'), prefix: config.QUEUE_PREFIX });
+  const completedAt = new Map<string, number>();
+  events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
+  await events.waitUntilReady();
+  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  const oneStep: MissionSpec = { ...finishOnly, plan: [{ tool: 'shell', input: { command: 'true' } }] };
+  const finishOnlyRate = async (specs: MissionSpec[]) => {
+    const started = performance.now();
+    const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, specs, specs.length);
+    const finishOnlyCount = specs.filter((spec) => spec === finishOnly).length;
+    let finishOnlyDone = 0;
+    let finishOnlyMs = 0;
+    for (;;) {
+      const rows = (await db('missions').where({ batch_id: batchId }).whereIn('status', ['succeeded', 'failed']).select('spec')) as { spec: { plan: { tool: string }[] } }[];
+      const done = rows.filter((row) => row.spec.plan[0]!.tool === 'finish').length;
+      if (done > finishOnlyDone) [finishOnlyDone, finishOnlyMs] = [done, performance.now() - started];
+      if (rows.length === specs.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { perMin: finishOnlyCount / (finishOnlyMs / 60_000), batchId };
+  };
+  try {
+    while (worker.pool.stats().idle < PARALLEL) await new Promise((resolve) => setTimeout(resolve, 20));
+    const alone = await finishOnlyRate(Array.from({ length: MIXED_FINISH_ONLY }, () => finishOnly));
+    // One sandboxed mission every so many finish-only ones, spread over the batch.
+    const every = Math.floor(MIXED_FINISH_ONLY / MIXED_SANDBOXED);
+    const specs = Array.from({ length: MIXED_FINISH_ONLY + MIXED_SANDBOXED }, (_, i) => (i % (every + 1) === every ? oneStep : finishOnly));
+    const mixed = await finishOnlyRate(specs);
+    const sandboxed = (await db('missions').where({ batch_id: mixed.batchId }).whereRaw(`spec->'plan'->0->>'tool' = 'shell'`).select('id', 'finished_at')) as { id: string; finished_at: Date }[];
+    while (sandboxed.some((row) => !completedAt.has(row.id))) await new Promise((resolve) => setTimeout(resolve, 20));
+    const slotHeldMs = sandboxed.map((row) => completedAt.get(row.id)! - row.finished_at.getTime());
+    return { slotHeldMs, mixedPerMin: mixed.perMin, alonePerMin: alone.perMin };
+  } finally {
+    await submitter.drain();
+    await events.close();
+    await queue.close();
+    producer.disconnect();
+    await worker.close();
+  }
 }
 
 /** (d): one worker with a slot per mission; how many are in flight at once while each thinks 2 s, and the RSS. */
@@ -212,6 +266,7 @@ async function main(): Promise<void> {
     const platform = await missionsWithoutSandbox(db);
     const sim = await simInflight(db);
     const sandboxed = await sandboxedMissions(db);
+    const mixed = await mixedBatch(db);
     writeResult('engine', {
       no_sandbox: {
         missions_per_min: Math.round(platform.perMin),
@@ -235,6 +290,14 @@ async function main(): Promise<void> {
         single_row_inserts_per_s: Math.round(single),
         ratio: Math.round((grouped / single) * 10) / 10,
         concurrent_missions: MISSIONS,
+      },
+      mixed_batch: {
+        sandboxed_slot_held_after_outcome_ms: { p50: quantile(mixed.slotHeldMs, 0.5), p90: quantile(mixed.slotHeldMs, 0.9) },
+        finish_only_per_min_in_mixed_batch: Math.round(mixed.mixedPerMin),
+        finish_only_per_min_alone: Math.round(mixed.alonePerMin),
+        ratio: Math.round((mixed.mixedPerMin / mixed.alonePerMin) * 100) / 100,
+        worker_concurrency: MIXED_SLOTS,
+        missions: { finish_only: MIXED_FINISH_ONLY, sandboxed: MIXED_SANDBOXED },
       },
       targets: { no_sandbox_missions_per_min: 60_000, sandboxed_ratio: 0.8, pickup_p99_ms: 20, sim_inflight: 1_000, sim_peak_rss_mb: 1_024, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
     });
