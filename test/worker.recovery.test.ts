@@ -65,7 +65,11 @@ test('a worker SIGKILLed mid-mission loses nothing: the other finishes every mis
   expect(perMission).toHaveLength(MISSIONS);
   for (const row of perMission) expect(row).toMatchObject({ n: String(STEPS), first: 1, last: STEPS });
   // The interrupted mission moved to the survivor and carried on after its last recorded step.
-  expect(await env.db('missions').where({ id: interrupted!.id }).first('worker_id', 'status')).toEqual({ worker_id: survivor, status: 'succeeded' });
+  expect(await env.db('missions').where({ id: interrupted!.id }).first('worker_id', 'status', 'workers')).toEqual({
+    worker_id: survivor,
+    status: 'succeeded',
+    workers: [doomed, survivor],
+  });
   const resumed = await env.db('steps').where({ mission_id: interrupted!.id }).where('thought', 'like', '%continued in a new sandbox%').select('seq');
   expect(resumed).toEqual([{ seq: expect.any(Number) }]);
   expect(resumed[0].seq).toBeGreaterThan(1);
