@@ -27,6 +27,9 @@ export interface CreatedTenant {
 
 const TENANT_COLUMNS = ['id', 'name', 'rate_limit_per_minute', 'allow_llm_base_url'];
 
+/** The admin key acts as the admin tenant, with every permission. */
+export const ADMIN_CALLER: Caller = Object.freeze({ tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null, allowLlmBaseUrl: true });
+
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
 /**
@@ -47,7 +50,7 @@ export class ApiKeys {
 
   async resolve(key: string): Promise<Caller | undefined> {
     const hash = digest(key);
-    if (timingSafeEqual(hash, this.adminDigest)) return { tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null, allowLlmBaseUrl: true };
+    if (timingSafeEqual(hash, this.adminDigest)) return ADMIN_CALLER;
     const cacheKey = hash.toString('base64');
     const cached = this.cache.get(cacheKey);
     if (cached && cached.until > Date.now()) return cached.caller;

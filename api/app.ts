@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import type { Queue } from 'bullmq';
 import helmet from 'helmet';
 import type { MissionStore } from '../jobs/missionStore';
 import type { Logger } from '../lib/logger';
-import type { Metrics } from '../lib/metrics';
+import { renderMetrics, type Metrics } from '../lib/metrics';
+import type { MissionJobData } from '../lib/queue';
+import type { AdminSessions } from './adminSession';
+import { adminUi } from './adminUi';
 import type { ApiKeys } from './apiKeys';
 import { authenticate, callerOf, requireAdmin } from './auth';
 import type { MissionEventHub } from './eventHub';
@@ -21,6 +25,10 @@ export interface AppDeps extends MissionHandlerDeps {
   logger: Logger;
   metrics: Metrics;
   keys: ApiKeys;
+  /** The admin's browser sessions (Bull Board's login). */
+  sessions: AdminSessions;
+  /** The mission queue, for Bull Board. */
+  queue: Queue<MissionJobData>;
   idempotency: Idempotency;
   hub: MissionEventHub;
   /** Ends each open SSE stream; shutdown calls them. */
@@ -28,8 +36,6 @@ export interface AppDeps extends MissionHandlerDeps {
   rateLimit: RequestHandler;
   /** Whether Postgres and Redis answer, and how many workers have a live heartbeat (null: Redis does not say), for /readyz. */
   readiness(): Promise<{ checks: Record<string, boolean>; workers: number | null }>;
-  /** BullMQ job counts by state, for /metrics. */
-  queueCounts(): Promise<Record<string, number>>;
   sseHeartbeatMs: number;
   /** Origins whose browsers may call the API (CORS); none unless configured. */
   corsOrigins: readonly string[];
@@ -71,13 +77,13 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, workers_alive: workers });
   });
   app.get('/metrics', async (_req, res) => {
-    for (const [state, count] of Object.entries(await deps.queueCounts().catch(() => ({})))) deps.metrics.queueJobs.set({ state }, count);
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
   });
   const openApi = openApiDocument(deps.maxBatch, deps.missionLimits);
   app.get('/openapi.json', (_req, res) => void res.json(openApi));
 
-  app.use('/v1', authenticate(deps.keys), deps.rateLimit);
+  app.use(adminUi(deps.keys, deps.sessions, deps.queue));
+  app.use('/v1', authenticate(deps.keys, deps.sessions), deps.rateLimit);
   app.post('/v1/missions/batch', json(BATCH_BODY_LIMIT), route((req) => idempotent(req, () => missions.createBatch(callerOf(req), req.body))));
   app.post('/v1/missions', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => missions.create(callerOf(req), req.body))));
   app.get('/v1/missions', route((req) => missions.list(callerOf(req), req.query)));

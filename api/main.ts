@@ -8,11 +8,12 @@ import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
-import { createMetrics } from '../lib/metrics';
+import { createMetrics, type Metrics } from '../lib/metrics';
 import { cancelChannel, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
+import { AdminSessions } from './adminSession';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
 import { missionAdmission } from './handlers/admission';
@@ -30,7 +31,7 @@ const withTimeout = <T>(work: Promise<T>, ms: number) =>
   Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
 
 /** Starts the HTTP API on config.PORT (0 picks a free port), and a sweeper that moves stranded missions on. */
-export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+export async function startApi(config: Config, logger: Logger, metrics: Metrics = createMetrics()): Promise<RunningApi> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { logger });
   const redis = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
@@ -42,7 +43,6 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   submitter.on('enqueueFailed', (error, ids) =>
     logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the sweeper will enqueue them'),
   );
-  const metrics = createMetrics();
   const sweeper = new MissionSweeper(store, queue, redis, config.QUEUE_PREFIX, `api-${hostname()}-${process.pid}`, { everyMs: config.SWEEP_EVERY_MS });
   sweeper.on('rescued', (rescues) => {
     for (const { missionId, reason } of rescues) {
@@ -54,7 +54,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   sweeper.start();
   const hub = new MissionEventHub(config.DATABASE_URL, logger);
   await hub.start();
-  submitter.on('committed', (count, via) => metrics.missionsSubmitted.inc({ via }, count));
+  submitter.on('committed', (count, via) => metrics.missionsAccepted.inc({ via }, count));
   const streams = new Set<() => void>();
   const app = createApp({
     store,
@@ -65,6 +65,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     hub,
     streams,
     keys: new ApiKeys(db, config.ADMIN_API_KEY),
+    sessions: new AdminSessions(config.ADMIN_API_KEY),
+    queue,
     idempotency: new Idempotency(db),
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
     announceCancel: async (id) => void (await redis.publish(cancelChannel(config.QUEUE_PREFIX), id)),
@@ -80,7 +82,12 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       },
       workers: await withTimeout(liveWorkers(redis, config.QUEUE_PREFIX), 2_000).catch(() => null),
     }),
-    queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'),
+  });
+  // Queue depth is read from Redis at each scrape (every state BullMQ keeps; completed and failed jobs are trimmed).
+  metrics.beforeScrape.push(async () => {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+    for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ state }, count);
+    metrics.workersAlive.set(await liveWorkers(redis, config.QUEUE_PREFIX));
   });
   const server = app.listen(config.PORT);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

@@ -58,6 +58,8 @@ interface EngineEvents {
   started: [missionId: string];
   /** This worker took over a mission another worker ran before (it died, or handed it back). */
   tookOver: [missionId: string, fromWorker: string];
+  /** A sandboxed step ran: its tool, whether it failed, and how long it took. */
+  stepRan: [tool: string, failed: boolean, ms: number];
 }
 
 /** A run's outcome, with what the log line about it needs. */
@@ -223,6 +225,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       started_at: startedAt,
       finished_at: new Date(),
     };
+    this.emit('stepRan', call.tool, outcome.error !== null, row.finished_at.getTime() - startedAt.getTime());
     return { row, error: outcome.error };
   }
 }

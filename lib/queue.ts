@@ -29,8 +29,8 @@ export function createMissionQueue(connection: ConnectionOptions, prefix: string
     defaultJobOptions: {
       attempts: MISSION_JOB_ATTEMPTS,
       backoff: { type: MISSION_RETRY_BACKOFF },
-      // Postgres holds every mission's state; Redis keeps only what is still to do.
-      removeOnComplete: true,
+      // Postgres holds every mission's state; Redis keeps what is still to do, and the last finished jobs for Bull Board.
+      removeOnComplete: { count: 1_000, age: 86_400 },
       removeOnFail: { count: 1_000 },
     },
   });

@@ -33,6 +33,8 @@ interface PoolEvents {
   failed: [error: Error];
   /** An idle sandbox died before anyone used it; the pool replaces it. */
   lost: [sandbox: Sandbox, reason: Error];
+  /** A released sandbox was removed; `ms` is how long that took. */
+  removed: [sandbox: Sandbox, ms: number];
   /** A released sandbox could not be removed (Docker away); the reaper removes it later. */
   removeFailed: [sandbox: Sandbox, error: Error];
   /** `unhealthyAfter` starts in a row failed: this worker cannot start sandboxes. The pool keeps trying, with backoff. */
@@ -145,9 +147,13 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     while (this.removing < this.options.removeConcurrency && this.toRemove.length > 0) {
       const sandbox = this.toRemove.shift()!;
       this.removing++;
+      const startedAt = performance.now();
       void sandbox
         .destroy()
-        .catch((error: Error) => this.emit('removeFailed', sandbox, error))
+        .then(
+          () => this.emit('removed', sandbox, performance.now() - startedAt),
+          (error: Error) => this.emit('removeFailed', sandbox, error),
+        )
         .finally(() => {
           this.removing--;
           this.removalsDone.forEach((done) => done());

@@ -41,6 +41,17 @@ export class SandboxStatsCollector {
     return this.collecting ?? Promise.resolve();
   }
 
+  /** CPU (in cores) and memory of all the live sandboxes together, from the latest samples. */
+  totals(): { cpuCores: number; memoryBytes: number } {
+    let cpuCores = 0;
+    let memoryBytes = 0;
+    for (const { usage } of this.samples.values()) {
+      cpuCores += usage.cpu_percent / 100;
+      memoryBytes += usage.memory_bytes;
+    }
+    return { cpuCores, memoryBytes };
+  }
+
   get(sandboxId: string): SandboxUsage | undefined {
     return this.samples.get(sandboxId)?.usage;
   }

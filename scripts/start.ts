@@ -2,12 +2,15 @@
 // within one SHUTDOWN_TIMEOUT_MS: the API stops taking requests, then the worker drains (handing back what
 // has not finished when the deadline nears).
 import { startApi } from '../api/main';
+import { createMetrics } from '../lib/metrics';
 import { runService } from '../lib/service';
 import { startWorker } from '../workers/main';
 
 runService('mission-control', async (config, logger) => {
-  const worker = await startWorker(config, logger);
-  const api = await startApi(config, logger);
+  // One registry: the API's /metrics carries the worker's metrics too.
+  const metrics = createMetrics();
+  const worker = await startWorker(config, logger, undefined, metrics);
+  const api = await startApi(config, logger, metrics);
   return {
     async close(until = Date.now() + config.SHUTDOWN_TIMEOUT_MS) {
       const apiClean = await api.close(until);

@@ -11,6 +11,8 @@ import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { ConfigError, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
+import { createMetrics, type Metrics } from '../lib/metrics';
+import { serveMetrics } from '../lib/metricsServer';
 import type { Logger } from '../lib/logger';
 import { cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
 import { createRedis } from '../lib/redis';
@@ -24,6 +26,7 @@ import { listenForCancellations } from './cancellations';
 import { startHeartbeat } from '../lib/heartbeat';
 import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
+import { llmMetrics, observeWorker } from './observe';
 
 /** Time kept, before the shutdown deadline, to hand running missions back and clean up. */
 const HAND_BACK_MARGIN_MS = 5_000;
@@ -35,11 +38,18 @@ export interface RunningWorker {
   engine: MissionEngine;
   pool: SandboxPool;
   stats: SandboxStatsCollector;
+  /** The process's metrics; a worker alone serves them on METRICS_PORT. */
+  metrics: Metrics;
   close: Close;
 }
 
 /** Starts a worker process's mission worker: BullMQ in, ReAct engine, gVisor sandboxes, Postgres out. */
-export async function startWorker(config: Config, logger: Logger, id = config.WORKER_ID ?? defaultWorkerId()): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  logger: Logger,
+  id = config.WORKER_ID ?? defaultWorkerId(),
+  metrics: Metrics = createMetrics(),
+): Promise<RunningWorker> {
   const log = logger.child({ worker_id: id });
   if (config.SANDBOX_RUNTIME === 'runc' && config.SANDBOX_ALLOW_RUNC) {
     log.warn('SANDBOX_RUNTIME=runc: sandboxes share the host kernel; no isolation against hostile code (development only)');
@@ -103,6 +113,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
       historySteps: config.LLM_HISTORY_STEPS,
     },
     calls: new LlmCalls(db),
+    observeLlm: llmMetrics(metrics),
     redis,
     prefix: config.QUEUE_PREFIX,
   });
@@ -143,6 +154,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
   });
   sweeper.on('failed', (error) => log.debug({ err: error }, 'a sweep could not run; the next one tries again'));
   sweeper.start();
+  observeWorker(metrics, { engine, missions, pool, stats, steps, sweeper });
   if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
@@ -175,7 +187,7 @@ export async function startWorker(config: Config, logger: Logger, id = config.WO
     config.SHUTDOWN_TIMEOUT_MS,
     log,
   );
-  return { id, engine, pool, stats, close };
+  return { id, engine, pool, stats, metrics, close };
 }
 
 /** Unique per process and host: it labels this worker's sandboxes, so the reaper knows whose they are. */
@@ -183,4 +195,17 @@ function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-if (require.main === module) runService('worker', (config, logger) => startWorker(config, logger));
+if (require.main === module) {
+  runService('worker', async (config, logger) => {
+    const worker = await startWorker(config, logger);
+    const server = await serveMetrics(worker.metrics, config.METRICS_PORT);
+    logger.info({ port: server.port }, 'worker metrics served at /metrics');
+    return {
+      async close(until?: number) {
+        const clean = await worker.close(until);
+        await server.close();
+        return clean;
+      },
+    };
+  });
+}

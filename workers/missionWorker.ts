@@ -1,7 +1,9 @@
-import { DelayedError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { MissionEngine } from '../jobs/engine';
-import { faultKind } from '../jobs/faults';
+import { EventEmitter } from 'node:events';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { MissionEngine, RunResult } from '../jobs/engine';
+import { faultKind, type FaultKind } from '../jobs/faults';
 import { HandedBackError } from '../jobs/missionStops';
+import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, MISSION_RETRY_BACKOFF, type MissionJobData } from '../lib/queue';
 import type { Cancellations } from './cancellations';
@@ -18,9 +20,20 @@ export interface MissionWorkerOptions {
   stalledCheckMs: number;
 }
 
+interface MissionWorkerEvents {
+  /** A worker started a mission `seconds` after its job became due. */
+  pickedUp: [seconds: number];
+  /** A run ended with this result (finished, or parked for an approval). */
+  ran: [result: RunResult];
+  handedBack: [];
+  /** A run was interrupted by a fault that is not the mission's, and is tried again (or stops, for a conflict). */
+  faulted: [kind: FaultKind];
+}
+
 /** The BullMQ worker that runs missions, and how it stops. */
 export interface MissionWorker {
   worker: Worker<MissionJobData>;
+  events: EventEmitter<MissionWorkerEvents>;
   /** Missions running here now. */
   running(): number;
   /**
@@ -50,11 +63,14 @@ export function createMissionWorker(
   options: MissionWorkerOptions,
 ): MissionWorker {
   const running = new Set<string>();
+  const events = new EventEmitter<MissionWorkerEvents>();
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
     async (job, token, jobSignal) => {
       const { mission_id: missionId, tenant_id: tenantId, job_seq: jobSeq = 0 } = job.data;
       const log = logger.child({ mission_id: missionId, tenant_id: tenantId, job_id: job.id });
+      // A job that names no mission (added by hand, or by something else sharing the queue) can never run: it fails at once.
+      if (!isUuid(String(missionId)) || !isUuid(String(tenantId))) throw new UnrecoverableError('the job names no mission (mission_id and tenant_id must be ids)');
       if (!(await tenantSlots.acquire(tenantId, missionId))) {
         // The tenant has its share running: step aside without holding this worker's slot.
         await job.moveToDelayed(Date.now() + TENANT_RETRY_MS * (1 + Math.random()), token);
@@ -63,8 +79,11 @@ export function createMissionWorker(
       const renewal = setInterval(() => void tenantSlots.acquire(tenantId, missionId).catch(() => undefined), options.lockMs / 3);
       const cancelled = cancellations.watch(missionId);
       running.add(job.id!);
+      // The first attempt only: a retry's wait is its backoff, not the queue's.
+      if (job.attemptsMade === 0) events.emit('pickedUp', (Date.now() - job.timestamp - (job.opts.delay ?? 0)) / 1000);
       try {
         const result = await engine.run(missionId, jobSeq, { cancel: cancelled.signal, handBack: jobSignal });
+        if (result) events.emit('ran', result);
         if (!result) log.debug('nothing to run: the mission has ended, or a newer job owns it');
         else if (result.status === 'waiting_approval') log.info({ steps: result.steps }, 'mission waits for an approval');
         else {
@@ -72,7 +91,11 @@ export function createMissionWorker(
           log.info({ status, steps, error, batch_id: batchId, duration_ms: durationMs }, 'mission finished');
         }
       } catch (error) {
-        if (!(error instanceof HandedBackError)) return await handleFault(engine, job, error, log);
+        if (!(error instanceof HandedBackError)) {
+          events.emit('faulted', faultKind(error));
+          return await handleFault(engine, job, error, log);
+        }
+        events.emit('handedBack');
         log.info('mission handed back to the queue');
         // Into the queue at once: another worker resumes it now, not once this job's lock expires.
         await job.moveToWait(token);
@@ -98,6 +121,7 @@ export function createMissionWorker(
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
   return {
     worker,
+    events,
     running: () => running.size,
     async drain(handBackAt) {
       const closing = worker.close();

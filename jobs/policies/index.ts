@@ -5,7 +5,7 @@ import type { LlmCalls } from '../llmCalls';
 import type { Mission } from '../mission';
 import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
 import { httpChatCompletion } from './chatHttp';
-import { limitedChatCompletion, type LlmLimits } from './llmLimiter';
+import { limitedChatCompletion, type LlmLimits, type LlmObserver } from './llmLimiter';
 import { modelPolicy, type ChatCompletion } from './openai';
 import type { Policy } from './policy';
 import { scriptedPolicy } from './scripted';
@@ -25,6 +25,8 @@ export interface PolicyDeps {
     historySteps: number;
   };
   calls: LlmCalls;
+  /** Told of each endpoint's calls, by the endpoint's name (a tenant's own URL is "tenant-url"). */
+  observeLlm?: (endpoint: string) => LlmObserver;
   /** Where the fleet-wide LLM limits are counted. */
   redis: Redis;
   prefix: string;
@@ -44,7 +46,8 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
           ? httpChatCompletion({ baseUrl: target.endpoint.baseUrl, apiKey: target.endpoint.apiKey, timeoutMs })
           : httpChatCompletion({ baseUrl: target.baseUrl, timeoutMs, publicOnly: !deps.llm.tenantUrlAllowlist.includes(new URL(target.baseUrl).origin) });
       const limits = target.kind === 'endpoint' ? { requestsPerWindow: target.endpoint.rpm, tokensPerWindow: target.endpoint.tpm } : deps.llm.tenantUrlLimits;
-      client = limitedChatCompletion(http, deps.redis, deps.prefix, key, limits);
+      const label = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
+      client = limitedChatCompletion(http, deps.redis, deps.prefix, key, limits, deps.observeLlm?.(label));
       clients.set(key, client);
     }
     return client;

@@ -16,12 +16,30 @@ export interface LlmLimits {
   breakerCooldownMs?: number;
 }
 
+/** What the limiter reports of one endpoint's calls (workers/observe.ts turns it into metrics). */
+export interface LlmObserver {
+  /** A call waited this long for the fleet-wide limits. */
+  waited(ms: number): void;
+  /** A call (its retries included) took this long, and succeeded or not. */
+  called(ms: number, ok: boolean): void;
+  tokens(count: number): void;
+  /** The circuit breaker opened, or closed again. */
+  breaker(open: boolean): void;
+}
+
 /**
  * Holds calls to one model endpoint under the provider's limits for the whole fleet (fixed windows counted in
  * Redis: a call waits for the next window when this one is spent), and stops calling an endpoint that keeps
  * failing (a circuit breaker per process).
  */
-export function limitedChatCompletion(complete: ChatCompletion, redis: Redis, prefix: string, endpoint: string, limits: LlmLimits): ChatCompletion {
+export function limitedChatCompletion(
+  complete: ChatCompletion,
+  redis: Redis,
+  prefix: string,
+  endpoint: string,
+  limits: LlmLimits,
+  observer?: LlmObserver,
+): ChatCompletion {
   const windowMs = limits.windowMs ?? 60_000;
   const id = createHash('sha256').update(endpoint).digest('hex').slice(0, 16);
   const key = (kind: string, window: number) => `${prefix}:llm:${id}:${kind}:${window}`;
@@ -44,15 +62,30 @@ export function limitedChatCompletion(complete: ChatCompletion, redis: Redis, pr
 
   return async (request, signal, callIndex) => {
     if (Date.now() < openUntil) throw new Error(`the model endpoint failed ${failuresInARow} times in a row; not calling it until the circuit closes`);
+    if (openUntil !== 0) {
+      openUntil = 0;
+      observer?.breaker(false);
+    }
+    const waitStarted = performance.now();
     const window = await admit(signal);
+    const callStarted = performance.now();
+    observer?.waited(callStarted - waitStarted);
     try {
       const response = await complete(request, signal, callIndex);
+      observer?.called(performance.now() - callStarted, true);
       failuresInARow = 0;
       const used = (response as { usage?: { total_tokens?: number } })?.usage?.total_tokens;
-      if (used) await redis.multi().incrby(key('tokens', window), used).pexpire(key('tokens', window), windowMs * 2).exec();
+      if (used) {
+        observer?.tokens(used);
+        await redis.multi().incrby(key('tokens', window), used).pexpire(key('tokens', window), windowMs * 2).exec();
+      }
       return response;
     } catch (error) {
-      if (!signal.aborted && ++failuresInARow >= (limits.breakerFailures ?? 5)) openUntil = Date.now() + (limits.breakerCooldownMs ?? 30_000);
+      observer?.called(performance.now() - callStarted, false);
+      if (!signal.aborted && ++failuresInARow >= (limits.breakerFailures ?? 5) && openUntil === 0) {
+        openUntil = Date.now() + (limits.breakerCooldownMs ?? 30_000);
+        observer?.breaker(true);
+      }
       throw error;
     }
   };
