@@ -1,0 +1,109 @@
+// `missions`: the command line of mission-control, for people and CI pipelines (see `missions --help`).
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ApiClient } from './client';
+import { commands } from './commands';
+import { CliError, EXIT, EXIT_HELP } from './exitCodes';
+import { submit } from './submit';
+
+/** The CLI's settings from the environment; flags override them. The only place the CLI reads process.env. */
+const environment = { url: process.env.MISSIONS_URL ?? 'http://127.0.0.1:3000', apiKey: process.env.MISSIONS_API_KEY };
+
+const positiveInteger = (value: string) => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('a whole number of 1 or more');
+  return number;
+};
+const seconds = (value: string) => {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('a number of seconds above 0');
+  return number;
+};
+
+function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<number>) => Promise<void>): Command {
+  const cli = new Command('missions')
+    .description('Submit, follow and steer mission-control missions.')
+    .addOption(new Option('--url <url>', 'the API').default(environment.url, 'MISSIONS_URL or http://127.0.0.1:3000'))
+    .addOption(new Option('--api-key <key>', 'your API key (better: MISSIONS_API_KEY); never printed'))
+    .option('--json', 'print JSON only on stdout (progress goes to stderr)', false)
+    .option('--verbose', 'print each request on stderr (never the key)', false)
+    .addHelpText('after', `\n${EXIT_HELP}\n\nExamples:\n  missions submit missions.jsonl --wait --junit report.xml\n  missions logs <mission id> --follow`)
+    // Usage errors (an unknown option, a missing argument) are exit 2, like bad input; subcommands inherit this.
+    .exitOverride((error: CommanderError) => {
+      throw error.exitCode === 0 ? error : new CliError(error.message.replace(/^error: /, ''), EXIT.usage);
+    })
+    .configureOutput({ outputError: () => undefined });
+  cli
+    .command('submit')
+    .description('submit the missions of a JSON array, JSON Lines or one JSON object (FILE or - for stdin)')
+    .argument('<file>', 'the missions, or - for stdin')
+    .option('--wait', 'follow the missions to their end and report each one', false)
+    .option('--junit <file>', 'with --wait: write a JUnit XML report there')
+    .option('--timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', seconds)
+    .option('--fail-fast', 'with --wait: cancel the rest once one mission fails', false)
+    .option('--force', 'submit the file again as new missions (otherwise submitting the same file again creates nothing)', false)
+    .option('--batch-size <n>', 'missions per API batch', positiveInteger, 10_000)
+    .option('--interval <seconds>', 'seconds between progress lines when not on a terminal', seconds, 10)
+    .action((file: string, options) => run((client, asJson) => submit(client, file, { ...options, json: asJson })));
+  cli.command('status').description("a mission's status, result or error").argument('<id>').action((id: string) => run((client, asJson) => commands(client, asJson).status(id)));
+  cli
+    .command('list')
+    .description('your missions, newest first')
+    .option('--status <status>', 'only missions in this status')
+    .option('--batch <id>', 'only missions of this batch')
+    .option('--limit <n>', 'missions per page', positiveInteger, 50)
+    .option('--all', 'every page, not just the first', false)
+    .action((options) => run((client, asJson) => commands(client, asJson).list(options)));
+  cli
+    .command('logs')
+    .description("a mission's steps; --follow prints them as they happen until it ends (exit 1 if it did not succeed)")
+    .argument('<id>')
+    .option('-f, --follow', 'follow live', false)
+    .action((id: string, options: { follow: boolean }) => run((client, asJson) => commands(client, asJson).logs(id, options.follow)));
+  cli.command('cancel').description('cancel a mission (exit 1 if it had already ended)').argument('<id>').action((id: string) => run((client, asJson) => commands(client, asJson).cancel(id)));
+  for (const decision of ['approve', 'reject'] as const) {
+    cli
+      .command(decision)
+      .description(`${decision} the step a mission waits on`)
+      .argument('<id>')
+      .option('--reason <text>', 'why, recorded with the decision')
+      .action((id: string, options: { reason?: string }) => run((client, asJson) => commands(client, asJson).decide(id, decision, options.reason)));
+  }
+  cli.command('batch').description("a batch's missions by status").argument('<id>').action((id: string) => run((client, asJson) => commands(client, asJson).batch(id)));
+  cli
+    .command('tenants')
+    .description('tenant administration (the admin key)')
+    .command('create')
+    .description('create a tenant and print its API key, the only time it is shown')
+    .argument('<name>')
+    .option('--rate-limit <per-minute>', 'its requests per minute', positiveInteger)
+    .option('--allow-llm-base-url', 'let its missions name model URLs of their own', false)
+    .action((name: string, options) => run((client, asJson) => commands(client, asJson).createTenant(name, options)));
+  return cli;
+}
+
+async function main(): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const cli = program(async (action) => {
+    const { url, apiKey, json, verbose } = cli.opts<{ url: string; apiKey?: string; json: boolean; verbose: boolean }>();
+    const key = apiKey ?? environment.apiKey;
+    if (!key) throw new CliError('no API key: set MISSIONS_API_KEY (or --api-key)', EXIT.usage);
+    exitCode = await action(new ApiClient({ url, apiKey: key, verbose }), json);
+  });
+  try {
+    await cli.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError && error.exitCode === 0) return EXIT.ok;
+    if (!(error instanceof CliError)) throw error;
+    process.stderr.write(`missions: ${error.message}\n`);
+    return error.exitCode;
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    process.stderr.write(`missions: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = EXIT.server;
+  },
+);

@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { missionSpecSchema } from '../jobs/mission';
+import { CliError, EXIT } from './exitCodes';
+
+/** Missions read from a file, each with the line it starts on, and a hash of the file for idempotency keys. */
+export interface MissionFile {
+  name: string;
+  missions: { line: number; mission: Record<string, unknown> }[];
+  contentHash: string;
+}
+
+// The server's own schema checks each mission before anything is sent (its deadline limits are the server's to
+// apply, so here they are wide).
+const schema = missionSpecSchema({ defaultDeadlineS: 3_600, maxDeadlineS: 2_000_000 });
+
+/**
+ * Reads missions from a JSON array, one JSON object, or JSON Lines (one mission per line); `-` is stdin.
+ * Any problem is exit 2 naming the line and the field, before anything is submitted.
+ */
+export function readMissionFile(path: string): MissionFile {
+  const name = path === '-' ? 'stdin' : path;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path === '-' ? 0 : path);
+  } catch (error) {
+    throw new CliError(`cannot read ${name}: ${(error as Error).message}`, EXIT.usage);
+  }
+  const text = bytes.toString('utf8');
+  const items = parseItems(name, text);
+  if (items.length === 0) throw new CliError(`${name} holds no mission`, EXIT.usage);
+  const missions = items.map(({ line, value }) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CliError(`${name} line ${line}: a mission must be a JSON object`, EXIT.usage);
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(mission)'}: ${issue.message}`).join('; ');
+      throw new CliError(`${name} line ${line}: ${problems}`, EXIT.usage);
+    }
+    return { line, mission: value as Record<string, unknown> };
+  });
+  return { name, missions, contentHash: createHash('sha256').update(bytes).digest('hex') };
+}
+
+function parseItems(name: string, text: string): { line: number; value: unknown }[] {
+  let whole: unknown;
+  try {
+    whole = JSON.parse(text);
+  } catch {
+    return parseLines(name, text);
+  }
+  if (!Array.isArray(whole)) return [{ line: firstLine(text), value: whole }];
+  const lines = arrayItemLines(text);
+  return whole.map((value, index) => ({ line: lines[index] ?? 1, value }));
+}
+
+/** JSON Lines: each non-empty line one mission. */
+function parseLines(name: string, text: string): { line: number; value: unknown }[] {
+  const items: { line: number; value: unknown }[] = [];
+  text.split('\n').forEach((content, index) => {
+    if (!content.trim()) return;
+    try {
+      items.push({ line: index + 1, value: JSON.parse(content) });
+    } catch (error) {
+      throw new CliError(`${name} line ${index + 1} is not JSON (${(error as Error).message}); a file is a JSON array, one JSON object, or one mission per line`, EXIT.usage);
+    }
+  });
+  return items;
+}
+
+const firstLine = (text: string) => text.slice(0, text.search(/\S/)).split('\n').length;
+
+/** The line each element of a top-level JSON array starts on (the text is valid JSON). */
+function arrayItemLines(text: string): number[] {
+  const lines: number[] = [];
+  let line = 1;
+  let depth = 0;
+  let inString = false;
+  let expectingValue = false;
+  for (let at = 0; at < text.length; at++) {
+    const char = text[at]!;
+    if (char === '\n') line++;
+    if (inString) {
+      if (char === '\\') at++;
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (/\s/.test(char)) continue;
+    if (depth === 1 && expectingValue && char !== ']') {
+      lines.push(line);
+      expectingValue = false;
+    }
+    if (char === '"') inString = true;
+    else if (char === '[' || char === '{') {
+      depth++;
+      if (depth === 1) expectingValue = true;
+    } else if (char === ']' || char === '}') depth--;
+    else if (char === ',' && depth === 1) expectingValue = true;
+  }
+  return lines;
+}

@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { problemLine, type ApiClient } from './client';
+import { CliError, EXIT } from './exitCodes';
+import { junitReport, type MissionResult } from './junit';
+import { readMissionFile } from './missionFile';
+import { finishedOf, progressReporter, type Counts } from './progress';
+
+export interface SubmitOptions {
+  wait: boolean;
+  json: boolean;
+  junit?: string;
+  /** Seconds to wait at most (with --wait). */
+  timeout?: number;
+  failFast: boolean;
+  force: boolean;
+  batchSize: number;
+  /** Seconds between progress lines when not on a terminal. */
+  interval: number;
+}
+
+interface BatchAnswer {
+  batch_id: string;
+  items: { index: number; id?: string; error?: unknown }[];
+}
+
+interface MissionView extends MissionResult {
+  result: unknown;
+  steps?: { observation: { stdout?: string; stderr?: string } | null }[];
+}
+
+const OPEN = ['queued', 'running', 'waiting_approval'];
+const TAIL_CHARS = 1_000;
+
+/**
+ * `missions submit FILE`: the file's missions in batches of --batch-size, each batch under an Idempotency-Key made
+ * of the file's hash and the batch's position, so submitting the same file again creates nothing (--force does).
+ * With --wait, follows the batches to their end and reports each mission; returns the exit code.
+ */
+export async function submit(client: ApiClient, path: string, options: SubmitOptions): Promise<number> {
+  const file = readMissionFile(path);
+  const started = Date.now();
+  const nonce = options.force ? `-${randomBytes(6).toString('hex')}` : '';
+  const accepted: { line: number; id: string }[] = [];
+  const rejected: { line: number; problem: string }[] = [];
+  const batches: string[] = [];
+  for (let at = 0; at < file.missions.length; at += options.batchSize) {
+    const chunk = file.missions.slice(at, at + options.batchSize);
+    const key = `missions-cli-${file.contentHash.slice(0, 40)}-${at / options.batchSize}${nonce}`;
+    const answer = await submitBatch(client, chunk.map((item) => item.mission), key);
+    batches.push(answer.batch_id);
+    for (const item of answer.items) {
+      const line = chunk[item.index]!.line;
+      if (item.id) accepted.push({ line, id: item.id });
+      else rejected.push({ line, problem: problemLine(item.error) });
+    }
+  }
+  for (const { line, problem } of rejected) process.stderr.write(`missions: ${file.name} line ${line}: refused: ${problem}\n`);
+  if (!options.json) process.stderr.write(`submitted ${accepted.length} of ${file.missions.length} missions from ${file.name} in ${batches.length} batch(es): ${batches.join(', ')}\n`);
+  const inputExit = rejected.length > 0 ? EXIT.usage : EXIT.ok;
+  if (!options.wait) {
+    if (options.json) process.stdout.write(`${JSON.stringify({ batches, missions: accepted, rejected }, null, 2)}\n`);
+    return inputExit;
+  }
+
+  const timedOut = await follow(client, batches, accepted.length, options);
+  const results = await collect(client, batches, accepted);
+  const seconds = (Date.now() - started) / 1000;
+  if (options.junit) writeFileSync(options.junit, junitReport(`missions from ${file.name}`, results, seconds));
+  report(results, options.json, timedOut);
+  if (timedOut) return EXIT.timeout;
+  if (results.some((result) => result.status !== 'succeeded')) return EXIT.missionsFailed;
+  return inputExit;
+}
+
+async function submitBatch(client: ApiClient, missions: object[], key: string): Promise<BatchAnswer> {
+  // 409: the same key is in flight (an earlier run of this very command, interrupted): wait for its answer.
+  for (let attempt = 0; ; attempt++) {
+    const answer = await client.request<BatchAnswer>('POST', '/v1/missions/batch', { missions }, { 'idempotency-key': key });
+    if (answer.status === 202) return answer.body;
+    if (answer.status === 409 && attempt < 10) {
+      await sleep(1_000);
+      continue;
+    }
+    const hint = answer.status === 422 ? ' (submit with --force to send it again as new missions)' : '';
+    throw new CliError(`the server refused the batch: ${answer.status} ${problemLine(answer.body)}${hint}`, answer.status >= 500 || answer.status === 401 || answer.status === 403 ? EXIT.server : EXIT.usage);
+  }
+}
+
+/** Waits for every mission of the batches to end, or for the timeout; returns whether it timed out. */
+async function follow(client: ApiClient, batches: readonly string[], total: number, options: SubmitOptions): Promise<boolean> {
+  const progress = progressReporter(total, process.stderr, options.interval * 1_000);
+  const until = options.timeout === undefined ? Infinity : Date.now() + options.timeout * 1_000;
+  let cancelled = false;
+  try {
+    for (;;) {
+      const counts = await countsOf(client, batches);
+      progress.update(counts);
+      if (finishedOf(counts) >= total) return false;
+      if (options.failFast && !cancelled && counts.failed + counts.timed_out > 0) {
+        cancelled = true;
+        await cancelOpen(client, batches);
+        continue;
+      }
+      if (Date.now() >= until) return true;
+      await sleep(Math.min(1_000, Math.max(0, until - Date.now())));
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+async function countsOf(client: ApiClient, batches: readonly string[]): Promise<Counts> {
+  const sum: Counts = { queued: 0, running: 0, waiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 };
+  for (const batch of batches) {
+    const { counts } = await client.expect<{ counts: Counts }>('GET', `/v1/batches/${batch}`);
+    for (const status of Object.keys(sum) as (keyof Counts)[]) sum[status] += counts[status] ?? 0;
+  }
+  return sum;
+}
+
+/** --fail-fast: cancels every mission of the batches that has not ended. */
+async function cancelOpen(client: ApiClient, batches: readonly string[]): Promise<void> {
+  for (const batch of batches) {
+    for await (const mission of missionsOf(client, batch)) {
+      if (OPEN.includes(mission.status)) await client.request('POST', `/v1/missions/${mission.id}/cancel`);
+    }
+  }
+}
+
+async function* missionsOf(client: ApiClient, batch: string): AsyncGenerator<MissionView> {
+  let cursor: string | null = null;
+  do {
+    const page: { data: MissionView[]; next_cursor: string | null } = await client.expect('GET', `/v1/missions?batch_id=${batch}&limit=500${cursor ? `&cursor=${cursor}` : ''}`);
+    yield* page.data;
+    cursor = page.next_cursor;
+  } while (cursor);
+}
+
+/** Every accepted mission as it is now, in the file's order, with the tail of the last output of those that failed. */
+async function collect(client: ApiClient, batches: readonly string[], accepted: readonly { line: number; id: string }[]): Promise<(MissionResult & { line: number; result: unknown })[]> {
+  const byId = new Map<string, MissionView>();
+  for (const batch of batches) for await (const mission of missionsOf(client, batch)) byId.set(mission.id, mission);
+  const results = [];
+  for (const { line, id } of accepted) {
+    const mission = byId.get(id)!;
+    let lastOutput: string | undefined;
+    if (mission.status === 'failed' || mission.status === 'timed_out') {
+      const full = await client.expect<MissionView>('GET', `/v1/missions/${id}`);
+      const observation = full.steps?.at(-1)?.observation;
+      lastOutput = [observation?.stdout, observation?.stderr].filter(Boolean).join('\n').slice(-TAIL_CHARS) || undefined;
+    }
+    results.push({ line, id, goal: mission.goal, status: mission.status, metadata: mission.metadata, error: mission.error, result: mission.result, duration_ms: mission.duration_ms, lastOutput });
+  }
+  return results;
+}
+
+function report(results: readonly (MissionResult & { line: number; result: unknown })[], json: boolean, timedOut: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  const counts = new Map<string, number>();
+  for (const result of results) counts.set(result.status, (counts.get(result.status) ?? 0) + 1);
+  for (const result of results.filter((one) => one.status !== 'succeeded')) {
+    const why = result.error ? `${result.error.code}: ${result.error.message}` : 'not finished';
+    process.stdout.write(`${result.status.padEnd(10)} line ${result.line} ${result.id} ${result.goal.slice(0, 60)} — ${why}\n`);
+  }
+  const summary = [...counts].map(([status, count]) => `${count} ${status}`).join(', ');
+  process.stdout.write(`${results.length} missions: ${summary}${timedOut ? ' (stopped waiting at --timeout)' : ''}\n`);
+}

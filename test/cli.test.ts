@@ -1,0 +1,224 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTenant, shell, usePlatform } from './platform';
+import { freePort } from './services';
+
+// The `missions` command as users and CI run it: a real process against the running API and worker.
+const context = usePlatform({ env: { WORKER_CONCURRENCY: '6', SANDBOX_POOL_SIZE: '3' } });
+const BIN = join(__dirname, '..', 'bin', 'missions.js');
+const dir = mkdtempSync(join(tmpdir(), 'mc-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+jest.setTimeout(120_000);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function missions(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, MISSIONS_URL: `http://127.0.0.1:${context.platform.api.port}`, MISSIONS_API_KEY: context.env.config.ADMIN_API_KEY, ...env } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+function file(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+const missionCount = async () => Number((await context.env.db('missions').count({ n: '*' }))[0]!.n);
+
+test('submit --wait reports every mission: --json on stdout, a JUnit report CI systems read, exit 1 when one failed', async () => {
+  const content = JSON.stringify(
+    [
+      { goal: 'first', plan: [shell('echo one')], metadata: { name: 'prints one' } },
+      { goal: 'second fails', plan: [shell('echo about to fail; exit 3')] },
+      { goal: 'third', plan: [shell('echo three')] },
+    ],
+    null,
+    2,
+  );
+  const path = file('mixed.json', content);
+  const starts = content.split('\n').flatMap((line, index) => (line === '  {' ? [index + 1] : []));
+  const junit = join(dir, 'report.xml');
+
+  const run = await missions(['submit', path, '--wait', '--json', '--junit', junit]);
+
+  expect(run.code).toBe(1);
+  const results = JSON.parse(run.stdout) as { line: number; id: string; status: string; error: { code: string } | null }[];
+  expect(results.map((result) => [result.line, result.status])).toEqual([
+    [starts[0], 'succeeded'],
+    [starts[1], 'failed'],
+    [starts[2], 'succeeded'],
+  ]);
+  expect(results[1]!.error!.code).toBe('ERR_STEP_FAILED');
+  const xml = readFileSync(junit, 'utf8');
+  expect(xml).toMatch(/<testsuites name="missions" tests="3" failures="1" errors="0" skipped="0"/);
+  expect(xml.match(/<testcase /g)).toHaveLength(3);
+  expect(xml).toContain('<testcase classname="missions" name="prints one"');
+  expect(xml).toMatch(/<failure type="ERR_STEP_FAILED" message="the step exited with code 3">[^<]*last output:\nabout to fail/);
+  // Progress went to stderr as plain lines: this is no terminal.
+  expect(run.stderr).toMatch(/^progress: 3\/3 done \(succeeded 2, failed 1/m);
+});
+
+test('submitting the same file again creates nothing new; --force submits it again', async () => {
+  const path = file('same.jsonl', `${JSON.stringify({ goal: 'once', plan: [shell('true')] })}\n${JSON.stringify({ goal: 'twice', plan: [shell('true')] })}\n`);
+  const first = await missions(['submit', path, '--json']);
+  const before = await missionCount();
+
+  const again = await missions(['submit', path, '--json']);
+
+  expect([first.code, again.code]).toEqual([0, 0]);
+  expect(JSON.parse(again.stdout).missions).toEqual(JSON.parse(first.stdout).missions);
+  expect(await missionCount()).toBe(before);
+  const forced = await missions(['submit', path, '--json', '--force']);
+  expect(forced.code).toBe(0);
+  expect(await missionCount()).toBe(before + 2);
+});
+
+test('a bad file is exit 2, naming the line and the field, and nothing is submitted', async () => {
+  const before = await missionCount();
+  const lines = Array.from({ length: 6 }, (_, i) => JSON.stringify({ goal: `ok ${i}`, plan: [shell('true')] }));
+  const unknownField = await missions(['submit', file('bad.jsonl', [...lines, JSON.stringify({ goal: 'typo', plan: [shell('true')], priority: 9 })].join('\n'))]);
+  const notJson = await missions(['submit', file('bad.json', '{"goal": "x", plan: [')]);
+  const missing = await missions(['submit', join(dir, 'nowhere.json')]);
+
+  expect([unknownField.code, notJson.code, missing.code]).toEqual([2, 2, 2]);
+  expect(unknownField.stderr).toMatch(/bad\.jsonl line 7: .*priority/);
+  expect(notJson.stderr).toMatch(/bad\.json line 1 is not JSON/);
+  expect(await missionCount()).toBe(before);
+});
+
+test('a server that cannot be reached is exit 3; a refused key too', async () => {
+  const closed = await freePort();
+  const unreachable = await missions(['list'], { MISSIONS_URL: `http://127.0.0.1:${closed}` });
+  const refused = await missions(['list'], { MISSIONS_API_KEY: 'mc_not-a-key-not-a-key-not-a-key-00' });
+
+  expect([unreachable.code, refused.code]).toEqual([3, 3]);
+  expect(unreachable.stderr).toMatch(/cannot reach/);
+  expect(refused.stderr).toMatch(/401/);
+});
+
+test('--timeout gives up waiting with exit 4; cancel stops the mission, and a second cancel is exit 1', async () => {
+  const path = file('slow.json', JSON.stringify({ goal: 'slow', plan: [shell('sleep 30')] }));
+
+  const waited = await missions(['submit', path, '--wait', '--timeout', '1', '--json']);
+
+  expect(waited.code).toBe(4);
+  const [slow] = JSON.parse(waited.stdout) as { id: string; status: string }[];
+  expect(['queued', 'running']).toContain(slow!.status);
+  expect((await missions(['cancel', slow!.id])).code).toBe(0);
+  expect((await missions(['cancel', slow!.id])).code).toBe(1);
+});
+
+test('--fail-fast cancels the rest once a mission fails', async () => {
+  const path = file(
+    'failfast.json',
+    JSON.stringify([{ goal: 'fails', plan: [shell('exit 1')] }, ...Array.from({ length: 3 }, (_, i) => ({ goal: `long ${i}`, plan: [shell('sleep 30')] }))]),
+  );
+  const started = Date.now();
+
+  const run = await missions(['submit', path, '--wait', '--fail-fast', '--json']);
+
+  expect(run.code).toBe(1);
+  expect(Date.now() - started).toBeLessThan(20_000);
+  expect((JSON.parse(run.stdout) as { status: string }[]).map((result) => result.status)).toEqual(['failed', 'cancelled', 'cancelled', 'cancelled']);
+});
+
+test('status, list, logs, logs --follow and batch show a mission; missions read from stdin', async () => {
+  const submitted = await missions(['submit', '-', '--json'], {}, JSON.stringify({ goal: 'from stdin', plan: [shell('echo alpha'), shell('echo beta')] }));
+  const { id } = (JSON.parse(submitted.stdout) as { missions: { id: string }[] }).missions[0]!;
+  const batchId = (JSON.parse(submitted.stdout) as { batches: string[] }).batches[0]!;
+
+  const followed = await missions(['logs', id, '--follow']);
+
+  expect(followed.code).toBe(0);
+  expect(followed.stdout).toMatch(/#1 shell \(\d+ ms\) exit 0[^\n]*\n {4}alpha\n#2 shell \(\d+ ms\) exit 0[^\n]*\n {4}beta\n\[succeeded\]/);
+  expect((await missions(['logs', id])).stdout).toMatch(/^#1 shell/);
+  expect((await missions(['status', id])).stdout).toMatch(new RegExp(`^${id} succeeded — from stdin\nsteps 2`));
+  expect(JSON.parse((await missions(['status', id, '--json'])).stdout)).toMatchObject({ id, status: 'succeeded' });
+  expect((await missions(['list', '--batch', batchId])).stdout).toMatch(new RegExp(`^${id} succeeded`));
+  expect((await missions(['batch', batchId])).stdout).toMatch(/1 of 1 accepted\n.*succeeded 1/);
+});
+
+test('approve and reject a step that waits for a human; tenants create prints the new key once', async () => {
+  const plan = [{ tool: 'python', input: { code: 'print("approved")' } }];
+  const submitted = await missions(['submit', '-', '--json'], {}, [JSON.stringify({ goal: 'approve me', plan, require_approval: ['python'] }), JSON.stringify({ goal: 'reject me', plan, require_approval: ['python'] })].join('\n'));
+  const [toApprove, toReject] = (JSON.parse(submitted.stdout) as { missions: { id: string }[] }).missions;
+  for (const { id } of [toApprove!, toReject!]) await waitForStatus(id, 'waiting_approval');
+
+  expect((await missions(['approve', toApprove!.id])).code).toBe(0);
+  expect((await missions(['reject', toReject!.id, '--reason', 'not today'])).code).toBe(0);
+  expect((await context.platform.waitForMission(toApprove!.id)).status).toBe('succeeded');
+  expect((await context.platform.waitForMission(toReject!.id)).error).toMatchObject({ code: 'ERR_REJECTED' });
+
+  const created = await missions(['tenants', 'create', 'from-the-cli', '--rate-limit', '100']);
+  expect(created.code).toBe(0);
+  const key = created.stdout.trim().split('\n').at(-1)!;
+  expect(key).toMatch(/^mc_/);
+  expect((await missions(['list'], { MISSIONS_API_KEY: key })).code).toBe(0);
+  // Only the admin creates tenants: a tenant's key is refused.
+  const tenant = await createTenant(context.platform, 'not-admin');
+  expect((await missions(['tenants', 'create', 'x'], { MISSIONS_API_KEY: tenant.authorization!.slice(7) })).code).toBe(3);
+});
+
+test('--verbose shows each request and never the key; usage errors are exit 2', async () => {
+  const run = await missions(['--verbose', 'list', '--limit', '1']);
+
+  expect(run.code).toBe(0);
+  expect(run.stderr).toMatch(/GET \/v1\/missions\?limit=1 -> 200/);
+  expect(`${run.stdout}${run.stderr}`).not.toContain(context.env.config.ADMIN_API_KEY);
+  expect((await missions(['submit'])).code).toBe(2);
+  expect((await missions(['list', '--limit', 'zero'])).code).toBe(2);
+  expect((await missions(['list'], { MISSIONS_API_KEY: '' })).code).toBe(2);
+});
+
+async function waitForStatus(id: string, status: string): Promise<void> {
+  for (;;) {
+    const mission = (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string };
+    if (mission.status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('on a terminal, submit --wait draws a progress bar that redraws in place and ends at 100%', async () => {
+  const path = file('tty.json', JSON.stringify(Array.from({ length: 4 }, (_, i) => ({ goal: `tick ${i}`, plan: [shell(`sleep ${0.5 + i * 0.5}`)] }))));
+  const command = [process.execPath, BIN, 'submit', path, '--wait'].map((part) => `'${part}'`).join(' ');
+
+  // `script` runs the command in a real pseudo-terminal and copies what it draws.
+  const run = await new Promise<Run>((resolve) =>
+    execFile(
+      'script',
+      ['-qfec', command, '/dev/null'],
+      { env: { ...process.env, MISSIONS_URL: `http://127.0.0.1:${context.platform.api.port}`, MISSIONS_API_KEY: context.env.config.ADMIN_API_KEY } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+
+  expect(run.code).toBe(0);
+  // Each frame is drawn over the last: back to column 1 (ESC [1G), the bar, clear to the end of the line.
+  const redraws = run.stdout.split('\u001b[1G').filter((frame) => /\d+% \| \d\/4 done/.test(frame));
+  expect(redraws.length).toBeGreaterThan(2);
+  expect(redraws.at(-1)).toMatch(/100% \| 4\/4 done \| succeeded 4 failed 0/);
+  expect(run.stdout).not.toMatch(/^progress:/m);
+  expect(run.stdout).toMatch(/4 missions: 4 succeeded/);
+});
+
+test("the CI example's missions all pass, as the example workflow expects", async () => {
+  const junit = join(dir, 'ci.xml');
+
+  const run = await missions(['submit', join(__dirname, '..', 'examples', 'ci-missions.jsonl'), '--wait', '--junit', junit, '--force']);
+
+  expect([run.code, run.stdout.trim().split('\n').at(-1)]).toEqual([0, '5 missions: 5 succeeded']);
+  expect(readFileSync(junit, 'utf8')).toMatch(/tests="5" failures="0" errors="0" skipped="0"/);
+});
