@@ -5,7 +5,7 @@ import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionOutcome, Step } from './mission';
 import { HandedBackError, MissionStops } from './missionStops';
 import type { Approvals } from './approvals';
-import type { MissionProgress } from './missionProgress';
+import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
 import type { Action, Policy } from './policies/policy';
@@ -62,6 +62,9 @@ interface EngineEvents {
   stepRan: [tool: string, failed: boolean, ms: number];
 }
 
+/** How the loop ended: the outcome to record, with the result, and the finish step when the policy finished. */
+type RunOutcome = MissionOutcome & Omit<Outcome, 'status' | 'error'>;
+
 /** A run's outcome, with what the log line about it needs. */
 export interface RunResult extends MissionOutcome {
   batchId: string | null;
@@ -103,7 +106,11 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     try {
       const outcome = await this.loop(mission, stops, lease);
       // A mission waiting for approval was parked by Approvals.request and stays as it is.
-      if (outcome.status !== 'waiting_approval') await this.deps.progress.finish(missionId, outcome);
+      if (outcome.status !== 'waiting_approval') {
+        await this.deps.progress.finish(missionId, outcome).catch((error: unknown) => {
+          throw isUniqueViolation(error) ? new StepConflictError(missionId, outcome.steps, { cause: error }) : error;
+        });
+      }
       // Cancelled with a step in flight: its end is announced now that the step is recorded.
       if (outcome.status === 'cancelled') await this.deps.progress.announceCancelled(missionId);
       const durationMs = Date.now() - (mission.started_at ?? new Date()).getTime();
@@ -131,7 +138,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     await this.deps.progress.finish(missionId, { status: 'failed', error: { code: 'ERR_INTERNAL', message } });
   }
 
-  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease): Promise<MissionOutcome & { result?: unknown }> {
+  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease): Promise<RunOutcome> {
     const { signal } = stops;
     const policy = this.deps.policyFor(mission);
     const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
@@ -159,10 +166,11 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
         }
-        // A finish decided by the policy is the trace's last step; a plan that simply ran out adds none.
-        const finishWith = async (result: unknown, implicit = false) => {
-          if (!implicit) await record(finishStep(mission.id, seq, action.thought, result));
-          return { status: 'succeeded' as const, steps: history.length, result };
+        // A finish decided by the policy is the trace's last step, recorded with the outcome; a plan that simply
+        // ran out adds none.
+        const finishWith = (result: unknown, implicit = false): RunOutcome => {
+          const finalStep = implicit ? undefined : finishStep(mission.id, seq, action.thought, result);
+          return { status: 'succeeded', steps: history.length + (finalStep ? 1 : 0), result, finalStep };
         };
         if (action.kind === 'finish') return finishWith(action.result, action.implicit);
         if (action.kind === 'tool' && action.call.tool === 'finish') return finishWith(action.call.input.result);

@@ -1,61 +1,145 @@
 import type { Knex } from 'knex';
+import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
-import type { Mission, MissionError, MissionStatus } from './mission';
+import { isInfrastructureFault } from './faults';
+import { stepView, type Mission, type MissionError, type MissionStatus, type Step } from './mission';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
 export const EVENTS_CHANNEL = 'mission_events';
 
+// Every statement below changes many missions at once (a group of callers), appends their events and notifies
+// the listeners when it commits, so the SSE stream can never miss or reorder a change.
+
+const START = `
+  with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, seq int, worker text)),
+  before as (select missions.id, missions.worker_id as previous_worker from missions join input on missions.id = input.id),
+  m as (
+    update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = input.worker,
+      deadline_at = coalesce(deadline_at, now() + make_interval(secs => (spec->>'deadline_s')::float8)),
+      workers = case when workers[cardinality(workers)] is distinct from input.worker then workers || input.worker else workers end
+    from input where missions.id = input.id and missions.job_seq = input.seq and missions.status in ('queued', 'running')
+    returning missions.*
+  ), e as (
+    insert into mission_events (mission_id, type, data)
+    select id, 'status', jsonb_build_object('status', status, 'worker_id', worker_id) from m returning mission_id
+  ), n as (
+    select pg_notify(:channel, mission_id::text) from (select distinct mission_id from e) notified
+  )
+  select m.*, before.previous_worker, extract(epoch from m.deadline_at - now()) * 1000 as deadline_in_ms,
+    (select count(*) from n) as notified
+  from m join before on before.id = m.id`;
+
+const CLAIM = `
+  with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, seq int))
+  update missions set step_claimed = input.seq from input where missions.id = input.id and missions.status = 'running'
+  returning missions.id, clock_timestamp() as started_at`;
+
+// The outcome, and the finish step when the policy decided to finish; its event comes before the status event.
+const FINISH = `
+  with input as (
+    select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, status text, result jsonb, error jsonb, step jsonb, view jsonb)
+  ), m as (
+    update missions set status = input.status, result = input.result, error = input.error, finished_at = now(),
+      step_count = coalesce((input.step->>'seq')::int, step_count)
+    from input where missions.id = input.id and missions.status in ('queued', 'running')
+    returning missions.id
+  ), s as (
+    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
+    select step.mission_id, step.seq, step.thought, step.tool, step.input, step.observation, step.exit_code, step.error, step.started_at, step.finished_at
+    from input, jsonb_populate_record(null::steps, input.step) step
+    where input.step is not null and input.id in (select id from m)
+  ), e as (
+    insert into mission_events (mission_id, type, data)
+    select id, type, data from (
+      select id, 1 as k, 'step' as type, view as data from input where step is not null and id in (select id from m)
+      union all
+      select id, 2, 'status', jsonb_strip_nulls(jsonb_build_object('status', status, 'result', result, 'error', error))
+      from input where id in (select id from m)
+    ) events order by id, k
+    returning mission_id
+  )
+  select pg_notify(:channel, mission_id::text) from (select distinct mission_id from e) notified`;
+
+export interface Started {
+  mission: Mission;
+  /** Milliseconds left until the mission's deadline, by Postgres's clock; null without one. */
+  deadlineInMs: number | null;
+  /** The worker the mission ran on before, if any. */
+  previousWorker: string | null;
+}
+
+export interface Outcome {
+  status: MissionStatus;
+  result?: unknown;
+  error?: MissionError;
+  /** The finish step, recorded with the outcome when the policy decided to finish. */
+  finalStep?: Step;
+}
+
+type StartRow = Mission & { previous_worker: string | null; deadline_in_ms: string | null; notified?: unknown };
+
 /**
- * A mission's status changes as it runs. Each change is one statement that also appends the mission's event
- * and notifies listeners on commit, so the SSE stream can never miss or reorder a change. (Steps go through
- * the StepWriter, which does the same for many steps at once.)
+ * A mission's status as it runs. Starts, step claims and outcomes of the missions a worker runs at once are
+ * group-committed: one statement for every mission that starts (or claims a step, or ends) together, each caller
+ * answered when its row is committed. (Steps go through the StepWriter, which does the same.)
  */
 export class MissionProgress {
-  constructor(private readonly db: Knex) {}
+  private readonly starts: GroupCommit<{ id: string; seq: number; worker: string }, Started | undefined>;
+  private readonly claims: GroupCommit<{ id: string; seq: number }, Date | undefined>;
+  private readonly finishes: GroupCommit<{ id: string; outcome: Outcome }, void>;
+
+  constructor(private readonly db: Knex) {
+    const retryAlone = (error: unknown) => !isInfrastructureFault(error);
+    this.starts = new GroupCommit(async (requests) => {
+      const { rows } = await db.raw(START, { rows: JSON.stringify(requests), channel: EVENTS_CHANNEL });
+      const started = new Map((rows as StartRow[]).map((row) => [row.id, row]));
+      return requests.map(({ id }) => {
+        const row = started.get(id);
+        if (!row) return undefined;
+        const { previous_worker: previousWorker, deadline_in_ms: deadlineInMs, notified: _notified, ...mission } = row;
+        return { mission, deadlineInMs: deadlineInMs === null ? null : Number(deadlineInMs), previousWorker };
+      });
+    }, { retryAlone });
+    this.claims = new GroupCommit(async (requests) => {
+      const { rows } = await db.raw(CLAIM, { rows: JSON.stringify(requests) });
+      const claimed = new Map((rows as { id: string; started_at: Date }[]).map((row) => [row.id, row.started_at]));
+      return requests.map(({ id }) => claimed.get(id));
+    }, { retryAlone });
+    this.finishes = new GroupCommit(async (requests) => {
+      const rows = requests.map(({ id, outcome }) => ({
+        id,
+        status: outcome.status,
+        result: outcome.result ?? null,
+        error: outcome.error ?? null,
+        step: outcome.finalStep ?? null,
+        view: outcome.finalStep ? stepView(outcome.finalStep) : null,
+      }));
+      // A model's answer can hold what Postgres cannot store: it is made storable (lib/text.ts).
+      await db.raw(FINISH, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
+      return requests.map(() => undefined);
+    }, { retryAlone });
+  }
 
   /**
-   * Moves a queued (or interrupted running) mission to running on this worker, as its job number `jobSeq`, in one
-   * round trip. Its deadline starts at its first start; a worker other than the last is added to its history.
-   * Returns the mission, the milliseconds left until its deadline (by Postgres's clock) and the worker it ran on
-   * before, or undefined when there is no such open mission owned by that job.
+   * Moves a queued (or interrupted running) mission to running on this worker, as its job number `jobSeq`. Its
+   * deadline starts at its first start; a worker other than the last is added to its history. Undefined when
+   * there is no such open mission owned by that job.
    */
-  async markRunning(
-    id: string,
-    jobSeq: number,
-    workerId: string,
-  ): Promise<{ mission: Mission; deadlineInMs: number | null; previousWorker: string | null } | undefined> {
-    const { rows } = await this.db.raw(
-      `with m as (
-         update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = :worker,
-           deadline_at = coalesce(deadline_at, now() + make_interval(secs => (spec->>'deadline_s')::float8)),
-           workers = case when workers[cardinality(workers)] is distinct from :worker then workers || :worker::text else workers end
-         where id = :id and job_seq = :seq and status in ('queued', 'running')
-         returning *, (select worker_id from missions before where before.id = missions.id) as previous_worker
-       ), e as (
-         insert into mission_events (mission_id, type, data)
-         select id, 'status', jsonb_build_object('status', status, 'worker_id', worker_id) from m returning mission_id
-       ), n as (
-         select pg_notify(:channel, mission_id::text) from e
-       )
-       select m.*, extract(epoch from m.deadline_at - now()) * 1000 as deadline_in_ms, (select count(*) from n) as notified from m`,
-      { id, seq: jobSeq, worker: workerId, channel: EVENTS_CHANNEL },
-    );
-    const row = rows[0] as (Mission & { notified?: unknown; deadline_in_ms: string | null; previous_worker: string | null }) | undefined;
-    if (!row) return undefined;
-    const { notified: _notified, deadline_in_ms: deadlineInMs, previous_worker: previousWorker, ...mission } = row;
-    return { mission, deadlineInMs: deadlineInMs === null ? null : Number(deadlineInMs), previousWorker };
+  markRunning(id: string, jobSeq: number, workerId: string): Promise<Started | undefined> {
+    return this.starts.add({ id, seq: jobSeq, worker: workerId });
   }
 
   /**
    * Claims step `seq` before it starts: only while the mission is running, stamped by Postgres's clock. Undefined
    * when the mission is no longer running (cancelled, or ended by another run): the step must not start.
    */
-  async claimStep(id: string, seq: number): Promise<Date | undefined> {
-    const { rows } = await this.db.raw(
-      `update missions set step_claimed = :seq where id = :id and status = 'running' returning clock_timestamp() as started_at`,
-      { id, seq },
-    );
-    return (rows[0] as { started_at: Date } | undefined)?.started_at;
+  claimStep(id: string, seq: number): Promise<Date | undefined> {
+    return this.claims.add({ id, seq });
+  }
+
+  /** Records the outcome of an open mission (and its finish step). A mission cancelled meanwhile stays cancelled. */
+  finish(id: string, outcome: Outcome): Promise<void> {
+    return this.finishes.add({ id, outcome });
   }
 
   /**
@@ -87,29 +171,6 @@ export class MissionProgress {
        )
        select pg_notify(:channel, mission_id::text) from e`,
       { id, seq: jobSeq, worker: workerId, channel: EVENTS_CHANNEL },
-    );
-  }
-
-  /** Records the outcome of an open mission. A mission cancelled meanwhile stays cancelled. */
-  async finish(id: string, outcome: { status: MissionStatus; result?: unknown; error?: MissionError }): Promise<void> {
-    await this.db.raw(
-      `with m as (
-         update missions set status = :status, result = :result, error = :error, finished_at = now()
-         where id = :id and status in ('queued', 'running') returning id
-       ), e as (
-         insert into mission_events (mission_id, type, data)
-         select id, 'status', jsonb_strip_nulls(jsonb_build_object('status', :status::text, 'result', :result::jsonb, 'error', :error::jsonb))
-         from m returning mission_id
-       )
-       select pg_notify(:channel, mission_id::text) from e`,
-      {
-        id,
-        status: outcome.status,
-        // A model's answer can hold what Postgres cannot store: it is made storable (lib/text.ts).
-        result: outcome.result === undefined ? null : storableJson(outcome.result),
-        error: outcome.error ? storableJson(outcome.error) : null,
-        channel: EVENTS_CHANNEL,
-      },
     );
   }
 }

@@ -1,15 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
+import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
 import { isInfrastructureFault } from './faults';
 import { stepView, type Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
-
-interface Pending {
-  step: Step;
-  resolve(): void;
-  reject(error: Error): void;
-}
 
 interface StepWriterEvents {
   /** A group was committed: how many rows, and how long the statement took. */
@@ -40,58 +35,34 @@ const INSERT_GROUP = `
 /**
  * Records steps with group commit: steps of many missions that finish together go to Postgres in one statement,
  * while the previous one is still running. A step's caller is answered only once its row is committed, so a
- * step is durable before the mission acts on it; and no step costs a round trip of its own under load.
+ * step is durable before the mission acts on it; and no step costs a round trip of its own under load. A row
+ * Postgres refuses (a step another run recorded first) fails alone; the rest of its group is written.
  */
 export class StepWriter extends EventEmitter<StepWriterEvents> {
-  private pending: Pending[] = [];
-  private writing: Promise<void> | undefined;
+  private readonly group: GroupCommit<Step, void>;
 
-  constructor(
-    private readonly db: Knex,
-    private readonly maxGroup = 1_000,
-  ) {
+  constructor(db: Knex, maxGroup = 1_000) {
     super();
+    this.group = new GroupCommit(
+      async (steps: Step[]) => {
+        const rows = steps.map((step) => ({ ...step, view: stepView(step) }));
+        // Tool output is text already (sandbox/channel.ts); a model's thought or input may still hold NUL or an
+        // unpaired surrogate, which would fail the statement: storableJson replaces them.
+        await db.raw(INSERT_GROUP, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
+        return steps.map(() => undefined);
+      },
+      { maxGroup, retryAlone: (error) => !isInfrastructureFault(error) },
+    );
+    this.group.on('committed', (rows, ms) => this.emit('flushed', rows, ms));
   }
 
   /** Resolves once the step is committed. */
   append(step: Step): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ step, resolve, reject });
-      this.writing ??= this.writeAll();
-    });
+    return this.group.add(step);
   }
 
   /** Resolves once every step appended so far is committed (or has failed). */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private async writeAll(): Promise<void> {
-    // Let the steps of this turn of the event loop join the group.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.pending.length > 0) {
-      const group = this.pending.splice(0, this.maxGroup);
-      try {
-        await this.write(group.map((entry) => entry.step));
-        group.forEach((entry) => entry.resolve());
-      } catch (error) {
-        if (isInfrastructureFault(error)) {
-          group.forEach((entry) => entry.reject(error as Error));
-          continue;
-        }
-        // One bad row (a step another worker already recorded) must not fail the others: write them one by one.
-        for (const entry of group) await this.write([entry.step]).then(entry.resolve, entry.reject);
-      }
-    }
-    this.writing = undefined;
-  }
-
-  private async write(steps: readonly Step[]): Promise<void> {
-    const started = performance.now();
-    const rows = steps.map((step) => ({ ...step, view: stepView(step) }));
-    // Tool output is text already (sandbox/channel.ts); a model's thought or input may still hold NUL or an
-    // unpaired surrogate, which would fail the statement: storableJson replaces them.
-    await this.db.raw(INSERT_GROUP, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
-    this.emit('flushed', steps.length, performance.now() - started);
+  flush(): Promise<void> {
+    return this.group.flush();
   }
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Queue } from 'bullmq';
+import { GroupCommit } from '../lib/groupCommit';
 import type { MissionJobData } from '../lib/queue';
 import { enqueueMissions, type Enqueueable } from './enqueue';
 import { isInfrastructureFault } from './faults';
@@ -13,21 +14,20 @@ interface SubmitterEvents {
   enqueueFailed: [error: Error, missionIds: string[]];
 }
 
-interface Waiting {
+/** A single submission: who submits what. */
+interface Submission {
   tenantId: string;
   spec: MissionSpec;
-  resolve(mission: Mission): void;
-  reject(error: Error): void;
 }
 
 /**
  * Accepts missions durably. Single submissions that arrive together are group-committed: one INSERT for all of
- * them, while the previous commit is still running; each caller is answered once its row is committed.
- * Enqueuing follows the commit and never delays the answer; what fails to enqueue is left to the sweeper.
+ * them, while the previous commit is still running; each caller is answered once its row is committed (a row
+ * Postgres refuses fails alone). Enqueuing follows the commit and never delays the answer; what fails to enqueue
+ * is left to the sweeper.
  */
 export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
-  private waiting: Waiting[] = [];
-  private committing: Promise<void> | undefined;
+  private readonly singles: GroupCommit<Submission, Mission>;
   private readonly enqueues = new Set<Promise<void>>();
 
   constructor(
@@ -35,14 +35,20 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
     private readonly queue: Queue<MissionJobData>,
   ) {
     super();
+    this.singles = new GroupCommit(
+      async (submissions: Submission[]) => {
+        const missions = await this.store.create(submissions.map(({ tenantId, spec }) => ({ tenant_id: tenantId, spec })));
+        this.emit('committed', missions.length, 'single');
+        this.enqueueInBackground(missions);
+        return missions;
+      },
+      { retryAlone: (error) => !isInfrastructureFault(error) },
+    );
   }
 
   /** Resolves with the mission once it is committed. */
   submit(tenantId: string, spec: MissionSpec): Promise<Mission> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ tenantId, spec, resolve, reject });
-      this.committing ??= this.commitWaiting();
-    });
+    return this.singles.add({ tenantId, spec });
   }
 
   /** Commits a batch in one transaction, then enqueues it. */
@@ -60,38 +66,8 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
 
   /** Waits for commits and enqueues under way. */
   async drain(): Promise<void> {
-    while (this.committing || this.enqueues.size > 0) {
-      await this.committing;
-      await Promise.allSettled([...this.enqueues]);
-    }
-  }
-
-  private async commitWaiting(): Promise<void> {
-    // Let the requests of this turn of the event loop join the group.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.waiting.length > 0) {
-      const group = this.waiting;
-      this.waiting = [];
-      try {
-        this.committed(group, await this.store.create(group.map(({ tenantId, spec }) => ({ tenant_id: tenantId, spec }))));
-      } catch (error) {
-        if (group.length === 1 || isInfrastructureFault(error)) {
-          for (const waiter of group) waiter.reject(error as Error);
-          continue;
-        }
-        // One row Postgres refused must not fail the requests of others: commit them one by one.
-        for (const waiter of group) {
-          await this.store.create([{ tenant_id: waiter.tenantId, spec: waiter.spec }]).then((missions) => this.committed([waiter], missions), waiter.reject);
-        }
-      }
-    }
-    this.committing = undefined;
-  }
-
-  private committed(group: readonly Waiting[], missions: readonly Mission[]): void {
-    group.forEach((waiter, index) => waiter.resolve(missions[index]!));
-    this.emit('committed', missions.length, 'single');
-    this.enqueueInBackground(missions);
+    await this.singles.flush();
+    while (this.enqueues.size > 0) await Promise.allSettled([...this.enqueues]);
   }
 
   private enqueueInBackground(missions: readonly Enqueueable[]): void {

@@ -123,7 +123,7 @@ export async function startWorker(
   );
   engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
   const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
-  const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
+  const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, id, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
   const missions = createMissionWorker(engine, cancellations, tenantSlots, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -169,6 +169,7 @@ export async function startWorker(
         },
       ],
       ['flush step writer', () => steps.flush()],
+      ['give tenant slots back', () => tenantSlots.close()],
       ['stop cancellations', () => cancellations.close()],
       ['stop sandbox stats', () => stats.stop()],
       [

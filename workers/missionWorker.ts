@@ -71,12 +71,11 @@ export function createMissionWorker(
       const log = logger.child({ mission_id: missionId, tenant_id: tenantId, job_id: job.id });
       // A job that names no mission (added by hand, or by something else sharing the queue) can never run: it fails at once.
       if (!isUuid(String(missionId)) || !isUuid(String(tenantId))) throw new UnrecoverableError('the job names no mission (mission_id and tenant_id must be ids)');
-      if (!(await tenantSlots.acquire(tenantId, missionId))) {
+      if (!(await tenantSlots.acquire(tenantId))) {
         // The tenant has its share running: step aside without holding this worker's slot.
         await job.moveToDelayed(Date.now() + TENANT_RETRY_MS * (1 + Math.random()), token);
         throw new DelayedError();
       }
-      const renewal = setInterval(() => void tenantSlots.acquire(tenantId, missionId).catch(() => undefined), options.lockMs / 3);
       const cancelled = cancellations.watch(missionId);
       running.add(job.id!);
       // The first attempt only: a retry's wait is its backoff, not the queue's.
@@ -103,8 +102,7 @@ export function createMissionWorker(
       } finally {
         running.delete(job.id!);
         cancelled.done();
-        clearInterval(renewal);
-        await tenantSlots.release(tenantId, missionId).catch(() => undefined);
+        tenantSlots.release(tenantId);
       }
     },
     {

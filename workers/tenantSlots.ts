@@ -1,41 +1,169 @@
 import type { Redis } from '../lib/redis';
 
-// Leases in a sorted set per tenant, scored by expiry: a worker that dies stops renewing, and its leases
-// lapse on their own instead of shrinking the tenant's share for ever.
-const ACQUIRE = `
+// Per tenant, a hash of how many running slots each worker holds, and a sorted set of the holders scored by when
+// their lease expires: a worker that dies stops renewing, and its slots lapse instead of shrinking the tenant's
+// share for ever. Leasing is atomic, so the slots held across the fleet never exceed the cap.
+const LEASE = `
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, holder in ipairs(expired) do redis.call('HDEL', KEYS[2], holder) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+local held = 0
+for _, count in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(count) end
+local grant = math.min(tonumber(ARGV[4]), tonumber(ARGV[5]) - held)
+if grant <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[3], grant)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1`;
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return grant`;
 
-type WithAcquire = Redis & { tenantSlot(key: string, now: number, expiry: number, missionId: string, cap: number, ttl: number): Promise<number> };
+const GIVE_BACK = `
+local left = redis.call('HINCRBY', KEYS[2], ARGV[1], -tonumber(ARGV[2]))
+if left <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+return left`;
 
-/** Caps the missions each tenant has running across the whole fleet, so one tenant's batch cannot starve another. */
+// Renews this worker's lease; answers what it still holds (0 when its lease was lost, e.g. Redis restarted empty).
+const RENEW = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')`;
+
+type WithScripts = Redis & {
+  tenantLease(holders: string, counts: string, now: number, expiry: number, worker: string, want: number, cap: number, ttl: number): Promise<number>;
+  tenantGiveBack(holders: string, counts: string, worker: string, count: number): Promise<number>;
+  tenantRenew(holders: string, counts: string, expiry: number, worker: string, ttl: number): Promise<number>;
+};
+
+export interface TenantSlotsOptions {
+  /** Slots leased from Redis at once; the worker hands them to its missions without asking again. Default 8. */
+  block: number;
+  /** A slot unused this long goes back to the fleet. Default 1 s. */
+  idleReturnMs: number;
+}
+
+interface Allowance {
+  held: number;
+  used: number;
+  /** A lease request under way; other acquires of the tenant wait for it. */
+  leasing?: Promise<void>;
+  returnTimer?: NodeJS.Timeout;
+}
+
+/**
+ * Caps the missions each tenant has running across the whole fleet, so one tenant's batch cannot starve another.
+ * A worker leases running slots from Redis in blocks and hands them to its missions locally, so most missions
+ * cost no Redis round trip; it renews its leases every third of `leaseMs` and gives unused slots back after
+ * `idleReturnMs` (and all of them on close).
+ *
+ * How exact: the slots held across the fleet never exceed the cap, so neither do the missions running. A tenant
+ * may run fewer than its cap for a moment while other workers hold slots they do not use (at most a block less
+ * one per worker, for at most `idleReturnMs`), and after a Redis that lost its data, missions already running
+ * keep running while new leases start from zero.
+ */
 export class TenantSlots {
-  private readonly redis: WithAcquire;
+  private readonly redis: WithScripts;
+  private readonly options: TenantSlotsOptions;
+  private readonly allowances = new Map<string, Allowance>();
+  private readonly renewal: NodeJS.Timeout;
 
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    private readonly workerId: string,
     private readonly cap: number,
     private readonly leaseMs: number,
+    options: Partial<TenantSlotsOptions> = {},
   ) {
-    redis.defineCommand('tenantSlot', { numberOfKeys: 1, lua: ACQUIRE });
-    this.redis = redis as WithAcquire;
+    this.options = { block: 8, idleReturnMs: 1_000, ...options };
+    redis.defineCommand('tenantLease', { numberOfKeys: 2, lua: LEASE });
+    redis.defineCommand('tenantGiveBack', { numberOfKeys: 2, lua: GIVE_BACK });
+    redis.defineCommand('tenantRenew', { numberOfKeys: 2, lua: RENEW });
+    this.redis = redis as WithScripts;
+    this.renewal = setInterval(() => void this.renew().catch(() => undefined), leaseMs / 3);
+    this.renewal.unref();
   }
 
-  /** Takes (or renews) a running slot for the mission; false when the tenant is at its cap. */
-  async acquire(tenantId: string, missionId: string): Promise<boolean> {
+  /** Takes a running slot for one of the tenant's missions; false when the tenant is at its cap. */
+  async acquire(tenantId: string): Promise<boolean> {
+    const allowance = this.allowanceOf(tenantId);
+    for (;;) {
+      if (allowance.used < allowance.held) {
+        allowance.used++;
+        clearTimeout(allowance.returnTimer);
+        return true;
+      }
+      if (!allowance.leasing) {
+        allowance.leasing = this.lease(tenantId, allowance).finally(() => (allowance.leasing = undefined));
+        const before = allowance.held;
+        await allowance.leasing;
+        if (allowance.held === before) return false;
+      } else {
+        await allowance.leasing;
+        if (allowance.used >= allowance.held) return false;
+      }
+    }
+  }
+
+  /** Gives a mission's slot back to this worker; unused slots go back to the fleet after `idleReturnMs`. */
+  release(tenantId: string): void {
+    const allowance = this.allowances.get(tenantId);
+    if (!allowance || allowance.used === 0) return;
+    allowance.used--;
+    clearTimeout(allowance.returnTimer);
+    allowance.returnTimer = setTimeout(() => void this.giveBackSpare(tenantId).catch(() => undefined), this.options.idleReturnMs);
+    allowance.returnTimer.unref();
+  }
+
+  /** Gives every slot back. */
+  async close(): Promise<void> {
+    clearInterval(this.renewal);
+    await Promise.allSettled(
+      [...this.allowances].map(async ([tenantId, allowance]) => {
+        clearTimeout(allowance.returnTimer);
+        if (allowance.held > 0) await this.redis.tenantGiveBack(...this.keys(tenantId), this.workerId, allowance.held);
+        this.allowances.delete(tenantId);
+      }),
+    );
+  }
+
+  private allowanceOf(tenantId: string): Allowance {
+    let allowance = this.allowances.get(tenantId);
+    if (!allowance) this.allowances.set(tenantId, (allowance = { held: 0, used: 0 }));
+    return allowance;
+  }
+
+  private async lease(tenantId: string, allowance: Allowance): Promise<void> {
     const now = Date.now();
-    return (await this.redis.tenantSlot(this.key(tenantId), now, now + this.leaseMs, missionId, this.cap, this.leaseMs * 2)) === 1;
+    const granted = await this.redis.tenantLease(...this.keys(tenantId), now, now + this.leaseMs, this.workerId, this.options.block, this.cap, this.leaseMs * 2);
+    allowance.held += granted;
   }
 
-  async release(tenantId: string, missionId: string): Promise<void> {
-    await this.redis.zrem(this.key(tenantId), missionId);
+  private async giveBackSpare(tenantId: string): Promise<void> {
+    const allowance = this.allowances.get(tenantId);
+    if (!allowance) return;
+    const spare = allowance.held - allowance.used;
+    if (spare <= 0) return;
+    allowance.held -= spare;
+    await this.redis.tenantGiveBack(...this.keys(tenantId), this.workerId, spare);
+    if (allowance.held === 0 && allowance.used === 0 && !allowance.leasing) this.allowances.delete(tenantId);
   }
 
-  private key(tenantId: string): string {
-    return `${this.prefix}:tenant-running:${tenantId}`;
+  private async renew(): Promise<void> {
+    const expiry = Date.now() + this.leaseMs;
+    for (const [tenantId, allowance] of this.allowances) {
+      if (allowance.held === 0) continue;
+      // A lease lost in Redis counts for nothing any more: new missions lease again.
+      allowance.held = Math.max(allowance.used, await this.redis.tenantRenew(...this.keys(tenantId), expiry, this.workerId, this.leaseMs * 2));
+    }
+  }
+
+  private keys(tenantId: string): [holders: string, counts: string] {
+    return [`${this.prefix}:tenant-holders:${tenantId}`, `${this.prefix}:tenant-slots:${tenantId}`];
   }
 }

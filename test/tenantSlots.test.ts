@@ -1,0 +1,56 @@
+import IORedis from 'ioredis';
+import { loadConfig } from '../lib/config';
+import { TenantSlots } from '../workers/tenantSlots';
+
+// Two workers' allowances against the real Redis: slots are leased in blocks, handed out locally, and the cap
+// holds for the fleet whatever the blocks.
+const config = loadConfig();
+const prefix = `{test-slots-${process.pid}}`;
+const redis = new IORedis(config.REDIS_URL);
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+const take = async (slots: TenantSlots, count: number) => {
+  let granted = 0;
+  for (let i = 0; i < count; i++) if (await slots.acquire('tenant')) granted++;
+  return granted;
+};
+
+test('two workers never hold more than the cap together; a slot left unused goes back to the fleet', async () => {
+  const a = new TenantSlots(redis, prefix, 'worker-a', 5, 10_000, { block: 4, idleReturnMs: 100 });
+  const b = new TenantSlots(redis, prefix, 'worker-b', 5, 10_000, { block: 4, idleReturnMs: 100 });
+  try {
+    expect(await take(a, 3)).toBe(3); // one lease of 4: three used, one spare
+    expect(await take(b, 3)).toBe(1); // only one left for the fleet
+    expect(await take(a, 2)).toBe(1); // its own spare, then nothing
+    expect(Number(await redis.hget(`${prefix}:tenant-slots:tenant`, 'worker-a')) + Number(await redis.hget(`${prefix}:tenant-slots:tenant`, 'worker-b'))).toBe(5);
+
+    a.release('tenant');
+    a.release('tenant');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect(await take(b, 3)).toBe(2);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  expect(await redis.exists(`${prefix}:tenant-slots:tenant`)).toBe(0);
+});
+
+test("a dead worker's slots lapse when its lease expires", async () => {
+  const dead = new TenantSlots(redis, prefix, 'worker-dead', 2, 300, { block: 2 });
+  const alive = new TenantSlots(redis, prefix, 'worker-alive', 2, 10_000, { block: 2 });
+  try {
+    expect(await take(dead, 2)).toBe(2);
+    // It stops renewing (as a killed process would) and never gives them back.
+    (dead as unknown as { renewal: NodeJS.Timeout }).renewal.close();
+    expect(await take(alive, 1)).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await take(alive, 2)).toBe(2);
+  } finally {
+    await alive.close();
+  }
+});

@@ -1,0 +1,46 @@
+import type { ChildProcess } from 'node:child_process';
+import { startApi, type RunningApi } from '../api/main';
+import { createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
+import { forkWorker, stopProcess, waitFor } from './processes';
+import { shell } from './platform';
+
+// The per-tenant cap across several worker processes, each leasing slots from Redis in blocks.
+jest.setTimeout(120_000);
+let env: TestEnv;
+let api: RunningApi;
+const workers: ChildProcess[] = [];
+const ids = [`cap-a-${process.pid}`, `cap-b-${process.pid}`];
+
+beforeAll(async () => {
+  env = await createTestEnv({ MAX_RUNNING_PER_TENANT: '3' });
+  api = await startApi(env.config, testLogger());
+  for (const id of ids) workers.push(forkWorker(env.config, id, { MAX_RUNNING_PER_TENANT: '3', WORKER_CONCURRENCY: '4', SANDBOX_POOL_SIZE: '2' }));
+});
+afterAll(async () => {
+  for (const worker of workers) await stopProcess(worker);
+  for (const id of ids) await removeSandboxes(id);
+  await api?.close();
+  await env?.cleanup();
+});
+
+test('two workers with eight slots between them run at most three missions of a tenant capped at three', async () => {
+  const missions = Array.from({ length: 12 }, (_, i) => ({ goal: `capped ${i}`, plan: [shell('sleep 0.7')] }));
+  const response = await fetch(`http://127.0.0.1:${api.port}/v1/missions/batch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env.config.ADMIN_API_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ missions }),
+  });
+  expect(response.status).toBe(202);
+
+  let mostRunning = 0;
+  await waitFor(async () => {
+    const counts = Object.fromEntries(
+      ((await env.db('missions').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: string }[]).map((row) => [row.status, Number(row.n)]),
+    );
+    mostRunning = Math.max(mostRunning, counts.running ?? 0);
+    return counts.succeeded === 12;
+  }, 90_000, 'all succeeded');
+
+  expect(mostRunning).toBeGreaterThanOrEqual(2);
+  expect(mostRunning).toBeLessThanOrEqual(3);
+});
