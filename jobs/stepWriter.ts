@@ -51,7 +51,7 @@ export class StepWriter extends EventEmitter<StepWriterEvents> {
         await db.raw(INSERT_GROUP, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
         return steps.map(() => undefined);
       },
-      { maxGroup, retryAlone: (error) => !isInfrastructureFault(error) },
+      { maxGroup, concurrency: 2, retryAlone: (error) => !isInfrastructureFault(error) },
     );
     this.group.on('committed', (rows, ms) => this.emit('flushed', rows, ms));
   }

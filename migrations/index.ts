@@ -8,6 +8,7 @@ import * as jobsAndDeadlines from './006_jobs_and_deadlines';
 import * as tenantLlmUrls from './007_tenant_llm_urls';
 import * as stepClaimsAndWorkers from './008_step_claims_and_workers';
 import * as idempotentHeaders from './009_idempotent_headers';
+import * as missionsFillfactor from './010_missions_fillfactor';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -22,6 +23,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['007_tenant_llm_urls', tenantLlmUrls],
   ['008_step_claims_and_workers', stepClaimsAndWorkers],
   ['009_idempotent_headers', idempotentHeaders],
+  ['010_missions_fillfactor', missionsFillfactor],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
