@@ -1,19 +1,21 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Redis } from '../lib/redis';
 import { callerOf } from './auth';
 import { HttpProblem } from './problem';
-import { RedisWindowStore } from './rateLimitStore';
+import { RedisWindowStore, rateLimitKey } from './rateLimitStore';
 
 /**
- * Requests per minute per tenant, counted in Redis so every API process shares the count. When Redis is
- * away the limit is not enforced: submissions must still be accepted (they are committed in Postgres).
+ * Requests per minute per tenant, counted in Redis so every API process shares the count (in blocks of
+ * tickets: see RedisWindowStore for how exact). When Redis is away the limit is not enforced: submissions
+ * must still be accepted (they are committed in Postgres).
  */
 export function tenantRateLimit(redis: Redis, prefix: string, defaultPerMinute: number): RequestHandler {
+  const limitOf = (req: Request): number => callerOf(req).rateLimitPerMinute ?? defaultPerMinute;
   return rateLimit({
     windowMs: 60_000,
-    limit: (req) => callerOf(req).rateLimitPerMinute ?? defaultPerMinute,
-    keyGenerator: (req) => callerOf(req).tenantId,
+    limit: limitOf,
+    keyGenerator: (req) => rateLimitKey(limitOf(req), callerOf(req).tenantId),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     store: new RedisWindowStore(redis, `${prefix}:ratelimit:`),
