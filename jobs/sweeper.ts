@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { JobState, Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { missionJobId, type MissionJobData } from '../lib/queue';
 import type { Redis } from '../lib/redis';
 import { enqueueMissions, type Enqueueable } from './enqueue';
@@ -28,8 +28,6 @@ interface SweeperEvents {
   failed: [error: Error];
 }
 
-// A job in one of these states will never move its mission on again.
-const LOST: Partial<Record<JobState | 'unknown', RescueReason>> = { unknown: 'job_missing', failed: 'job_failed', completed: 'job_completed' };
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
 
 /**
@@ -94,10 +92,10 @@ export class MissionSweeper extends EventEmitter<SweeperEvents> {
   private async rescueLostJobs(): Promise<Rescue[]> {
     const page = await this.store.openEnqueued(this.cursor, this.options.pageSize);
     this.cursor = page.length < this.options.pageSize ? FIRST_ID : page.at(-1)!.id;
-    const states = await Promise.all(page.map((mission) => this.queue.getJobState(missionJobId(mission.id, mission.job_seq))));
+    const reasons = await this.lostReasons(page.map((mission) => missionJobId(mission.id, mission.job_seq)));
     const lost = new Map<string, { mission: Enqueueable; reason: RescueReason }>();
     page.forEach((mission, index) => {
-      const reason = LOST[states[index]!];
+      const reason = reasons[index];
       if (reason) lost.set(mission.id, { mission, reason });
     });
     if (lost.size === 0) return [];
@@ -111,5 +109,24 @@ export class MissionSweeper extends EventEmitter<SweeperEvents> {
     const moved = await this.store.reassignJobs([...lost.values()].map(({ mission }) => mission));
     await enqueueMissions(this.queue, this.store, moved);
     return moved.map((mission) => ({ missionId: mission.id, reason: lost.get(mission.id)!.reason }));
+  }
+
+  /**
+   * Why each job will never move its mission on, or undefined while it still may. Three O(1) lookups a job, in
+   * one round trip: BullMQ's getJobState searches the wait list, so a page of it costs page × backlog.
+   */
+  private async lostReasons(jobIds: readonly string[]): Promise<(RescueReason | undefined)[]> {
+    const { completed, failed } = this.queue.keys;
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.exists(this.queue.toKey(id)).zscore(failed, id).zscore(completed, id);
+    const replies = (await pipeline.exec()) ?? [];
+    const failure = replies.find(([error]) => error)?.[0];
+    if (failure) throw failure;
+    return jobIds.map((_, index) => {
+      const [[, exists], [, failedAt], [, completedAt]] = replies.slice(index * 3, index * 3 + 3);
+      if (!exists) return 'job_missing';
+      if (failedAt !== null) return 'job_failed';
+      return completedAt !== null ? 'job_completed' : undefined;
+    });
   }
 }

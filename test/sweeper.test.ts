@@ -111,3 +111,26 @@ test('of two sweepers that find the same lost job, only one gives the mission a 
   expect(missionJobId(mission!.id, [...first, ...second][0]!.job_seq)).toBe(`${mission!.id}-1`);
   await env.db('missions').where({ id: mission!.id }).update({ status: 'cancelled' });
 });
+
+test('jobs that wait, run or wait to retry are left alone; a job that completed with its mission open is replaced', async () => {
+  await worker?.close();
+  worker = undefined;
+  const ids = await submitBatch(4, 'states');
+  await waitUntil(async () => (await enqueuedCount(ids)) === 4);
+  const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+  const older = new Worker(MISSION_QUEUE, null, { connection, prefix: env.config.QUEUE_PREFIX });
+  const running = (await older.getNextJob('states'))!;
+  const retrying = (await older.getNextJob('states'))!;
+  await retrying.moveToDelayed(Date.now() + 60_000, 'states');
+  const completed = (await older.getNextJob('states'))!;
+  await completed.moveToCompleted('done', 'states', false);
+  expect([running.id, retrying.id, completed.id]).toEqual(ids.slice(0, 3)); // the fourth still waits
+
+  await waitUntil(async () => (await env.db('missions').where({ id: completed.id }).first('job_seq')).job_seq === 1);
+  await new Promise((resolve) => setTimeout(resolve, 1_000)); // three sweeps more
+  const rows = (await env.db('missions').whereIn('id', ids).select('id', 'job_seq')) as { id: string; job_seq: number }[];
+  expect(Object.fromEntries(rows.map((row) => [row.id, row.job_seq]))).toEqual({ [ids[0]!]: 0, [ids[1]!]: 0, [ids[2]!]: 1, [ids[3]!]: 0 });
+  expect(await (await api.request('GET', '/metrics')).text()).toMatch(/mission_sweeper_rescues_total\{reason="job_completed"\} 1/);
+  await older.close();
+  connection.disconnect();
+});
