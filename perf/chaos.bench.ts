@@ -22,7 +22,11 @@ async function main(): Promise<void> {
     chaos,
     baseline: { batch_ms: baseline.batch_ms, by_status: baseline.by_status },
     batch_time_ratio_to_baseline: Math.round((chaos.batch_ms / baseline.batch_ms) * 100) / 100,
-  });
+  }, [
+    { name: `missions stranded by the faults (of ${options.missions})`, value: chaos.stranded, unit: 'missions', target: { on: 'value', atMost: 0 } },
+    { name: 'steps recorded twice', value: chaos.steps_recorded_twice, unit: 'steps', target: { on: 'value', atMost: 0 } },
+    { name: 'batch time under faults', value: chaos.batch_ms, unit: 'ms', baseline: { name: 'undisturbed', value: baseline.batch_ms } },
+  ]);
 }
 
 void main().then(

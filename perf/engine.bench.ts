@@ -2,7 +2,7 @@
 // (a) scripted missions without a sandbox against raw BullMQ no-op jobs, (c) enqueue-to-start latency with an
 // idle worker, (e) steps persisted through the group-committing StepWriter against single-row inserts.
 // (b) missions with one sandboxed step against the bare sandbox start rate, (d) missions in flight in one
-// worker while the sim policy "thinks" 2 s per action, and its peak RSS, (f) how long a sandboxed mission holds
+// worker while the sim policy "thinks" 5 s per action, its peak RSS, and the enqueue-to-start latency meanwhile, (f) how long a sandboxed mission holds
 // its slot after its outcome, and finish-only missions mixed with sandboxed ones against finish-only alone.
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import Docker from 'dockerode';
@@ -12,7 +12,7 @@ import { createLogger } from '../lib/logger';
 import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { SandboxDriver } from '../sandbox/driver';
-import { startWorker } from '../workers/main';
+import { startWorker, type RunningWorker } from '../workers/main';
 import { bareStartsPerSecond } from './bareStarts';
 import type { MissionSpec, Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
@@ -28,8 +28,9 @@ const SECONDS = 5;
 
 const NO_SANDBOX_MISSIONS = 3_000;
 const RAW_JOBS = 10_000;
-const PICKUPS = 50;
+const PICKUPS = 200;
 const SIM_MISSIONS = 1_000;
+const SIM_THINK_MS = 5_000;
 const SANDBOXED_MISSIONS = 20;
 const PARALLEL = 2; // two cores: as many sandboxed missions at once as the bare loop starts at once
 const MIXED_SLOTS = 8;
@@ -146,8 +147,26 @@ async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin
   }
 }
 
-/** (d): one worker with a slot per mission; how many are in flight at once while each thinks 2 s, and the RSS. */
-async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb: number }> {
+/** Enqueue-to-start latencies of `count` finish-only missions submitted one after another. */
+async function pickups(submitter: MissionSubmitter, worker: RunningWorker, count: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const mission = await submitter.submit(ADMIN_TENANT_ID, finishOnly);
+    const committed = performance.now();
+    await new Promise<void>((resolve) => {
+      const onStart = (id: string) => id === mission.id && (worker.engine.off('started', onStart), resolve());
+      worker.engine.on('started', onStart);
+    });
+    latencies.push(performance.now() - committed);
+  }
+  return latencies;
+}
+
+/**
+ * (d): one worker with a slot per mission; how many are in flight at once while each thinks, the RSS, and the
+ * pickup latency of missions submitted while they are all in flight.
+ */
+async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb: number; pickups: number[]; inFlightDuringPickups: number }> {
   const simConfig = loadConfig({ ...benchEnv, WORKER_CONCURRENCY: String(SIM_MISSIONS + 100) });
   const worker = await startWorker(simConfig, createLogger('silent', 'perf'), `perf-sim-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
@@ -156,10 +175,17 @@ async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb:
   let started = 0;
   worker.engine.on('started', () => started++);
   try {
-    const sim = { ...finishOnly, policy: 'sim' as const, sim_think_ms: 2_000 };
+    const sim = { ...finishOnly, policy: 'sim' as const, sim_think_ms: SIM_THINK_MS };
     const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: SIM_MISSIONS }, () => sim), SIM_MISSIONS);
+    while (started < SIM_MISSIONS) await new Promise((resolve) => setTimeout(resolve, 10));
+    const busy = pickups(submitter, worker, PICKUPS);
     let peakInFlight = 0;
     let peakRss = 0;
+    let inFlightDuringPickups = SIM_MISSIONS;
+    void busy.then(async () => {
+      const [{ n }] = await db('missions').where({ batch_id: batchId, status: 'succeeded' }).count({ n: '*' });
+      inFlightDuringPickups = SIM_MISSIONS - Number(n);
+    });
     for (;;) {
       const [{ n }] = await db('missions').where({ batch_id: batchId, status: 'succeeded' }).count({ n: '*' });
       peakInFlight = Math.max(peakInFlight, started - Number(n));
@@ -167,7 +193,7 @@ async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb:
       if (Number(n) === SIM_MISSIONS) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    return { peakInFlight, peakRssMb: Math.round(peakRss / 2 ** 20) };
+    return { peakInFlight, peakRssMb: Math.round(peakRss / 2 ** 20), pickups: await busy, inFlightDuringPickups };
   } finally {
     await submitter.drain();
     await queue.close();
@@ -184,16 +210,7 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = new MissionSubmitter(new MissionStore(db), queue);
   try {
-    const pickups: number[] = [];
-    for (let i = 0; i < PICKUPS; i++) {
-      const mission = await submitter.submit(ADMIN_TENANT_ID, finishOnly);
-      const committed = performance.now();
-      await new Promise<void>((resolve) => {
-        const onStart = (id: string) => id === mission.id && (worker.engine.off('started', onStart), resolve());
-        worker.engine.on('started', onStart);
-      });
-      pickups.push(performance.now() - committed);
-    }
+    const idle = await pickups(submitter, worker, PICKUPS);
     const started = performance.now();
     const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: NO_SANDBOX_MISSIONS }, () => finishOnly), NO_SANDBOX_MISSIONS);
     for (;;) {
@@ -201,7 +218,7 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
       if (Number(n) === NO_SANDBOX_MISSIONS) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return { perMin: NO_SANDBOX_MISSIONS / ((performance.now() - started) / 60_000), pickups };
+    return { perMin: NO_SANDBOX_MISSIONS / ((performance.now() - started) / 60_000), pickups: idle };
   } finally {
     await submitter.drain();
     await queue.close();
@@ -280,9 +297,10 @@ async function main(): Promise<void> {
         ratio: Math.round((sandboxed.perMin / sandboxed.barePerMin) * 100) / 100,
         parallel: PARALLEL,
       },
-      pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99) },
+      pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99), samples: PICKUPS },
+      pickup_ms_sim_in_flight: { p50: quantile(sim.pickups, 0.5), p99: quantile(sim.pickups, 0.99), samples: PICKUPS, in_flight: sim.inFlightDuringPickups },
       // Measured in the benchmark's own process, which also holds the submitter: an upper bound for the worker.
-      sim_inflight: { missions: sim.peakInFlight, peak_rss_mb: sim.peakRssMb, submitted: SIM_MISSIONS, think_ms: 2_000 },
+      sim_inflight: { missions: sim.peakInFlight, peak_rss_mb: sim.peakRssMb, submitted: SIM_MISSIONS, think_ms: SIM_THINK_MS },
       writer: {
         rows_per_s: Math.round(grouped),
         flush_p99_ms: quantile(flushes, 0.99),
@@ -299,8 +317,17 @@ async function main(): Promise<void> {
         worker_concurrency: MIXED_SLOTS,
         missions: { finish_only: MIXED_FINISH_ONLY, sandboxed: MIXED_SANDBOXED },
       },
-      targets: { no_sandbox_missions_per_min: 60_000, sandboxed_ratio: 0.8, pickup_p99_ms: 20, sim_inflight: 1_000, sim_peak_rss_mb: 1_024, writer_rows_per_s: 20_000, writer_flush_p99_ms: 50 },
-    });
+    }, [
+      { name: 'missions without a sandbox, one worker', value: Math.round(platform.perMin), unit: '/min', baseline: { name: 'raw BullMQ no-op jobs', value: Math.round(rawPerMin) }, target: { on: 'value', atLeast: 60_000 } },
+      { name: 'pickup p99, idle worker', value: quantile(platform.pickups, 0.99), unit: 'ms', target: { on: 'value', atMost: 20 } },
+      { name: `pickup p99, ${SIM_MISSIONS} sim missions in flight`, value: quantile(sim.pickups, 0.99), unit: 'ms', baseline: { name: 'idle p99', value: quantile(platform.pickups, 0.99) }, target: { on: 'value', atMost: 50 } },
+      { name: 'sim missions in flight in one worker', value: sim.peakInFlight, unit: 'missions', target: { on: 'value', atLeast: SIM_MISSIONS } },
+      { name: 'peak RSS meanwhile', value: sim.peakRssMb, unit: 'MiB', target: { on: 'value', atMost: 1_024 } },
+      { name: `steps persisted, ${MISSIONS} missions awaiting a step`, value: Math.round(grouped), unit: 'rows/s', baseline: { name: 'single-row inserts', value: Math.round(single) }, target: { on: 'value', atLeast: 20_000 } },
+      { name: 'step flush p99', value: quantile(flushes, 0.99), unit: 'ms', target: { on: 'value', atMost: 50 } },
+      { name: 'missions with one sandboxed step', value: Math.round(sandboxed.perMin), unit: '/min', baseline: { name: 'bare sandbox starts', value: Math.round(sandboxed.barePerMin) }, target: { on: 'ratio', atLeast: 0.8 } },
+      { name: 'finish-only missions beside sandboxed ones', value: Math.round(mixed.mixedPerMin), unit: '/min', baseline: { name: 'finish-only alone', value: Math.round(mixed.alonePerMin) } },
+    ]);
   } finally {
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
     await db.destroy();

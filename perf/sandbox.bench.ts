@@ -121,8 +121,11 @@ async function main(): Promise<void> {
     bare_starts_per_s: round(bareRate),
     start_rate_ratio: round(poolRate / bareRate),
     samples: { acquires: ACQUIRES, channel_steps: STEPS, docker_execs: EXECS, starts: STARTS, parallel: PARALLEL },
-    targets: { warm_acquire_p50_ms: 5, channel_step_p50_ms: 10, channel_speedup: 8, start_rate_ratio: 0.8 },
-  });
+  }, [
+    { name: 'warm sandbox acquire p50', value: warm.p50, unit: 'ms', baseline: { name: 'cold acquire p50', value: cold.p50 }, target: { on: 'value', atMost: 5 } },
+    { name: 'step through the channel p50', value: channel.p50, unit: 'ms', baseline: { name: 'docker exec p50', value: dockerExec.p50 }, target: { on: 'ratio', atMost: 1 / 8 } },
+    { name: 'pool sandbox starts', value: round(poolRate), unit: '/s', baseline: { name: 'bare create/start/remove', value: round(bareRate) }, target: { on: 'ratio', atLeast: 0.8 } },
+  ]);
 }
 
 main().catch((error: unknown) => {

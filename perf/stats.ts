@@ -24,12 +24,29 @@ export async function timed<T>(work: () => Promise<T>): Promise<[ms: number, val
   return [performance.now() - started, value];
 }
 
-/** Writes perf/results/<name>.json with the machine it ran on, and prints it. */
-export function writeResult(name: string, result: object): void {
+/** A target: a bound on the figure itself, or on its ratio to the same-run baseline. */
+export interface Target {
+  on: 'value' | 'ratio';
+  atLeast?: number;
+  atMost?: number;
+}
+
+/** One headline figure of a benchmark, as `npm run perf -- all` tabulates it. */
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  target?: Target;
+}
+
+/** Writes perf/results/<name>.json with the machine it ran on and its headline figures, and prints it. */
+export function writeResult(name: string, result: object, figures: readonly Figure[]): void {
   const document = {
     benchmark: name,
     measured_at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    figures,
     ...result,
   };
   const text = `${JSON.stringify(document, null, 2)}\n`;
