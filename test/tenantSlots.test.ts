@@ -54,3 +54,18 @@ test("a dead worker's slots lapse when its lease expires", async () => {
     await alive.close();
   }
 });
+
+test('missions arriving together all get a slot below the cap, and exactly the cap at it', async () => {
+  const below = new TenantSlots(redis, prefix, 'worker-burst', 1_000, 10_000, { block: 4 });
+  const at = new TenantSlots(redis, prefix, 'worker-capped', 7, 10_000, { block: 4 });
+  try {
+    // More acquires than a block, all waiting on the same lease: those the block cannot serve lease again.
+    const granted = await Promise.all(Array.from({ length: 50 }, () => below.acquire('burst')));
+    expect(granted.filter(Boolean)).toHaveLength(50);
+    const capped = await Promise.all(Array.from({ length: 20 }, () => at.acquire('capped')));
+    expect(capped.filter(Boolean)).toHaveLength(7);
+  } finally {
+    await below.close();
+    await at.close();
+  }
+});

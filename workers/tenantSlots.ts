@@ -41,7 +41,7 @@ type WithScripts = Redis & {
 };
 
 export interface TenantSlotsOptions {
-  /** Slots leased from Redis at once; the worker hands them to its missions without asking again. Default 8. */
+  /** Slots leased from Redis at once (more when more missions wait); the worker hands them out without asking again. Default 8. */
   block: number;
   /** A slot unused this long goes back to the fleet. Default 1 s. */
   idleReturnMs: number;
@@ -50,8 +50,10 @@ export interface TenantSlotsOptions {
 interface Allowance {
   held: number;
   used: number;
-  /** A lease request under way; other acquires of the tenant wait for it. */
-  leasing?: Promise<void>;
+  /** Acquires waiting for a slot: the next lease asks for at least as many. */
+  waiting: number;
+  /** A lease request under way, resolving to the slots it got; other acquires of the tenant wait for it. */
+  leasing?: Promise<number>;
   returnTimer?: NodeJS.Timeout;
 }
 
@@ -92,21 +94,18 @@ export class TenantSlots {
   /** Takes a running slot for one of the tenant's missions; false when the tenant is at its cap. */
   async acquire(tenantId: string): Promise<boolean> {
     const allowance = this.allowanceOf(tenantId);
-    for (;;) {
-      if (allowance.used < allowance.held) {
-        allowance.used++;
-        clearTimeout(allowance.returnTimer);
-        return true;
+    allowance.waiting++;
+    try {
+      // Until a slot is free here, or the fleet holds the whole cap: a block other acquires used up is no refusal.
+      while (allowance.used >= allowance.held) {
+        allowance.leasing ??= this.lease(tenantId, allowance).finally(() => (allowance.leasing = undefined));
+        if ((await allowance.leasing) === 0) return false;
       }
-      if (!allowance.leasing) {
-        allowance.leasing = this.lease(tenantId, allowance).finally(() => (allowance.leasing = undefined));
-        const before = allowance.held;
-        await allowance.leasing;
-        if (allowance.held === before) return false;
-      } else {
-        await allowance.leasing;
-        if (allowance.used >= allowance.held) return false;
-      }
+      allowance.used++;
+      clearTimeout(allowance.returnTimer);
+      return true;
+    } finally {
+      allowance.waiting--;
     }
   }
 
@@ -134,14 +133,16 @@ export class TenantSlots {
 
   private allowanceOf(tenantId: string): Allowance {
     let allowance = this.allowances.get(tenantId);
-    if (!allowance) this.allowances.set(tenantId, (allowance = { held: 0, used: 0 }));
+    if (!allowance) this.allowances.set(tenantId, (allowance = { held: 0, used: 0, waiting: 0 }));
     return allowance;
   }
 
-  private async lease(tenantId: string, allowance: Allowance): Promise<void> {
+  private async lease(tenantId: string, allowance: Allowance): Promise<number> {
     const now = Date.now();
-    const granted = await this.redis.tenantLease(...this.keys(tenantId), now, now + this.leaseMs, this.workerId, this.options.block, this.cap, this.leaseMs * 2);
+    const want = Math.max(this.options.block, allowance.waiting);
+    const granted = await this.redis.tenantLease(...this.keys(tenantId), now, now + this.leaseMs, this.workerId, want, this.cap, this.leaseMs * 2);
     allowance.held += granted;
+    return granted;
   }
 
   private async giveBackSpare(tenantId: string): Promise<void> {
