@@ -15,6 +15,7 @@ const COLUMNS = `mission_id uuid, seq int, thought text, tool text, input jsonb,
   error text, started_at timestamptz, finished_at timestamptz, view jsonb`;
 
 // Steps, their missions' step counts, their events and the notification, for a whole group in one statement.
+// Two groups are written at once; a count only grows, whichever of them commits last.
 const INSERT_GROUP = `
   with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(${COLUMNS})),
   s as (
@@ -23,7 +24,7 @@ const INSERT_GROUP = `
     returning mission_id, seq
   ),
   m as (
-    update missions set step_count = latest.seq
+    update missions set step_count = greatest(missions.step_count, latest.seq)
     from (select mission_id, max(seq) as seq from s group by mission_id) latest where missions.id = latest.mission_id
   ),
   e as (

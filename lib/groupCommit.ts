@@ -5,7 +5,8 @@ export interface GroupCommitOptions {
   maxGroup: number;
   /**
    * Groups committed at once. With 1, items wait for the group before them; with more, a group starts while the
-   * previous one is still being committed (on another connection), which keeps the database busy. Default 1.
+   * previous one is still being committed (on another connection), and items waiting together are shared among
+   * the free slots, which keeps more than one database core busy. Default 1.
    */
   concurrency: number;
   /**
@@ -70,7 +71,8 @@ export class GroupCommit<I, O> extends EventEmitter<GroupCommitEvents> {
 
   private startGroups(): void {
     while (this.inFlight < this.options.concurrency && this.waiting.length > 0) {
-      const group = this.waiting.splice(0, this.options.maxGroup);
+      const free = this.options.concurrency - this.inFlight;
+      const group = this.waiting.splice(0, Math.min(this.options.maxGroup, Math.ceil(this.waiting.length / free)));
       this.inFlight++;
       void this.commitGroup(group).finally(() => {
         this.inFlight--;
