@@ -26,9 +26,10 @@ import { quantile, writeResult } from './stats';
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
 const SECONDS = 5;
 
-const NO_SANDBOX_MISSIONS = 3_000;
+const NO_SANDBOX_MISSIONS = 10_000;
 const RAW_JOBS = 10_000;
 const PICKUPS = 200;
+const WARM_UP_PICKUPS = 20; // a freshly started worker's first missions compile its code paths
 const SIM_MISSIONS = 1_000;
 const SIM_THINK_MS = 5_000;
 const SANDBOXED_MISSIONS = 20;
@@ -106,7 +107,9 @@ async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin
   const worker = await startWorker(mixedConfig, createLogger('silent', 'perf'), `perf-mixed-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
-  const events = new QueueEvents(MISSION_QUEUE, { connection: createRedis(config.REDIS_URL, 'worker'), prefix: config.QUEUE_PREFIX });
+  // BullMQ does not close a connection it is given.
+  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
+  const events = new QueueEvents(MISSION_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX });
   const completedAt = new Map<string, number>();
   events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
   await events.waitUntilReady();
@@ -141,6 +144,7 @@ async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin
   } finally {
     await submitter.drain();
     await events.close();
+    eventsConnection.disconnect();
     await queue.close();
     producer.disconnect();
     await worker.close();
@@ -188,7 +192,8 @@ async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb:
     });
     for (;;) {
       const [{ n }] = await db('missions').where({ batch_id: batchId, status: 'succeeded' }).count({ n: '*' });
-      peakInFlight = Math.max(peakInFlight, started - Number(n));
+      // The pickup missions start after every sim mission has: they are not counted.
+      peakInFlight = Math.max(peakInFlight, Math.min(started, SIM_MISSIONS) - Number(n));
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
       if (Number(n) === SIM_MISSIONS) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -210,6 +215,7 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = new MissionSubmitter(new MissionStore(db), queue);
   try {
+    await pickups(submitter, worker, WARM_UP_PICKUPS);
     const idle = await pickups(submitter, worker, PICKUPS);
     const started = performance.now();
     const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: NO_SANDBOX_MISSIONS }, () => finishOnly), NO_SANDBOX_MISSIONS);
