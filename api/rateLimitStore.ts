@@ -20,7 +20,7 @@ interface Block {
 export const rateLimitKey = (limit: number, tenantId: string): string => `${limit}:${tenantId}`;
 
 /** A hundredth of the limit, between 1 and 50: small limits stay exact, large ones cost a round trip per block. */
-export const blockSize = (key: string): number => Math.min(50, Math.floor(Number.parseInt(key, 10) / 100)) || 1;
+const blockSize = (key: string): number => Math.min(50, Math.floor(Number.parseInt(key, 10) / 100)) || 1;
 
 /**
  * A fixed-window counter per key in Redis, leased in blocks: each request takes the next ticket of the block
