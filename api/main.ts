@@ -44,7 +44,8 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the sweeper will enqueue them'),
   );
   const sweeper = new MissionSweeper(store, queue, redis, config.QUEUE_PREFIX, `api-${hostname()}-${process.pid}`, { everyMs: config.SWEEP_EVERY_MS });
-  sweeper.on('rescued', (rescues) => {
+  sweeper.on('swept', (rescues) => {
+    metrics.sweeps.inc();
     for (const { missionId, reason } of rescues) {
       metrics.sweeperRescues.inc({ reason });
       logger.info({ mission_id: missionId, reason }, 'sweeper moved a stranded mission on');

@@ -53,13 +53,17 @@ export async function streamMissionEvents(
     return event.type === 'status' && TERMINAL_STATUSES.has(event.data.status as MissionStatus);
   };
   const read = async () => {
+    let endKnown = false;
     for (;;) {
       const events = await deps.store.eventsAfter(mission.id, after, PAGE);
       for (const event of events) if (write(event)) return finish();
       if (events.length === PAGE) continue;
-      // Nothing new: a client that resumed past the end (Last-Event-ID at or beyond it) is done once the mission is.
-      if (events.length === 0 && (await deps.store.streamState(mission.id, UNANNOUNCED_END_GRACE_MS))?.ended) finish();
-      return;
+      if (endKnown) return finish();
+      if (events.length > 0) return;
+      // Nothing new: a client that resumed past the end (Last-Event-ID at or beyond it) is done once the mission
+      // is. The end may have committed after the read above, so one more read sends it before the stream closes.
+      endKnown = (await deps.store.streamState(mission.id, UNANNOUNCED_END_GRACE_MS))?.ended ?? false;
+      if (!endKnown) return;
     }
   };
   // One read at a time; a wake-up during a read asks for one more read after it.

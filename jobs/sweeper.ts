@@ -23,7 +23,8 @@ export interface Rescue {
 }
 
 interface SweeperEvents {
-  rescued: [rescues: Rescue[]];
+  /** This process ran a sweep (it held the lease), and moved these missions on (often none). */
+  swept: [rescues: Rescue[]];
   /** A sweep could not run (Postgres or Redis away); the next one tries again. */
   failed: [error: Error];
 }
@@ -85,7 +86,7 @@ export class MissionSweeper extends EventEmitter<SweeperEvents> {
     await enqueueMissions(this.queue, this.store, missed);
     rescues.push(...missed.map((mission) => ({ missionId: mission.id, reason: 'not_enqueued' as const })));
     rescues.push(...(await this.rescueLostJobs()));
-    if (rescues.length > 0) this.emit('rescued', rescues);
+    this.emit('swept', rescues);
     return rescues;
   }
 

@@ -50,6 +50,11 @@ export function createMetrics() {
       help: 'Workers of the fleet with a live heartbeat, read from Redis when scraped (by the API)',
       registers,
     }),
+    sweeps: new Counter({
+      name: 'mission_sweeps_total',
+      help: 'Sweeps this process ran for stranded missions (one process of the fleet sweeps at a time)',
+      registers,
+    }),
     sweeperRescues: new Counter({
       name: 'mission_sweeper_rescues_total',
       help: 'Open missions the sweeper enqueued or gave a new job, by why (not_enqueued, job_missing, job_failed, job_completed)',

@@ -1,6 +1,7 @@
 import { startWorker } from '../workers/main';
 import { pendingJobs, testLogger } from './harness';
 import { shell, usePlatform, type MissionJson } from './platform';
+import { waitFor } from './waitFor';
 
 const context = usePlatform();
 
@@ -50,21 +51,21 @@ test('cancelling a running mission kills its step at once and the mission stays 
   const { platform } = context;
   const created = await platform.request('POST', '/v1/missions', { goal: 'long', plan: [shell('echo ready'), shell('sleep 60'), shell('echo never')] });
   const { id } = (await created.json()) as { id: string };
-  // Once step 1 is recorded, step 2 (the sleep) starts within milliseconds in the same sandbox.
-  await waitFor(async () => (await mission(id)).steps.length === 1);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Step 2 (the sleep) is claimed just before it starts.
+  await waitFor(async () => (await context.env.db('missions').where({ id }).first('step_claimed')).step_claimed === 2);
 
   const cancel = await platform.request('POST', `/v1/missions/${id}/cancel`);
 
   expect(cancel.status).toBe(200);
   expect(((await cancel.json()) as { status: string }).status).toBe('cancelled');
   expect((await platform.events(id)).at(-1)!.data.status).toBe('cancelled');
-  // The killed step is recorded within moments, not after its 60 s sleep, and nothing runs after it.
-  await waitFor(async () => (await mission(id)).steps.length === 2, 10_000);
+  // The killed step is recorded well before its 60 s sleep would have ended, and nothing runs after it: once
+  // its job is done, no step of it can start.
+  await waitFor(async () => (await mission(id)).steps.length === 2, 30_000);
   const after = await mission(id);
   expect(after.status).toBe('cancelled');
   expect(after.steps[1]!.error).toBe('the mission was cancelled while this step ran');
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor(async () => (await pendingJobs(context.env.config)) === 0);
   expect((await mission(id)).steps).toHaveLength(2);
   expect((await platform.request('POST', `/v1/missions/${id}/cancel`)).status).toBe(409);
 });
@@ -99,12 +100,4 @@ test('a mission cancelled while queued never runs', async () => {
 
 async function mission(id: string): Promise<MissionJson> {
   return (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as MissionJson;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

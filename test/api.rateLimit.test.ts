@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import IORedis from 'ioredis';
 import { createTenant, usePlatform } from './platform';
-import { forkApi, stopProcess, waitFor } from './processes';
+import { forkApi, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 import { freePort } from './services';
 
 // The rate limit across two API processes, each leasing tickets of the window from Redis in blocks.
-jest.setTimeout(60_000);
 const context = usePlatform({ worker: false });
 let second: ChildProcess;
 let secondPort: number;

@@ -1,19 +1,12 @@
 import { pendingJobs } from './harness';
 import { shell, usePlatform, type MissionJson } from './platform';
+import { waitFor } from './waitFor';
 
 const context = usePlatform();
 const plan = [shell('echo before'), { tool: 'python', input: { code: 'print("risky")' } }, shell('echo after')];
 
 async function mission(id: string): Promise<MissionJson & { approval?: { step: number; tool: string; input: unknown } }> {
   return (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as MissionJson & { approval?: { step: number; tool: string; input: unknown } };
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function submitAndWaitForApproval(): Promise<string> {

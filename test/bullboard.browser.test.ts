@@ -4,6 +4,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { createTenant, shell, usePlatform } from './platform';
+import { waitFor } from './waitFor';
 
 // Bull Board in Debian's Chromium, driven by playwright-core: the operator logs in with the admin key and finds
 // the missions' jobs, a finished one and a failed one, and follows a job to its mission.
@@ -53,11 +54,10 @@ test('the operator logs in, sees completed and failed jobs, and opens a job and 
   await queue.add('mission', { mission_id: 'not-a-mission', tenant_id: 'nobody' }, { jobId: 'added-by-hand' });
   await queue.close();
   redis.disconnect();
-  for (;;) {
+  await waitFor(async () => {
     const now = await counts();
-    if (now.completed! >= 2 && now.failed! >= 1) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    return now.completed! >= 2 && now.failed! >= 1;
+  });
 
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const base = `http://127.0.0.1:${platform.api.port}`;

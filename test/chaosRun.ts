@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import IORedis from 'ioredis';
 import { createTestEnv, removeSandboxes, sandboxesOf, type TestEnv } from './harness';
-import { forkApi, forkWorker, stopProcess, waitFor } from './processes';
+import { forkApi, forkWorker, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 import { freePort, PrivatePostgres, PrivateRedis, restartDockerd } from './services';
 
 /**

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTenant, shell, usePlatform } from './platform';
 import { freePort } from './services';
+import { waitFor } from './waitFor';
 
 // The `missions` command as users and CI run it: a real process against the running API and worker.
 const context = usePlatform({ env: { WORKER_CONCURRENCY: '6', SANDBOX_POOL_SIZE: '3' } });
 const BIN = join(__dirname, '..', 'bin', 'missions.js');
 const dir = mkdtempSync(join(tmpdir(), 'mc-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-jest.setTimeout(120_000);
 
 interface Run {
   code: number;
@@ -131,6 +131,7 @@ test('--fail-fast cancels the rest once a mission fails', async () => {
   const run = await missions(['submit', path, '--wait', '--fail-fast', '--json']);
 
   expect(run.code).toBe(1);
+  // Without the cancel, the other missions would sleep their 30 s.
   expect(Date.now() - started).toBeLessThan(20_000);
   expect((JSON.parse(run.stdout) as { status: string }[]).map((result) => result.status)).toEqual(['failed', 'cancelled', 'cancelled', 'cancelled']);
 });
@@ -184,11 +185,7 @@ test('--verbose shows each request and never the key; usage errors are exit 2', 
 });
 
 async function waitForStatus(id: string, status: string): Promise<void> {
-  for (;;) {
-    const mission = (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string };
-    if (mission.status === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await waitFor(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === status);
 }
 
 test('on a terminal, submit --wait draws a progress bar that redraws in place and ends at 100%', async () => {

@@ -8,6 +8,7 @@ import { createRedis } from '../lib/redis';
 import { SandboxDriver } from '../sandbox/driver';
 import { SandboxGoneError } from '../sandbox/errors';
 import { freePort, PrivatePostgres, PrivateRedis } from './services';
+import { waitFor } from './waitFor';
 
 // Each class of failure, produced for real, must be told apart the way jobs/faults.ts promises:
 // a service's fault is retried until it is back; a defect of ours is not retried for ever.
@@ -30,7 +31,7 @@ test('Postgres stopped, restarting in immediate mode, or refusing connections is
 
   // A query cut off by an immediate restart.
   const sleeping = failure(() => db.raw('select pg_sleep(10)'));
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await waitFor(async () => (await db.raw(`select 1 from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'`)).rows.length === 1);
   const restarting = postgres.restartImmediate();
   const cut = await sleeping;
   await restarting;

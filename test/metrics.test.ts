@@ -34,8 +34,9 @@ async function scrape(url: string): Promise<string> {
 
 test("the API's and a worker's metrics follow the naming rules, and promtool finds nothing to say", async () => {
   const { platform } = context;
-  await platform.request('POST', '/v1/missions', { goal: 'counted', plan: [{ tool: 'shell', input: { command: 'echo hi' } }] }).then((response) => response.json());
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const created = await platform.request('POST', '/v1/missions', { goal: 'counted', plan: [{ tool: 'shell', input: { command: 'echo hi' } }] });
+  // The step's metric is observed before the step is recorded, so it is there once the mission has ended.
+  expect(await platform.waitForMission(((await created.json()) as { id: string }).id)).toMatchObject({ status: 'succeeded' });
   const workerServer = await serveMetrics(platform.worker!.metrics, 0);
   try {
     for (const url of [`http://127.0.0.1:${platform.api.port}/metrics`, `http://127.0.0.1:${workerServer.port}/metrics`]) {

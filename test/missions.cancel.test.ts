@@ -1,8 +1,9 @@
+import { pendingJobs } from './harness';
 import { parseSse, shell, usePlatform, type SseEvent } from './platform';
+import { waitFor } from './waitFor';
 
 // Cancels at random moments against real sandboxed missions, each followed live on its event stream.
 const context = usePlatform({ env: { WORKER_CONCURRENCY: '8', SANDBOX_POOL_SIZE: '4' } });
-jest.setTimeout(120_000);
 
 const MISSIONS = 40;
 const STEPS = 30;
@@ -10,14 +11,6 @@ const STEPS = 30;
 interface Row {
   status: string;
   finished_at: Date;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Follows a mission's event stream live, from before it runs, until the server closes it. */
@@ -35,7 +28,7 @@ test('a cancel stops a mission for good: no step starts after it, and every step
   const results = await Promise.all(
     ids.map(async (id) => {
       const stream = follow(id);
-      await waitFor(async () => ((await env.db('missions').where({ id }).first('status')) as Row).status !== 'queued');
+      await waitFor(async () => ((await env.db('missions').where({ id }).first('status')) as Row).status !== 'queued', 100_000);
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 1_500));
       const cancel = await platform.request('POST', `/v1/missions/${id}/cancel`);
       return { id, cancelStatus: cancel.status, events: await stream };
@@ -54,9 +47,9 @@ test('a cancel stops a mission for good: no step starts after it, and every step
     expect(streamed).toEqual(steps.map((step) => step.seq));
     expect(events.at(-1)!.data.status).toBe('cancelled');
   }
-  // Nothing starts later either.
+  // Nothing starts later either: once every job is done, no step can start.
   const counts = await env.db('steps').whereIn('mission_id', ids).count({ n: '*' });
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor(async () => (await pendingJobs(env.config)) === 0);
   expect(await env.db('steps').whereIn('mission_id', ids).count({ n: '*' })).toEqual(counts);
 });
 

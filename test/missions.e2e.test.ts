@@ -1,16 +1,9 @@
 import { pendingJobs, sandboxesOf } from './harness';
 import { shell, usePlatform } from './platform';
+import { waitFor } from './waitFor';
 
 
 const context = usePlatform();
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function submitAndWait(plan: object[]) {
   const response = await context.platform.request('POST', '/v1/missions', { goal: 'test', plan });
@@ -62,7 +55,7 @@ test('a step exiting non-zero fails the mission with its exit code and output, a
   const hostname = mission.steps[0]!.observation!.stdout.trim();
   expect(hostname).toMatch(/^[0-9a-f]{12}$/);
   // The outcome is recorded first; the sandbox is removed right after.
-  await waitUntil(async () => (await sandboxesOf(context.env.owner)).every((container) => !container.Id.startsWith(hostname)));
+  await waitFor(async () => (await sandboxesOf(context.env.owner)).every((container) => !container.Id.startsWith(hostname)));
   expect((await sandboxesOf(context.env.owner)).length).toBeGreaterThan(0); // the pool's warm sandboxes stay
 });
 
@@ -121,11 +114,11 @@ test('the sim policy thinks before each action, then acts as the plan says', asy
 test('a mission cancelled while its policy thinks stops without running a step', async () => {
   const created = await context.platform.request('POST', '/v1/missions', { goal: 'slow thinker', policy: 'sim', sim_think_ms: 600_000, plan: [shell('echo never')] });
   const { id } = (await created.json()) as { id: string };
-  await waitUntil(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === 'running');
+  await waitFor(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === 'running');
 
   await context.platform.request('POST', `/v1/missions/${id}/cancel`);
 
   // The worker lets go of it at once (no job stays active), rather than after its ten-minute thought.
-  await waitUntil(async () => (await pendingJobs(context.env.config)) === 0);
+  await waitFor(async () => (await pendingJobs(context.env.config)) === 0);
   expect(await context.platform.waitForMission(id)).toMatchObject({ status: 'cancelled', steps: [] });
 });

@@ -12,10 +12,10 @@ import { startFakeLlm, textReply, type FakeLlm } from './fakeLlm';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 import { shell } from './platform';
 import { freePort } from './services';
+import { waitFor } from './waitFor';
 
 // Debian's Prometheus scrapes a real API and a real worker (each on its own /metrics, as when they run apart)
 // while they run a small batch; every query of every dashboard panel and alert rule must then return series.
-jest.setTimeout(120_000);
 
 let llm: FakeLlm;
 let env: TestEnv;
@@ -45,7 +45,7 @@ scrape_configs:
 `,
   );
   prometheus = spawn('prometheus', [`--config.file=${join(dataDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dataDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  await until(async () => (await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok === true, 30_000);
+  await waitFor(async () => (await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok === true, 30_000);
 });
 
 afterAll(async () => {
@@ -60,14 +60,6 @@ afterAll(async () => {
   await env?.cleanup();
   await llm?.close();
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 async function query(expr: string): Promise<{ status: string; error?: string; data?: { result: unknown[] } }> {
   return (await (await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as { status: string; data?: { result: unknown[] } };
@@ -87,10 +79,10 @@ test('every dashboard query and every alert rule returns series from real traffi
     body: JSON.stringify({ missions }),
   });
   expect(response.status).toBe(202);
-  await until(async () => Number((await env.db('missions').whereIn('status', ['queued', 'running']).count({ n: '*' }))[0]!.n) === 0, 60_000);
+  await waitFor(async () => Number((await env.db('missions').whereIn('status', ['queued', 'running']).count({ n: '*' }))[0]!.n) === 0, 60_000);
 
   const health = async () => ((await (await fetch(`${prometheusUrl}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string }[] } }).data.activeTargets.map((target) => target.health);
-  await until(async () => (await health()).join() === 'up,up', 15_000).catch(() => undefined);
+  await waitFor(async () => (await health()).join() === 'up,up', 15_000).catch(() => undefined);
   expect(await health()).toEqual(['up', 'up']);
   const expressions = [
     ...Object.values(dashboards).flatMap((dashboard) => (dashboard.panels ?? []).flatMap((panel) => ('targets' in panel ? panel.targets ?? [] : []).map((target) => (target as unknown as { expr: string }).expr))),
@@ -99,7 +91,7 @@ test('every dashboard query and every alert rule returns series from real traffi
   expect(expressions.length).toBeGreaterThan(30);
   const empty = new Set(expressions);
   // Rates need two scrapes after the traffic: ask until each query has series, or time runs out.
-  await until(async () => {
+  await waitFor(async () => {
     for (const expr of [...empty]) {
       const answer = await query(expr);
       expect([expr, answer.status, answer.error]).toEqual([expr, 'success', undefined]);
@@ -112,7 +104,7 @@ test('every dashboard query and every alert rule returns series from real traffi
   const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
   const loaded = rules.data.groups.flatMap((group) => group.rules);
   expect(loaded.map((rule) => rule.name).sort()).toEqual(alertRules.map((rule) => rule.alert).sort());
-  await until(async () => {
+  await waitFor(async () => {
     const now = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as typeof rules;
     return now.data.groups.flatMap((group) => group.rules).every((rule) => rule.health === 'ok');
   }, 15_000);

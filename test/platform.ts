@@ -24,6 +24,7 @@ export interface MissionJson {
   batch_id: string | null;
   steps: {
     seq: number;
+    thought: string | null;
     tool: string;
     exit_code: number | null;
     error: string | null;

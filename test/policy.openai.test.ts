@@ -1,5 +1,6 @@
 import { startFakeLlm, textReply, toolCall, type FakeLlm } from './fakeLlm';
 import { usePlatform } from './platform';
+import { waitFor } from './waitFor';
 
 let llm: FakeLlm;
 beforeAll(async () => {
@@ -96,3 +97,25 @@ test('an unreachable model endpoint fails the mission with a clear reason', asyn
   expect(mission.error).toMatchObject({ code: 'ERR_POLICY' });
   expect(mission.error!.message).toMatch(/^the policy failed: the model endpoint could not be reached/);
 }, 30_000);
+
+test("what a model writes that Postgres cannot store (NUL, lone surrogates) is stored with U+FFFD in its place: thoughts, an approval's thought, the answer", async () => {
+  const unstorable = (label: string) => `${label} \u0000 \ud800 \udc00 end`;
+  const stored = (label: string) => `${label} \ufffd \ufffd \ufffd end`;
+  llm.reply(toolCall('shell', { command: 'echo ran' }, unstorable('plain thought')), toolCall('python', { code: 'print(1)' }, unstorable('gated thought')));
+  const created = await context.platform.request('POST', '/v1/missions', { goal: 'Write badly', policy: 'openai', require_approval: ['python'] });
+  const { id } = (await created.json()) as { id: string };
+  await waitFor(async () => !['queued', 'running'].includes(((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status));
+
+  const waiting = (await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string; approval: { thought: string } };
+  expect(waiting).toMatchObject({ status: 'waiting_approval', approval: { thought: stored('gated thought') } });
+  llm.reply(textReply(unstorable('final answer')));
+  expect((await context.platform.request('POST', `/v1/missions/${id}/approvals`, { decision: 'approve' })).status).toBe(200);
+
+  const mission = await context.platform.waitForMission(id);
+  expect(mission).toMatchObject({ status: 'succeeded', result: stored('final answer') });
+  expect(mission.steps.map((step) => [step.tool, step.thought])).toEqual([
+    ['shell', stored('plain thought')],
+    ['python', `${stored('gated thought')} (continued in a new sandbox: files of earlier steps are gone)`],
+    ['finish', null],
+  ]);
+});

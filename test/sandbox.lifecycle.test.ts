@@ -8,6 +8,7 @@ import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { startHeartbeat } from '../lib/heartbeat';
 import { removeSandboxes, sandboxesOf } from './harness';
+import { waitFor } from './waitFor';
 
 const owner = `test-lifecycle-${process.pid}`;
 // Not a worker's fleet, so no worker's reaper of a parallel test file judges these sandboxes.
@@ -108,7 +109,7 @@ test('the reaper removes sandboxes whose worker is gone (missing on two passes) 
 
     // A heartbeat missing once may be a Redis that restarted empty a moment ago: only two passes apart count.
     expect(await reaper.reap()).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the setting under test: passes 300 ms apart
     expect(await reaper.reap()).toEqual([orphan!.id]);
     expect(await sandboxesOf(`${owner}-dead`)).toEqual([]);
     expect(await sandboxesOf(`${owner}-alive`)).toHaveLength(1);
@@ -140,11 +141,3 @@ test('sandbox CPU and memory are sampled in the background and served from a cac
   await collector.collect();
   expect(collector.get(sandbox.id)).toBeUndefined();
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -7,7 +7,7 @@ import { enqueueMissions } from '../jobs/enqueue';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { startFakeLlm, textReply, toolCall, type FakeLlm } from './fakeLlm';
-import { testLogger } from './harness';
+import { pendingJobs, testLogger } from './harness';
 import { createTenant, usePlatform, type TestPlatform } from './platform';
 
 // A hostile tenant against the running stack. The operator's endpoints are local servers speaking the
@@ -85,9 +85,10 @@ test("a tenant the operator did not allow cannot point a mission at its own serv
   const batch = await context.platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'steal', policy: 'openai', llm: { base_url: target, model: 'x' } }] }, mallory);
   expect(batch.status).toBe(400);
   await startWorkerOnce();
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(attackerConnections).toBe(0);
+  // Nothing was accepted, so nothing is there for a worker to run: no mission, no job.
   expect(await context.env.db('missions').count({ n: '*' })).toEqual([{ n: '0' }]);
+  expect(await pendingJobs(context.env.config)).toBe(0);
+  expect(attackerConnections).toBe(0);
 });
 
 test.each([

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { waitFor } from './waitFor';
 
 // Services of a test file's own, on free ports, so it can kill and restart them for real without touching the
 // Redis and Postgres the rest of the suite shares.
@@ -16,14 +17,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** A redis-server without persistence: killed and started again, it comes back empty, as a Redis that lost its data. */
@@ -54,7 +47,7 @@ export class PrivateRedis {
     this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth], { stdio: 'ignore' });
     const client = new IORedis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
     try {
-      await until(async () => (await client.ping()) === 'PONG', 'redis start');
+      await waitFor(() => client.ping().then((answer) => answer === 'PONG', () => false), 30_000, 'redis start');
     } finally {
       client.disconnect();
     }
@@ -130,12 +123,10 @@ export class PrivatePostgres {
   }
 
   private async ready(): Promise<void> {
-    await until(async () => {
+    await waitFor(async () => {
       const client = new Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres' });
-      await client.connect();
-      await client.end();
-      return true;
-    }, 'postgres start');
+      return client.connect().then(() => client.end().then(() => true), () => false);
+    }, 30_000, 'postgres start');
   }
 }
 
@@ -148,7 +139,7 @@ const DOCKER_PID_FILE = '/var/run/docker.pid';
 export async function restartDockerd(): Promise<void> {
   const pid = Number(readFileSync(DOCKER_PID_FILE, 'utf8'));
   process.kill(pid, 'SIGTERM');
-  await until(async () => !isRunning(pid), 'dockerd stop', 60_000);
+  await waitFor(async () => !isRunning(pid), 60_000, 'dockerd stop');
   execFileSync('bash', [join(__dirname, '..', 'scripts', 'bootstrap.sh')], { stdio: 'ignore' });
 }
 

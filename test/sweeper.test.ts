@@ -6,6 +6,7 @@ import { startWorker, type RunningWorker } from '../workers/main';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 import { shell, startPlatform, type TestPlatform } from './platform';
 import { PrivateRedis } from './services';
+import { waitFor } from './waitFor';
 
 // This file kills its Redis, so it runs one of its own: the suite's shared Redis stays up.
 let redis: PrivateRedis;
@@ -27,6 +28,12 @@ afterAll(async () => {
   await redis.kill();
 });
 
+/** Sweeps the API process has run, from its metrics. */
+async function sweeps(): Promise<number> {
+  const metrics = await (await api.request('GET', '/metrics')).text();
+  return Number(/^mission_sweeps_total (\d+)$/m.exec(metrics)![1]);
+}
+
 async function submitBatch(count: number, label: string): Promise<string[]> {
   const missions = Array.from({ length: count }, (_, i) => ({ goal: `${label} ${i}`, plan: [shell(`echo ${label}`)] }));
   const response = await api.request('POST', '/v1/missions/batch', { missions });
@@ -34,19 +41,11 @@ async function submitBatch(count: number, label: string): Promise<string[]> {
   return ((await response.json()) as { items: { id: string }[] }).items.map((item) => item.id);
 }
 
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const enqueuedCount = async (ids: string[]) => Number((await env.db('missions').whereIn('id', ids).whereNotNull('enqueued_at').count({ n: '*' }))[0]!.n);
 
 test('missions whose jobs a Redis restart lost are given new jobs and run, each once', async () => {
   const ids = await submitBatch(5, 'lost');
-  await waitUntil(async () => (await enqueuedCount(ids)) === 5);
+  await waitFor(async () => (await enqueuedCount(ids)) === 5);
 
   // Redis dies and comes back without its data, as one that lost the last writes of its append-only file.
   await redis.kill();
@@ -65,7 +64,7 @@ test('a mission whose job ended in the failed set (as older versions left them) 
   await worker?.close();
   worker = undefined;
   const [id] = await submitBatch(1, 'failed');
-  await waitUntil(async () => (await enqueuedCount([id!])) === 1);
+  await waitFor(async () => (await enqueuedCount([id!])) === 1);
   // A worker of an older version, whose attempt failed while Postgres was away, and which gave up on the job.
   const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
   const older = new Worker(MISSION_QUEUE, null, { connection, prefix: env.config.QUEUE_PREFIX, settings: { backoffStrategy: () => -1 } });
@@ -89,7 +88,7 @@ test('a mission whose running job Redis lost runs on under its new job: two runs
   const plan = Array.from({ length: 4 }, (_, k) => shell(`echo ${k + 1}; sleep 0.5`));
   const created = await api.request('POST', '/v1/missions', { goal: 'lost while running', plan });
   const { id } = (await created.json()) as { id: string };
-  await waitUntil(async () => (await env.db('steps').where({ mission_id: id }).count({ n: '*' }))[0]!.n === '1');
+  await waitFor(async () => (await env.db('steps').where({ mission_id: id }).count({ n: '*' }))[0]!.n === '1');
 
   // Its job vanishes while the worker runs it: the sweeper gives it a new job, which runs beside the first run.
   await redis.kill();
@@ -116,7 +115,7 @@ test('jobs that wait, run or wait to retry are left alone; a job that completed 
   await worker?.close();
   worker = undefined;
   const ids = await submitBatch(4, 'states');
-  await waitUntil(async () => (await enqueuedCount(ids)) === 4);
+  await waitFor(async () => (await enqueuedCount(ids)) === 4);
   const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
   const older = new Worker(MISSION_QUEUE, null, { connection, prefix: env.config.QUEUE_PREFIX });
   const running = (await older.getNextJob('states'))!;
@@ -126,8 +125,10 @@ test('jobs that wait, run or wait to retry are left alone; a job that completed 
   await completed.moveToCompleted('done', 'states', false);
   expect([running.id, retrying.id, completed.id]).toEqual(ids.slice(0, 3)); // the fourth still waits
 
-  await waitUntil(async () => (await env.db('missions').where({ id: completed.id }).first('job_seq')).job_seq === 1);
-  await new Promise((resolve) => setTimeout(resolve, 1_000)); // three sweeps more
+  await waitFor(async () => (await env.db('missions').where({ id: completed.id }).first('job_seq')).job_seq === 1);
+  // Three sweeps more, each of which saw the other jobs and left them alone.
+  const rescued = await sweeps();
+  await waitFor(async () => (await sweeps()) >= rescued + 3);
   const rows = (await env.db('missions').whereIn('id', ids).select('id', 'job_seq')) as { id: string; job_seq: number }[];
   expect(Object.fromEntries(rows.map((row) => [row.id, row.job_seq]))).toEqual({ [ids[0]!]: 0, [ids[1]!]: 0, [ids[2]!]: 1, [ids[3]!]: 0 });
   expect(await (await api.request('GET', '/metrics')).text()).toMatch(/mission_sweeper_rescues_total\{reason="job_completed"\} 1/);

@@ -1,6 +1,7 @@
 import IORedis from 'ioredis';
 import { loadConfig } from '../lib/config';
 import { TenantSlots } from '../workers/tenantSlots';
+import { waitFor } from './waitFor';
 
 // Two workers' allowances against the real Redis: slots are leased in blocks, handed out locally, and the cap
 // holds for the fleet whatever the blocks.
@@ -30,7 +31,8 @@ test('two workers never hold more than the cap together; a slot left unused goes
 
     a.release('tenant');
     a.release('tenant');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // After idleReturnMs, the two slots a no longer uses go back to the fleet: a holds two in Redis.
+    await waitFor(async () => (await redis.hget(`${prefix}:tenant-slots:tenant`, 'worker-a')) === '2');
 
     expect(await take(b, 3)).toBe(2);
   } finally {
@@ -48,7 +50,8 @@ test("a dead worker's slots lapse when its lease expires", async () => {
     // It stops renewing (as a killed process would) and never gives them back.
     (dead as unknown as { renewal: NodeJS.Timeout }).renewal.close();
     expect(await take(alive, 1)).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Leases expire by the holder's clock, this process's own: wait until the dead worker's has passed.
+    await waitFor(async () => Date.now() > Number(await redis.zscore(`${prefix}:tenant-holders:tenant`, 'worker-dead')));
     expect(await take(alive, 2)).toBe(2);
   } finally {
     await alive.close();

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createTestEnv, removeSandboxes, sandboxesOf, type TestEnv } from './harness';
-import { forkWorker, stopProcess, waitFor } from './processes';
+import { forkWorker, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 
 // A worker restarted under the WORKER_ID of one that died (a StatefulSet pod, a systemd unit) cleans up after it.
 let env: TestEnv;

@@ -4,7 +4,8 @@ import IORedis from 'ioredis';
 import { startApi, type RunningApi } from '../api/main';
 import { EXIT_CONFIG } from '../lib/service';
 import { docker, createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
-import { forkWorker, stopProcess, waitFor } from './processes';
+import { forkWorker, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 import { shell } from './platform';
 
 // A worker that cannot start sandboxes must not eat the fleet's missions.

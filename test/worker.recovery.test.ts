@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import IORedis from 'ioredis';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
 import { startApi, type RunningApi } from '../api/main';
-import { forkWorker, stopProcess, waitFor } from './processes';
+import { forkWorker, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 
 // Two real worker processes; one is SIGKILLed in the middle of 50 four-step missions.
 jest.setTimeout(240_000);

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { startApi } from '../api/main';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
-import { forkWorker, serviceEnv, stopProcess, waitFor } from './processes';
+import { forkWorker, serviceEnv, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 import { freePort } from './services';
 import { shell } from './platform';
 

@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { startApi, type RunningApi } from '../api/main';
 import { createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
-import { forkWorker, stopProcess, waitFor } from './processes';
+import { forkWorker, stopProcess } from './processes';
+import { waitFor } from './waitFor';
 import { shell } from './platform';
 
 // The per-tenant cap across several worker processes, each leasing slots from Redis in blocks.
-jest.setTimeout(120_000);
 let env: TestEnv;
 let api: RunningApi;
 const workers: ChildProcess[] = [];

@@ -149,7 +149,7 @@ export async function startWorker(
   const sweeperQueue = createMissionQueue(sweeperRedis, config.QUEUE_PREFIX);
   sweeperQueue.on('error', (error) => log.debug({ err: error }, 'sweeper queue error'));
   const sweeper = new MissionSweeper(store, sweeperQueue, sweeperRedis, config.QUEUE_PREFIX, id, { everyMs: config.SWEEP_EVERY_MS });
-  sweeper.on('rescued', (rescues) => {
+  sweeper.on('swept', (rescues) => {
     for (const { missionId, reason } of rescues) log.info({ mission_id: missionId, reason }, 'sweeper moved a stranded mission on');
   });
   sweeper.on('failed', (error) => log.debug({ err: error }, 'a sweep could not run; the next one tries again'));

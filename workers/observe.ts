@@ -38,7 +38,10 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     metrics.writerGroupRows.observe(rows);
     metrics.writerFlush.observe(ms / 1000);
   });
-  sweeper.on('rescued', (rescues) => rescues.forEach(({ reason }) => metrics.sweeperRescues.inc({ reason })));
+  sweeper.on('swept', (rescues) => {
+    metrics.sweeps.inc();
+    for (const { reason } of rescues) metrics.sweeperRescues.inc({ reason });
+  });
   metrics.beforeScrape.push(() => {
     const { idle, inUse, starting, removing } = pool.stats();
     for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing })) metrics.sandboxes.set({ state }, count);

@@ -18,8 +18,8 @@ export interface LlmLimits {
 
 /** What the limiter reports of one endpoint's calls (workers/observe.ts turns it into metrics). */
 export interface LlmObserver {
-  /** A call waited this long for the fleet-wide limits. */
-  waited(ms: number): void;
+  /** A call waited `ms` for the fleet-wide limits, and was admitted in the window numbered `window` (time / window length). */
+  waited(ms: number, window: number): void;
   /** A call (its retries included) took this long, and succeeded or not. */
   called(ms: number, ok: boolean): void;
   tokens(count: number): void;
@@ -69,7 +69,7 @@ export function limitedChatCompletion(
     const waitStarted = performance.now();
     const window = await admit(signal);
     const callStarted = performance.now();
-    observer?.waited(callStarted - waitStarted);
+    observer?.waited(callStarted - waitStarted, window);
     try {
       const response = await complete(request, signal, callIndex);
       observer?.called(performance.now() - callStarted, true);
