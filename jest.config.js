@@ -7,6 +7,6 @@ module.exports = {
   testTimeout: 120_000,
   // Two cores: gVisor sandboxes are CPU-bound, so more parallel files only queue behind each other.
   maxWorkers: 2,
-  // The chaos test restarts the shared dockerd: it runs on its own afterwards (jest.chaos.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '/test/chaos\\.test\\.ts$'],
+  // Tests that restart or freeze the shared dockerd run on their own afterwards (jest.alone.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '\\.alone\\.test\\.ts$'],
 };

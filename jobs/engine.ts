@@ -26,7 +26,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 
 /** Where the engine gets a mission's sandbox, and gives it back when the mission ends (sandbox/pool.ts). */
 export interface SandboxSource {
-  acquire(): Promise<Sandbox>;
+  /** Rejects at once when `signal` aborts before a sandbox is ready. */
+  acquire(signal: AbortSignal): Promise<Sandbox>;
   /** Takes the sandbox back and removes it in the background. */
   release(sandbox: Sandbox): void;
 }
@@ -185,9 +186,12 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall);
           return { status: 'waiting_approval', steps: history.length };
         } else {
-          lease.sandbox ??= await this.deps.sandboxes.acquire();
-          // Stopped while the sandbox was being acquired: the abort listener had nothing to kill yet.
-          if (signal.aborted) return stops.outcome(mission, history.length);
+          // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
+          lease.sandbox ??= await this.deps.sandboxes.acquire(signal).catch((error: unknown) => {
+            if (signal.aborted) return undefined;
+            throw error;
+          });
+          if (!lease.sandbox || signal.aborted) return stops.outcome(mission, history.length);
           // The step starts only once claimed while the mission runs: a cancel that commits first stops it here.
           const startedAt = await this.deps.progress.claimStep(mission.id, seq);
           if (!startedAt) return { status: 'cancelled', steps: history.length };

@@ -7,6 +7,8 @@ import type { Close } from './shutdown';
 export const EXIT_CONFIG = 78; // EX_CONFIG of sysexits.h: a bad setting, or a sandbox runtime or image that is not there
 export const EXIT_START_FAILED = 1;
 export const EXIT_UNCLEAN_SHUTDOWN = 1;
+/** How long after the shutdown deadline a process that has not exited is ended anyway. */
+const BACKSTOP_MS = 250;
 
 /**
  * Runs a long-lived service from an entry point: reads the configuration (a bad one is a plain message and
@@ -34,8 +36,8 @@ export function runService(name: string, start: (config: Config, logger: Logger)
     stopping = signal;
     logger.info({ signal, timeout_ms: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down');
     const until = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-    // A backstop in case a close hangs past its own deadline.
-    setTimeout(() => process.exit(EXIT_UNCLEAN_SHUTDOWN), config.SHUTDOWN_TIMEOUT_MS + 2_000).unref();
+    // A backstop in case a close hangs past its own deadline (every step is raced against it, so this is a bug).
+    setTimeout(() => process.exit(EXIT_UNCLEAN_SHUTDOWN), config.SHUTDOWN_TIMEOUT_MS + BACKSTOP_MS).unref();
     void service.then((running) => running.close(until)).then((clean) => {
       logger.info({ clean }, 'exiting');
       process.exit(clean ? 0 : EXIT_UNCLEAN_SHUTDOWN);

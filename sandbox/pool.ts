@@ -47,6 +47,19 @@ export interface SandboxStarter {
   start(): Promise<Sandbox>;
 }
 
+/** An acquire whose mission stopped (cancel, deadline, hand back) before a sandbox was ready for it. */
+export class AcquireAbortedError extends Error {
+  constructor() {
+    super('the sandbox was no longer wanted');
+    this.name = 'AcquireAbortedError';
+  }
+}
+
+/** Removals timed, for the estimate of how long removing what the pool holds takes. */
+const TIMED_REMOVALS = 20;
+/** What a removal is taken to cost before any was timed. */
+const UNTIMED_REMOVAL_MS = 1_000;
+
 /**
  * Keeps `size` sandboxes started and waiting, so a mission's first tool call acquires one instead of paying for
  * a container start. A sandbox serves one mission: release() destroys it and the pool starts a fresh one.
@@ -60,12 +73,16 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private failures = 0;
   private failuresInARow = 0;
   private readonly toRemove: Sandbox[] = [];
+  /** Background removals under way, at most removeConcurrency. */
   private removing = 0;
-  private readonly removalsDone = new Set<() => void>();
+  /** Every removal under way: background, on close, or of a sandbox no longer wanted. */
+  private removals = 0;
+  /** Each a sandbox on its way out: a removal under way, or a start that a closed pool removes when it ends. */
+  private readonly unfinished = new Set<Promise<unknown>>();
+  private readonly removalTimes: number[] = [];
+  private warming = true;
   private retryTimer: NodeJS.Timeout | undefined;
-  private closing: Promise<void> | undefined;
-  /** Sandboxes whose start finished after close() began; close() waits for their removal too. */
-  private readonly lateRemovals: Promise<void>[] = [];
+  private closing: Promise<number> | undefined;
 
   constructor(
     private readonly driver: SandboxStarter,
@@ -83,7 +100,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   stats(): PoolStats {
-    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, removing: this.toRemove.length + this.removing, failures: this.failures };
+    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, removing: this.toRemove.length + this.removals, failures: this.failures };
   }
 
   /** Sandboxes in use or waiting, for the stats collector. */
@@ -91,24 +108,27 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return [...this.idle, ...this.inUse];
   }
 
-  /** A warm sandbox at once, or a new one when none is waiting. */
-  async acquire(): Promise<Sandbox> {
+  /**
+   * A warm sandbox at once, or a new one when none is waiting. When `signal` aborts first, rejects with
+   * AcquireAbortedError at once; the sandbox being started for it is removed when its start ends.
+   */
+  async acquire(signal?: AbortSignal): Promise<Sandbox> {
     if (this.closing) throw new Error('the sandbox pool is closed');
+    if (signal?.aborted) throw new AcquireAbortedError();
     const warm = this.idle.shift();
-    let sandbox: Sandbox;
-    if (warm) {
-      sandbox = warm;
-    } else {
-      this.direct++;
-      try {
-        sandbox = await this.startOne();
-      } finally {
-        this.direct--;
-      }
-      if (this.discardIfClosed(sandbox)) throw new Error('the sandbox pool is closed');
-    }
-    this.inUse.add(sandbox);
-    this.refill();
+    if (warm) return this.lend(warm);
+    this.direct++;
+    const started = this.track(
+      this.startOne().then((sandbox) => {
+        if (this.closing || signal?.aborted) {
+          this.remove(sandbox);
+          return undefined;
+        }
+        return this.lend(sandbox);
+      }).finally(() => this.direct--),
+    );
+    const sandbox = await (signal ? Promise.race([started, aborted(signal)]) : started);
+    if (!sandbox) throw this.closing ? new Error('the sandbox pool is closed') : new AcquireAbortedError();
     return sandbox;
   }
 
@@ -128,39 +148,85 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     this.refill();
   }
 
-  /** Stops refilling and destroys every sandbox, waiting or in use. Safe to call twice. */
-  close(): Promise<void> {
+  /**
+   * Keeps no more warm sandboxes (a worker that stops takes no new missions): the idle ones are removed now,
+   * and sandboxes start only when a mission asks for one.
+   */
+  stopWarming(): void {
+    this.warming = false;
+    clearTimeout(this.retryTimer);
+    for (const sandbox of this.idle.splice(0)) this.remove(sandbox);
+  }
+
+  /**
+   * How long removing every sandbox the pool holds would take now, from the removals it has timed: the slowest
+   * recent one for each pair (removals are CPU-bound, and run side by side).
+   */
+  removalEstimateMs(): number {
+    const held = this.idle.length + this.inUse.size + this.toRemove.length + this.unfinished.size;
+    const slowest = this.removalTimes.length > 0 ? Math.max(...this.removalTimes) : UNTIMED_REMOVAL_MS;
+    return slowest * Math.ceil(held / 2);
+  }
+
+  /**
+   * Stops starting sandboxes and removes every one, waiting, in use or being started, all at once. Resolves
+   * when all are removed, or at `until` (epoch ms) with how many were not: those are left to the reaper.
+   * Safe to call twice.
+   */
+  close(until = Infinity): Promise<number> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
-      const all = [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)];
+      for (const sandbox of [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)]) this.remove(sandbox);
       this.inUse.clear();
-      await Promise.allSettled(all.map((sandbox) => sandbox.destroy()));
-      while (this.removing > 0) await new Promise<void>((resolve) => this.removalsDone.add(resolve));
-      // Starts under way finish into a closed pool, which destroys what they bring (see discardIfClosed).
-      while (this.refilling + this.direct > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      await Promise.allSettled(this.lateRemovals);
+      // A start under way ends into a closed pool, which removes what it brings; its removal joins the set first.
+      while (this.unfinished.size > 0 && Date.now() < until) {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise((resolve) => (timer = setTimeout(resolve, Math.min(until - Date.now(), 2 ** 31 - 1))));
+        await Promise.race([Promise.allSettled([...this.unfinished]), deadline]);
+        clearTimeout(timer);
+      }
+      return this.unfinished.size;
     })();
     return this.closing;
   }
 
+  private lend(sandbox: Sandbox): Sandbox {
+    this.inUse.add(sandbox);
+    this.refill();
+    return sandbox;
+  }
+
   private removeNext(): void {
     while (this.removing < this.options.removeConcurrency && this.toRemove.length > 0) {
-      const sandbox = this.toRemove.shift()!;
       this.removing++;
-      const startedAt = performance.now();
-      void sandbox
-        .destroy()
-        .then(
-          () => this.emit('removed', sandbox, performance.now() - startedAt),
-          (error: Error) => this.emit('removeFailed', sandbox, error),
-        )
-        .finally(() => {
-          this.removing--;
-          this.removalsDone.forEach((done) => done());
-          this.removalsDone.clear();
-          this.removeNext();
-        });
+      void this.remove(this.toRemove.shift()!).finally(() => {
+        this.removing--;
+        this.removeNext();
+      });
     }
+  }
+
+  /** Removes a sandbox now, timed and tracked until it is gone. */
+  private remove(sandbox: Sandbox): Promise<unknown> {
+    const startedAt = performance.now();
+    this.removals++;
+    return this.track(
+      sandbox.destroy().finally(() => this.removals--).then(
+        () => {
+          const ms = performance.now() - startedAt;
+          this.removalTimes.push(ms);
+          if (this.removalTimes.length > TIMED_REMOVALS) this.removalTimes.shift();
+          this.emit('removed', sandbox, ms);
+        },
+        (error: Error) => this.emit('removeFailed', sandbox, error),
+      ),
+    );
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.unfinished.add(work);
+    void work.finally(() => this.unfinished.delete(work)).catch(() => undefined);
+    return work;
   }
 
   private async startOne(): Promise<Sandbox> {
@@ -185,32 +251,28 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     const { size, startConcurrency } = this.options;
     // An unhealthy pool keeps probing with one start at a time, even when it keeps no warm sandboxes.
     const wanted = () => this.idle.length + this.refilling < size || (this.unhealthy && this.refilling === 0);
-    while (!this.closing && !this.retryTimer && wanted() && this.refilling < startConcurrency) {
+    while (this.warming && !this.closing && !this.retryTimer && wanted() && this.refilling < startConcurrency) {
       this.refilling++;
-      this.startOne().then(
-        (sandbox) => {
-          this.refilling--;
-          if (this.discardIfClosed(sandbox)) return;
-          this.idle.push(sandbox);
-          sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
-          this.refill();
-        },
-        () => {
-          this.refilling--;
-          this.retryLater();
-        },
+      this.track(
+        this.startOne().then(
+          (sandbox) => {
+            this.refilling--;
+            if (this.closing || !this.warming) return void this.remove(sandbox);
+            this.idle.push(sandbox);
+            sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
+            this.refill();
+          },
+          () => {
+            this.refilling--;
+            this.retryLater();
+          },
+        ),
       );
     }
   }
 
-  private discardIfClosed(sandbox: Sandbox): boolean {
-    if (!this.closing) return false;
-    this.lateRemovals.push(sandbox.destroy().catch(() => undefined));
-    return true;
-  }
-
   private retryLater(): void {
-    if (this.closing || this.retryTimer) return;
+    if (this.closing || !this.warming || this.retryTimer) return;
     const delay = Math.min(this.options.retryDelayMs * 2 ** (this.failuresInARow - 1), 30_000);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -224,7 +286,12 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     if (index < 0) return;
     this.idle.splice(index, 1);
     this.emit('lost', sandbox, reason);
-    void sandbox.destroy().catch(() => undefined);
+    void this.remove(sandbox);
     this.refill();
   }
+}
+
+/** Resolves to undefined once `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
 }

@@ -24,6 +24,8 @@ export class SandboxStatsCollector {
   private readonly samples = new Map<string, Sample>();
   private timer: NodeJS.Timeout | undefined;
   private collecting: Promise<void> | undefined;
+  /** Ends the requests of a round under way when the collector stops: a slow Docker must not hold a shutdown. */
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly docker: Docker,
@@ -36,8 +38,10 @@ export class SandboxStatsCollector {
     this.timer.unref();
   }
 
+  /** Stops sampling; a round under way is cut off. */
   stop(): Promise<void> {
     clearInterval(this.timer);
+    this.stopped.abort();
     return this.collecting ?? Promise.resolve();
   }
 
@@ -58,6 +62,7 @@ export class SandboxStatsCollector {
 
   /** One sampling round over the live sandboxes; samples of sandboxes that are gone are dropped. */
   collect(): Promise<void> {
+    if (this.stopped.signal.aborted) return Promise.resolve();
     this.collecting ??= (async () => {
       const live = this.sandboxes().filter((sandbox) => sandbox.alive);
       const ids = new Set(live.map((sandbox) => sandbox.id));
@@ -69,7 +74,7 @@ export class SandboxStatsCollector {
 
   private async sample(id: string): Promise<void> {
     // one-shot: Docker answers at once instead of waiting a second for a second reading.
-    const options = { stream: false, 'one-shot': true } as { stream: false };
+    const options = { stream: false, 'one-shot': true, abortSignal: this.stopped.signal } as { stream: false; abortSignal: AbortSignal };
     const stats = await this.docker.getContainer(id).stats(options);
     const cpuTotalNs = stats.cpu_stats.cpu_usage.total_usage;
     const at = performance.now();

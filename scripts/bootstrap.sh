@@ -59,9 +59,11 @@ start_postgres() {
   fi
 }
 
-docker_ready() { curl -sf --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; }
+docker_ready() { curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; }
 
 start_dockerd() {
+  # A test that froze the daemon (SIGSTOP) and died before letting it go on leaves it hanging every call.
+  [ -f /var/run/docker.pid ] && $sudo kill -CONT "$(cat /var/run/docker.pid)" 2>/dev/null || true
   if ! docker_ready; then
     say "starting dockerd (gVisor runtime registered, no bridge network)"
     # A session that was killed leaves pid files behind, and dockerd refuses to start over them.
@@ -73,7 +75,7 @@ start_dockerd() {
     for _ in $(seq 150); do docker_ready && break; sleep 0.2; done
     docker_ready || { say "dockerd did not start; see $state/dockerd.log"; exit 1; }
   fi
-  if ! curl -sf --unix-socket /var/run/docker.sock http://docker/info | grep -q "\"$SANDBOX_RUNTIME\""; then
+  if ! curl -sf --max-time 10 --unix-socket /var/run/docker.sock http://docker/info | grep -q "\"$SANDBOX_RUNTIME\""; then
     say "dockerd is running without the $SANDBOX_RUNTIME runtime; stop it and run this again"; exit 1
   fi
 }

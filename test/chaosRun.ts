@@ -9,7 +9,7 @@ import { freePort, PrivatePostgres, PrivateRedis, restartDockerd } from './servi
  * A batch of sandboxed missions run by an API process and two worker processes while every service they depend
  * on fails once: each worker is SIGKILLed and started again under its own id, Redis is SIGKILLed and comes back
  * empty, Postgres restarts in immediate mode, dockerd restarts. Nobody touches the API or the workers otherwise.
- * Used by test/chaos.test.ts (small) and perf/chaos.bench.ts (the full run).
+ * Used by test/chaos.alone.test.ts (small) and perf/chaos.bench.ts (the full run).
  */
 export interface ChaosOptions {
   missions: number;

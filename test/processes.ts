@@ -15,9 +15,9 @@ export const serviceEnv = (config: Config): Record<string, string> => ({
   LOG_LEVEL: 'silent',
 });
 
-/** A worker (workers/main.ts) in a process of its own, so a test can SIGKILL it. */
-export function forkWorker(config: Config, id: string, env: Record<string, string> = {}): ChildProcess {
-  return forkService('workers', { ...serviceEnv(config), WORKER_ID: id, ...env });
+/** A worker (workers/main.ts) in a process of its own, so a test can SIGKILL it; with `logFile`, it logs there at info level. */
+export function forkWorker(config: Config, id: string, env: Record<string, string> = {}, logFile?: string): ChildProcess {
+  return forkService('workers', { ...serviceEnv(config), WORKER_ID: id, ...env }, logFile);
 }
 
 /** The API (api/main.ts) in a process of its own, listening on `port`. */
@@ -26,11 +26,11 @@ export function forkApi(config: Config, port: number, env: Record<string, string
 }
 
 /** With TEST_SERVICE_LOGS=<dir>, each process started here logs at info level to <dir>/<name>.log, for a post-mortem. */
-function forkService(folder: 'api' | 'workers', env: Record<string, string>): ChildProcess {
+function forkService(folder: 'api' | 'workers', env: Record<string, string>, logFile?: string): ChildProcess {
   const logDir = process.env.TEST_SERVICE_LOGS;
-  const name = env.WORKER_ID ?? folder;
-  const output = logDir ? openSync(join(logDir, `${name}.log`), 'a') : 'ignore';
-  const logLevel = logDir ? { LOG_LEVEL: 'info' } : {};
+  const path = logFile ?? (logDir && join(logDir, `${env.WORKER_ID ?? folder}.log`));
+  const output = path ? openSync(path, 'a') : 'ignore';
+  const logLevel = path ? { LOG_LEVEL: 'info' } : {};
   return fork(join(__dirname, '..', folder, 'main.ts'), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', output, output, 'ipc'],

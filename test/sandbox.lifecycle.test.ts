@@ -3,7 +3,7 @@ import IORedis from 'ioredis';
 import { loadConfig, localSandboxImage } from '../lib/config';
 import { FLEET_LABEL, OWNER_LABEL, SANDBOX_LABEL, SandboxDriver } from '../sandbox/driver';
 import { SandboxStartError } from '../sandbox/errors';
-import { SandboxPool } from '../sandbox/pool';
+import { AcquireAbortedError, SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { startHeartbeat } from '../lib/heartbeat';
@@ -93,6 +93,44 @@ test('the pool keeps warm sandboxes, hands them out, and replaces each one after
   }
   expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, removing: 0, failures: 0 });
   expect(await sandboxesOf(owner)).toEqual([]);
+});
+
+test('a mission stopped while its sandbox starts does not wait for the start: the sandbox goes once it is up', async () => {
+  const pool = new SandboxPool(driver, { size: 0 });
+  try {
+    const stop = new AbortController();
+    const acquiring = pool.acquire(stop.signal);
+    expect(pool.stats().starting).toBe(1);
+
+    stop.abort();
+
+    await expect(acquiring).rejects.toThrow(AcquireAbortedError);
+    expect(pool.stats().starting).toBe(1); // still starting: nobody waited for it
+    await waitFor(() => pool.stats().starting + pool.stats().removing === 0);
+    expect(pool.stats()).toMatchObject({ idle: 0, inUse: 0 });
+    expect(await sandboxesOf(owner)).toEqual([]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a pool that stops warming removes its idle sandboxes at once and starts no others, while a mission still gets one', async () => {
+  const pool = new SandboxPool(driver, { size: 2 });
+  pool.start();
+  try {
+    await waitFor(() => pool.stats().idle === 2);
+
+    pool.stopWarming();
+
+    expect(pool.stats()).toMatchObject({ idle: 0, starting: 0, removing: 2 });
+    const late = await pool.acquire(); // started on demand
+    pool.release(late);
+    await waitFor(() => pool.stats().removing === 0);
+    expect(pool.stats()).toMatchObject({ idle: 0, inUse: 0, starting: 0 });
+    expect(await sandboxesOf(owner)).toEqual([]);
+  } finally {
+    await pool.close();
+  }
 });
 
 test('the reaper removes sandboxes whose worker is gone (missing on two passes) and keeps those of live workers', async () => {

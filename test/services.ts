@@ -143,6 +143,16 @@ export async function restartDockerd(): Promise<void> {
   execFileSync('bash', [join(__dirname, '..', 'scripts', 'bootstrap.sh')], { stdio: 'ignore' });
 }
 
+/**
+ * Freezes the Docker daemon (SIGSTOP): every call to it hangs, as on a daemon stuck under load. Returns the
+ * function that lets it go on; the bootstrap also lets a frozen daemon go on, should a test die first.
+ */
+export function freezeDockerd(): () => void {
+  const pid = Number(readFileSync(DOCKER_PID_FILE, 'utf8'));
+  process.kill(pid, 'SIGSTOP');
+  return () => process.kill(pid, 'SIGCONT');
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);

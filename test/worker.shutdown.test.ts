@@ -11,6 +11,8 @@ import { shell } from './platform';
 // The process as `npm start` runs it (built with tsc, run by node, under npm), stopped the ways operators and
 // supervisors stop it, beside a second worker that takes over what it hands back.
 jest.setTimeout(180_000);
+// What a process group needs beyond its deadline to exit and be reaped (npm waits for node), on a loaded machine.
+const EXIT_MARGIN_MS = 1_000;
 
 let env: TestEnv;
 let port: number;
@@ -52,13 +54,14 @@ async function submit(apiPort: number, missions: object[]): Promise<string[]> {
 
 const running = async (workerId: string) => Number((await env.db('missions').where({ status: 'running', worker_id: workerId }).count({ n: '*' }))[0]!.n);
 
-test('a group SIGTERM, sent twice, drains npm start within its deadline: running missions handed back, resumed at once elsewhere, no sandbox left', async () => {
-  const main = npmStart({ SHUTDOWN_TIMEOUT_MS: '6000', WORKER_CONCURRENCY: '3', SANDBOX_POOL_SIZE: '3' });
+test('a group SIGTERM, sent twice, drains npm start holding four sandboxed missions within its deadline: handed back, resumed at once elsewhere, no sandbox left', async () => {
+  const timeoutMs = 6_000;
+  const main = npmStart({ SHUTDOWN_TIMEOUT_MS: String(timeoutMs), WORKER_CONCURRENCY: '4', SANDBOX_POOL_SIZE: '2' });
   const exited = once(main, 'exit');
   await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false), 90_000, 'npm start up');
-  const ids = await submit(port, Array.from({ length: 3 }, (_, i) => ({ goal: `long ${i}`, plan: [shell('sleep 2'), shell('sleep 30'), shell('echo done')] })));
-  await waitFor(async () => (await running(mainId)) === 3, 30_000, 'three missions running');
-  const other = forkWorker(env.config, otherId, { WORKER_CONCURRENCY: '3', SANDBOX_POOL_SIZE: '1' });
+  const ids = await submit(port, Array.from({ length: 4 }, (_, i) => ({ goal: `long ${i}`, plan: [shell('sleep 2'), shell('sleep 30'), shell('echo done')] })));
+  await waitFor(async () => (await running(mainId)) === 4, 60_000, 'four missions running');
+  const other = forkWorker(env.config, otherId, { WORKER_CONCURRENCY: '4', SANDBOX_POOL_SIZE: '1' });
   children.push(other);
 
   const signalled = Date.now();
@@ -75,18 +78,19 @@ test('a group SIGTERM, sent twice, drains npm start within its deadline: running
     }
   }, 15_000, 'every process of the group gone');
 
-  // Within the deadline, and not at once: it drained until the deadline neared, then handed back.
+  // Within the deadline, and not at once: it drained until the deadline neared (at most half of it is kept for
+  // handing back and removing sandboxes), then handed back.
   const stoppedAfter = Date.now() - signalled;
-  expect(stoppedAfter).toBeGreaterThan(2_500);
-  expect(stoppedAfter).toBeLessThan(7_000);
+  expect(stoppedAfter).toBeGreaterThan(timeoutMs / 2);
+  expect(stoppedAfter).toBeLessThan(timeoutMs + EXIT_MARGIN_MS);
   expect(await sandboxesOf(mainId)).toEqual([]);
   expect(await running(mainId)).toBe(0);
   const handedBack = await env.db('mission_events').whereIn('mission_id', ids).whereRaw(`data->>'handed_back_by' = ?`, [mainId]).select('mission_id', 'created_at');
-  expect(handedBack).toHaveLength(3);
-  // Resumed elsewhere at once, not when a lock expired (30 s).
-  await waitFor(async () => (await running(otherId)) === 3, 10_000, 'resumed by the other worker');
+  expect(handedBack).toHaveLength(4);
+  // Resumed elsewhere at once, well before a lock would have expired (WORKER_LOCK_MS, 30 s).
+  await waitFor(async () => (await running(otherId)) === 4, 20_000, 'resumed by the other worker');
   const workers = await env.db('missions').whereIn('id', ids).select('workers');
-  expect(workers.map((row: { workers: string[] }) => row.workers)).toEqual([[mainId, otherId], [mainId, otherId], [mainId, otherId]]);
+  expect(workers.map((row: { workers: string[] }) => row.workers)).toEqual(ids.map(() => [mainId, otherId]));
 });
 
 test('the deadline ends a worker holding a sleep 60 step within a second of it, and hands the mission back', async () => {
@@ -105,7 +109,7 @@ test('the deadline ends a worker holding a sleep 60 step within a second of it, 
     worker.kill('SIGTERM');
     const [code] = await exited;
 
-    expect(Date.now() - signalled).toBeLessThan(4_000);
+    expect(Date.now() - signalled).toBeLessThan(3_000 + EXIT_MARGIN_MS);
     expect(code).toBe(0);
     expect(await env.db('missions').where({ id }).first('status', 'step_count')).toEqual({ status: 'queued', step_count: 0 });
     expect(await sandboxesOf(workerId)).toEqual([]);

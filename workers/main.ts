@@ -28,8 +28,13 @@ import { TenantSlots } from './tenantSlots';
 import { createMissionWorker } from './missionWorker';
 import { llmMetrics, observeWorker } from './observe';
 
-/** Time kept, before the shutdown deadline, to hand running missions back and clean up. */
-const HAND_BACK_MARGIN_MS = 5_000;
+/**
+ * Time kept before the shutdown deadline to kill the running steps, record the missions as handed back and close
+ * connections; removing the sandboxes is added to it, as long as the pool has seen removals take.
+ */
+const HAND_BACK_MS = 1_000;
+/** Time kept after the sandboxes' removal, to close connections. */
+const CLOSE_MS = 300;
 // A worker whose heartbeat is missing on two passes this far apart is gone (its heartbeat lives 15 s).
 const REAP_EVERY_MS = 10_000;
 
@@ -163,8 +168,11 @@ export async function startWorker(
       [
         'drain worker',
         async (until) => {
-          log.info({ running: missions.running() }, 'draining: taking no more missions, waiting for the running ones');
-          const handedBack = await missions.drain(until - Math.min(HAND_BACK_MARGIN_MS, (until - Date.now()) / 2));
+          // Warm sandboxes serve no new mission now: they go at once, leaving less to remove at the deadline.
+          pool.stopWarming();
+          const margin = HAND_BACK_MS + pool.removalEstimateMs();
+          log.info({ running: missions.running(), hand_back_in_ms: Math.round(until - Date.now() - margin) }, 'draining: taking no more missions, waiting for the running ones');
+          const handedBack = await missions.drain(until - Math.min(margin, (until - Date.now()) / 2));
           if (handedBack > 0) log.warn({ handed_back: handedBack }, 'the shutdown deadline is near: handed the running missions back to the queue');
         },
       ],
@@ -174,9 +182,11 @@ export async function startWorker(
       ['stop sandbox stats', () => stats.stop()],
       [
         'destroy sandboxes',
-        async () => {
+        async (until) => {
           log.info({ sandboxes: pool.sandboxes().length + pool.stats().removing }, 'destroying sandboxes');
-          await pool.close();
+          const left = await pool.close(until - CLOSE_MS);
+          // Not a failure of the shutdown: the heartbeat stops next, and the fleet's reapers remove them.
+          if (left > 0) log.warn({ sandboxes: left }, 'the deadline came before every sandbox was removed: the reapers of the fleet remove the rest');
         },
       ],
       ['stop sandbox driver', async () => driver.close()],

@@ -1,6 +1,6 @@
 import { runChaos } from './chaosRun';
 
-// Restarts the shared dockerd, so it runs alone, after the rest of the suite (jest.chaos.config.js).
+// Restarts the shared dockerd, so it runs alone, after the rest of the suite (jest.alone.config.js).
 jest.setTimeout(600_000);
 
 test('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left', async () => {
