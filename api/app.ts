@@ -13,14 +13,16 @@ import type { ApiKeys } from './apiKeys';
 import { authenticate, callerOf, requireAdmin } from './auth';
 import type { MissionEventHub } from './eventHub';
 import { adminHandlers } from './handlers/admin';
+import { batchHandlers, type BatchHandlerDeps } from './handlers/batches';
 import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
 import type { Idempotency } from './idempotency';
 import { openApiDocument } from './openapi';
 import { HttpProblem } from './problem';
+import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
 
-export interface AppDeps extends MissionHandlerDeps {
+export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps {
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
@@ -54,6 +56,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   const missions = missionHandlers(deps);
+  const batches = batchHandlers(deps);
   const admin = adminHandlers(deps.keys);
   const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
     const result = await handler(req);
@@ -95,7 +98,14 @@ export function createApp(deps: AppDeps): Express {
     const mission = await missions.findMission(callerOf(req), req.params.id as string);
     await streamMissionEvents(req, res, mission, deps, { heartbeatMs: deps.sseHeartbeatMs });
   });
-  app.get('/v1/batches/:id', route((req) => missions.batch(callerOf(req), req.params.id as string)));
+  app.get('/v1/batches/:id', route((req) => batches.get(callerOf(req), req.params.id as string)));
+  app.get('/v1/batches/:id/results', async (req, res) => {
+    const filter = await batches.resultsFilter(callerOf(req), req.params.id as string, req.query);
+    await streamBatchResults(res, deps.batches.results(req.params.id as string, filter));
+  });
+  app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
+  app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
+  app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
   app.patch('/v1/admin/tenants/:id', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.updateTenant(req.params.id as string, req.body)));
 

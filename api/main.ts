@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { Approvals } from '../jobs/approvals';
+import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionStore } from '../jobs/missionStore';
 import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
@@ -9,7 +10,7 @@ import { createDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
-import { cancelChannel, createMissionQueue } from '../lib/queue';
+import { announceCancellations, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
@@ -39,11 +40,12 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   queue.on('error', (error) => logger.warn({ err: error }, 'mission queue error'));
   const store = new MissionStore(db);
-  const submitter = new MissionSubmitter(store, queue);
+  const batches = new BatchStore(db, store);
+  const submitter = new MissionSubmitter(store, batches, queue);
   submitter.on('enqueueFailed', (error, ids) =>
     logger.warn({ err: error, missions: ids.length }, 'missions committed but not enqueued; the sweeper will enqueue them'),
   );
-  const sweeper = new MissionSweeper(store, queue, redis, config.QUEUE_PREFIX, `api-${hostname()}-${process.pid}`, { everyMs: config.SWEEP_EVERY_MS });
+  const sweeper = new MissionSweeper(store, batches, queue, redis, config.QUEUE_PREFIX, `api-${hostname()}-${process.pid}`, { everyMs: config.SWEEP_EVERY_MS });
   sweeper.on('swept', (rescues) => {
     metrics.sweeps.inc();
     for (const { missionId, reason } of rescues) {
@@ -70,7 +72,8 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     queue,
     idempotency: new Idempotency(db),
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
-    announceCancel: async (id) => void (await redis.publish(cancelChannel(config.QUEUE_PREFIX), id)),
+    batches,
+    announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
     admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST }),

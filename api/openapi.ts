@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
 import { newTenantSchema, tenantChangesSchema } from './handlers/admin';
+import { resultsQuerySchema, retrySchema } from './handlers/batches';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
 const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
@@ -48,7 +49,15 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
             required: true,
             content: {
               'application/json': {
-                schema: { type: 'object', required: ['missions'], additionalProperties: false, properties: { missions: { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/MissionSpec' } } } },
+                schema: {
+                  type: 'object',
+                  required: ['missions'],
+                  additionalProperties: false,
+                  properties: {
+                    missions: { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/MissionSpec' } },
+                    token_limit: { type: 'integer', minimum: 1, description: 'model tokens the whole batch may use; past it, its unfinished missions are cancelled' },
+                  },
+                },
               },
             },
           },
@@ -75,7 +84,34 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
         },
       },
       '/v1/missions/{id}/cancel': { post: { summary: 'Cancel a mission', parameters: [idParameter], responses: { 200: json('The mission'), 409: problem, ...errors } } },
-      '/v1/batches/{id}': { get: { summary: 'Counts of a batch by status', parameters: [idParameter], responses: { 200: json('The batch'), ...errors } } },
+      '/v1/batches/{id}': {
+        get: { summary: 'A batch: status, counts of its items by status, usage, durations', parameters: [idParameter], responses: { 200: json('The batch'), ...errors } },
+      },
+      '/v1/batches/{id}/results': {
+        get: {
+          summary: 'The results file: JSON Lines, one line per item in submission order, streamed',
+          parameters: [idParameter, ...queryParameters(resultsQuerySchema)],
+          responses: { 200: { description: 'application/x-ndjson', content: { 'application/x-ndjson': {} } }, ...errors },
+        },
+      },
+      '/v1/batches/{id}/cancel': {
+        post: { summary: 'Cancel every unfinished mission of the batch', parameters: [idParameter], responses: { 202: json('The batch'), 409: problem, ...errors } },
+      },
+      '/v1/batches/{id}/retry': {
+        post: {
+          summary: 'A new attempt of each item that failed; succeeded items never run again',
+          parameters: [idParameter, idempotencyKey],
+          requestBody: { required: false, content: { 'application/json': { schema: schema(retrySchema) } } },
+          responses: { 202: json('{batch_id, retried, items}'), ...errors },
+        },
+      },
+      '/v1/batches/{id}/compare': {
+        get: {
+          summary: 'How each item changed since another batch, paired by custom_id',
+          parameters: [idParameter, { name: 'with', in: 'query', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: { 200: json('{batch_id, with, counts, items}'), ...errors },
+        },
+      },
       '/v1/admin/tenants': {
         post: {
           summary: 'Create a tenant and its API key (admin key only)',

@@ -1,15 +1,10 @@
 import type { Request, Response } from 'express';
-import { TERMINAL_STATUSES, type MissionEvent, type MissionStatus } from '../jobs/mission';
+import { STOPPING_GRACE_MS, TERMINAL_STATUSES, type MissionEvent, type MissionStatus } from '../jobs/mission';
 import type { MissionStore } from '../jobs/missionStore';
 import type { MissionEventHub } from './eventHub';
 import { HttpProblem } from './problem';
 
 const PAGE = 500;
-/**
- * A mission cancelled while a step was in flight is announced by its worker once that step is recorded; were
- * the worker to die first, its stream still ends this long after the cancel.
- */
-const UNANNOUNCED_END_GRACE_MS = 30_000;
 
 export interface EventStreamOptions {
   /** A comment line this often keeps proxies from closing an idle stream; each also re-reads missed events. */
@@ -62,7 +57,7 @@ export async function streamMissionEvents(
       if (events.length > 0) return;
       // Nothing new: a client that resumed past the end (Last-Event-ID at or beyond it) is done once the mission
       // is. The end may have committed after the read above, so one more read sends it before the stream closes.
-      endKnown = (await deps.store.streamState(mission.id, UNANNOUNCED_END_GRACE_MS))?.ended ?? false;
+      endKnown = (await deps.store.streamState(mission.id, STOPPING_GRACE_MS))?.ended ?? false;
       if (!endKnown) return;
     }
   };

@@ -1,4 +1,4 @@
-import { stepView, type Mission, type Step } from '../jobs/mission';
+import { missionUsage, stepView, type Mission, type Step } from '../jobs/mission';
 
 export { stepView };
 
@@ -12,6 +12,9 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     id: mission.id,
     status: mission.status,
     goal: mission.goal,
+    custom_id: mission.custom_id,
+    batch_id: mission.batch_id,
+    ...(mission.batch_id && { item: mission.item, attempt: mission.attempt, retry_of: mission.retry_of, superseded_by: mission.superseded_by }),
     policy: spec.policy,
     plan: spec.plan,
     max_steps: spec.max_steps,
@@ -22,6 +25,8 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     result: mission.result,
     error: mission.error,
     step_count: mission.step_count,
+    usage: missionUsage(mission),
+    ...(spec.token_limit !== undefined && { token_limit: spec.token_limit }),
     worker_id: mission.worker_id,
     workers: mission.workers,
     created_at: iso(mission.created_at),

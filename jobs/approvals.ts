@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { storableJson, storableString } from '../lib/text';
 import type { Enqueueable } from './enqueue';
 import { EVENTS_CHANNEL } from './missionProgress';
+import type { ModelUsage } from './mission';
 import type { SandboxedCall } from './tools';
 
 export interface Approval {
@@ -12,6 +13,8 @@ export interface Approval {
   input: unknown;
   status: 'pending' | 'approved' | 'rejected';
   reason: string | null;
+  /** The model call that chose the step, recorded with the step once decided. */
+  usage: ModelUsage | null;
 }
 
 /** Steps that wait for a human, and the decisions. */
@@ -26,10 +29,10 @@ export class Approvals {
    * Asks for approval of step `seq` and parks the mission in waiting_approval, in one statement; the worker
    * then lets the mission go, so a mission waiting for a human holds no worker slot.
    */
-  async request(missionId: string, seq: number, thought: string | null, call: SandboxedCall): Promise<void> {
+  async request(missionId: string, seq: number, thought: string | null, call: SandboxedCall, usage: ModelUsage | undefined): Promise<void> {
     await this.db.raw(
       `with a as (
-         insert into approvals (mission_id, seq, thought, tool, input) values (:id, :seq, :thought, :tool, :input)
+         insert into approvals (mission_id, seq, thought, tool, input, usage) values (:id, :seq, :thought, :tool, :input, :usage)
          on conflict (mission_id, seq) do nothing
        ), m as (
          update missions set status = 'waiting_approval' where id = :id and status = 'running' returning id
@@ -39,7 +42,15 @@ export class Approvals {
          from m returning mission_id
        )
        select pg_notify(:channel, mission_id::text) from e`,
-      { id: missionId, seq, thought: thought === null ? null : storableString(thought), tool: call.tool, input: storableJson(call.input), channel: EVENTS_CHANNEL },
+      {
+        id: missionId,
+        seq,
+        thought: thought === null ? null : storableString(thought),
+        tool: call.tool,
+        input: storableJson(call.input),
+        usage: usage ? JSON.stringify(usage) : null,
+        channel: EVENTS_CHANNEL,
+      },
     );
   }
 

@@ -9,7 +9,7 @@ import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
 import type { Action, Policy } from './policies/policy';
-import { decidedAction, finishStep, invalidStep, type RecordedStep } from './stepRows';
+import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
 export interface EngineOptions extends ToolLimits {
@@ -32,6 +32,16 @@ export interface SandboxSource {
   release(sandbox: Sandbox): void;
 }
 
+/** What the engine tells of the batches its missions belong to. */
+export interface BatchHooks {
+  /** A mission of the batch ended: the batch ends too when that was its last (jobs/batches/batchStore.ts). */
+  settle(batchId: string): Promise<void>;
+  /** A model call of one of the batch's missions used `tokens`; true when that took the batch past its token limit. */
+  spend(batchId: string, tokens: number): Promise<boolean>;
+  /** The batch went past its token limit: its unfinished missions are cancelled, and their workers told. */
+  exhaust(batchId: string): Promise<void>;
+}
+
 export interface EngineDeps {
   store: MissionStore;
   progress: MissionProgress;
@@ -39,6 +49,7 @@ export interface EngineDeps {
   approvals: Approvals;
   policyFor: (mission: Mission) => Policy;
   sandboxes: SandboxSource;
+  batches: BatchHooks;
 }
 
 type ToolAction = Extract<Action, { kind: 'tool' }>;
@@ -96,7 +107,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   async run(missionId: string, jobSeq: number, signals: RunSignals = {}): Promise<RunResult | undefined> {
     const started = await this.deps.progress.markRunning(missionId, jobSeq, this.options.workerId);
     if (!started) return undefined;
-    const { mission, deadlineInMs, previousWorker } = started;
+    const { mission, deadlineInMs, previousWorker, batchTokenLimit } = started;
     if (previousWorker && previousWorker !== this.options.workerId) this.emit('tookOver', missionId, previousWorker);
     this.emit('started', missionId);
     const stops = new MissionStops(signals.cancel ?? NEVER, signals.handBack ?? NEVER, deadlineInMs);
@@ -105,7 +116,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);
     stops.signal.addEventListener('abort', killRunningStep, { once: true });
     try {
-      const outcome = await this.loop(mission, stops, lease);
+      const outcome = await this.loop(mission, stops, lease, batchTokenLimit);
       // A mission waiting for approval was parked by Approvals.request and stays as it is.
       if (outcome.status !== 'waiting_approval') {
         await this.deps.progress.finish(missionId, outcome).catch((error: unknown) => {
@@ -114,6 +125,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       }
       // Cancelled with a step in flight: its end is announced now that the step is recorded.
       if (outcome.status === 'cancelled') await this.deps.progress.announceCancelled(missionId);
+      // A batch whose end is missed here (this process dies now) is ended by the next sweep.
+      if (mission.batch_id && outcome.status !== 'waiting_approval') await this.deps.batches.settle(mission.batch_id);
       const durationMs = Date.now() - (mission.started_at ?? new Date()).getTime();
       return { status: outcome.status, steps: outcome.steps, error: outcome.error, batchId: mission.batch_id, durationMs };
     } catch (error) {
@@ -139,22 +152,32 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     await this.deps.progress.finish(missionId, { status: 'failed', error: { code: 'ERR_INTERNAL', message } });
   }
 
-  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease): Promise<RunOutcome> {
+  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease, batchTokenLimit: number | null): Promise<RunOutcome> {
     const { signal } = stops;
     const policy = this.deps.policyFor(mission);
     const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
     // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
     let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
     const gated = new Set<string>(mission.spec.require_approval ?? []);
+    let tokensUsed = Number(mission.input_tokens) + Number(mission.output_tokens);
+    let batchExhausted = false;
     const record = async (step: Step) => {
       await this.deps.steps.append(step).catch((error: unknown) => {
         throw isUniqueViolation(error) ? new StepConflictError(mission.id, step.seq, { cause: error }) : error;
       });
       history.push(step);
+      tokensUsed += tokensOf(step.usage);
+      // The call that takes the batch past its limit cancels the batch, this mission with it.
+      if (step.usage && mission.batch_id && batchTokenLimit !== null && (await this.deps.batches.spend(mission.batch_id, tokensOf(step.usage)))) {
+        await this.deps.batches.exhaust(mission.batch_id);
+        batchExhausted = true;
+      }
     };
     try {
       for (;;) {
         if (signal.aborted) return stops.outcome(mission, history.length);
+        // Cancelled with its batch, which this mission's call took past its token limit: no call more.
+        if (batchExhausted) return { status: 'cancelled', steps: history.length };
         const seq = history.length + 1;
         // A step that waited for a human runs as it was approved, or is recorded as rejected.
         const decision = gated.size > 0 ? await this.deps.approvals.get(mission.id, seq) : undefined;
@@ -167,10 +190,17 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
         }
+        // The call that takes the mission past its token limit is recorded, and what it chose is not done.
+        const { token_limit: tokenLimit } = mission.spec;
+        if (tokenLimit !== undefined && tokensUsed + tokensOf(action.usage) > tokenLimit) {
+          const over = overLimitStep(mission.id, seq, action, tokenLimit, tokensUsed + tokensOf(action.usage));
+          await record(over.row);
+          return { status: 'failed', steps: history.length, error: { ...over.error!, step: seq } };
+        }
         // A finish decided by the policy is the trace's last step, recorded with the outcome; a plan that simply
         // ran out adds none.
         const finishWith = (result: unknown, implicit = false): RunOutcome => {
-          const finalStep = implicit ? undefined : finishStep(mission.id, seq, action.thought, result);
+          const finalStep = implicit ? undefined : finishStep(mission.id, seq, action.thought, result, action.usage);
           return { status: 'succeeded', steps: history.length + (finalStep ? 1 : 0), result, finalStep };
         };
         if (action.kind === 'finish') return finishWith(action.result, action.implicit);
@@ -183,7 +213,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (action.kind === 'invalid') {
           step = invalidStep(mission.id, seq, action);
         } else if (gated.has(action.call.tool) && !decision) {
-          await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall);
+          await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall, action.usage);
           return { status: 'waiting_approval', steps: history.length };
         } else {
           // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
@@ -236,6 +266,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       error: outcome.error?.message ?? null,
       started_at: startedAt,
       finished_at: new Date(),
+      usage: action.usage ?? null,
     };
     this.emit('stepRan', call.tool, outcome.error !== null, row.finished_at.getTime() - startedAt.getTime());
     return { row, error: outcome.error };

@@ -14,6 +14,13 @@ export const MISSION_STATUSES = [
 ] as const;
 export type MissionStatus = (typeof MISSION_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<MissionStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
+/** Statuses of a mission that has not ended (a batch holding one has not ended either). */
+export const UNFINISHED_STATUSES: readonly MissionStatus[] = ['queued', 'running', 'waiting_approval'];
+/**
+ * A mission cancelled while a step was in flight is stopping until its worker has recorded that step (and
+ * announced the end); should the worker die first, it counts as stopped this long after the cancel.
+ */
+export const STOPPING_GRACE_MS = 30_000;
 
 export type PlanStep = ToolCall;
 
@@ -36,6 +43,8 @@ export function missionSpecSchema(limits: MissionLimits) {
   return z
     .object({
       goal: z.string().trim().min(1).max(10_000),
+      /** The caller's name for the mission, unique in its batch: it joins results to inputs, and runs to runs. */
+      custom_id: z.string().min(1).max(128).optional(),
       /**
        * `scripted` replays `plan`; `sim` does too, after a modeled LLM think time (capacity runs); `openai` lets an
        * OpenAI-compatible model choose each step; `replay` answers from the recorded model calls of `replay_of`.
@@ -64,6 +73,8 @@ export function missionSpecSchema(limits: MissionLimits) {
       /** Tools whose calls wait for a human's approval (POST /v1/missions/:id/approvals) before they run. */
       require_approval: z.array(z.enum(['shell', 'python', 'read_file', 'write_file'])).max(4).optional(),
       max_steps: z.number().int().min(1).max(1_000).default(100),
+      /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
+      token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */
       deadline_s: z.number().int().min(1).max(limits.maxDeadlineS).default(limits.defaultDeadlineS),
       metadata: z.record(z.string().max(256), z.unknown()).default({}),
@@ -93,10 +104,32 @@ export interface MissionOutcome {
   error?: MissionError;
 }
 
+/** What one model call used, and cost by the operator's prices (null: the model has no price). */
+export interface ModelUsage {
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+}
+
 export interface Mission {
   id: string;
   tenant_id: string;
   batch_id: string | null;
+  /** Its position in its batch, from 0; its attempts share it. */
+  item: number | null;
+  custom_id: string | null;
+  /** 1, and one more for each retry of its batch item. */
+  attempt: number;
+  /** The attempt this one retries, and the one that retried it. */
+  retry_of: string | null;
+  superseded_by: string | null;
+  /** Totals of its model calls (Postgres bigint and numeric: strings). */
+  input_tokens: string;
+  output_tokens: string;
+  cost_usd: string;
+  /** Tokens of calls to models without a price: while any, the mission's cost is unknown. */
+  unpriced_tokens: string;
   status: MissionStatus;
   goal: string;
   spec: MissionSpec;
@@ -129,6 +162,17 @@ export interface Step {
   error: string | null;
   started_at: Date;
   finished_at: Date;
+  /** The model call that chose this step, if a model chose it. */
+  usage: ModelUsage | null;
+}
+
+/** Its model calls' totals; the cost is null while any call was to a model without a price. */
+export function missionUsage(mission: Pick<Mission, 'input_tokens' | 'output_tokens' | 'cost_usd' | 'unpriced_tokens'>) {
+  return {
+    input_tokens: Number(mission.input_tokens),
+    output_tokens: Number(mission.output_tokens),
+    cost_usd: Number(mission.unpriced_tokens) > 0 ? null : Number(mission.cost_usd),
+  };
 }
 
 /** What the SSE stream carries: a status change or a recorded step, numbered in commit order. */
@@ -153,5 +197,6 @@ export function stepView(step: Step) {
     started_at: step.started_at.toISOString(),
     finished_at: step.finished_at.toISOString(),
     duration_ms: step.finished_at.getTime() - step.started_at.getTime(),
+    usage: step.usage ?? null,
   };
 }

@@ -3,6 +3,7 @@ import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
 import { isInfrastructureFault } from './faults';
 import { stepView, type Mission, type MissionError, type MissionStatus, type Step } from './mission';
+import { addToMissionTotals, usageIncrements } from './usageSql';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */
 export const EVENTS_CHANNEL = 'mission_events';
@@ -26,26 +27,28 @@ const START = `
     select pg_notify(:channel, mission_id::text) from (select distinct mission_id from e) notified
   )
   select m.*, before.previous_worker, extract(epoch from m.deadline_at - now()) * 1000 as deadline_in_ms,
-    (select count(*) from n) as notified
-  from m join before on before.id = m.id`;
+    b.token_limit as batch_token_limit, (select count(*) from n) as notified
+  from m join before on before.id = m.id left join batches b on b.id = m.batch_id`;
 
 const CLAIM = `
   with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, seq int))
   update missions set step_claimed = input.seq from input where missions.id = input.id and missions.status = 'running'
   returning missions.id, clock_timestamp() as started_at`;
 
-// The outcome, and the finish step when the policy decided to finish; its event comes before the status event.
+// The outcome, and the finish step when the policy decided to finish (with its model call's usage); its event
+// comes before the status event.
 const FINISH = `
   with input as (
-    select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, status text, result jsonb, error jsonb, step jsonb, view jsonb)
+    select *, ${Object.entries(usageIncrements("step->'usage'")).map(([column, sql]) => `${sql} as ${column}`).join(', ')}
+    from jsonb_to_recordset(:rows::jsonb) as r(id uuid, status text, result jsonb, error jsonb, step jsonb, view jsonb)
   ), m as (
     update missions set status = input.status, result = input.result, error = input.error, finished_at = now(),
-      step_count = coalesce((input.step->>'seq')::int, step_count)
+      step_count = coalesce((input.step->>'seq')::int, step_count), ${addToMissionTotals('input')}
     from input where missions.id = input.id and missions.status in ('queued', 'running')
     returning missions.id
   ), s as (
-    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
-    select step.mission_id, step.seq, step.thought, step.tool, step.input, step.observation, step.exit_code, step.error, step.started_at, step.finished_at
+    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage)
+    select step.mission_id, step.seq, step.thought, step.tool, step.input, step.observation, step.exit_code, step.error, step.started_at, step.finished_at, step.usage
     from input, jsonb_populate_record(null::steps, input.step) step
     where input.step is not null and input.id in (select id from m)
   ), e as (
@@ -66,6 +69,8 @@ export interface Started {
   deadlineInMs: number | null;
   /** The worker the mission ran on before, if any. */
   previousWorker: string | null;
+  /** The token limit of the mission's batch, if it has one. */
+  batchTokenLimit: number | null;
 }
 
 export interface Outcome {
@@ -76,7 +81,7 @@ export interface Outcome {
   finalStep?: Step;
 }
 
-type StartRow = Mission & { previous_worker: string | null; deadline_in_ms: string | null; notified?: unknown };
+type StartRow = Mission & { previous_worker: string | null; deadline_in_ms: string | null; batch_token_limit: string | null; notified?: unknown };
 
 /**
  * A mission's status as it runs. Starts, step claims and outcomes of the missions a worker runs at once are
@@ -96,8 +101,13 @@ export class MissionProgress {
       return requests.map(({ id }) => {
         const row = started.get(id);
         if (!row) return undefined;
-        const { previous_worker: previousWorker, deadline_in_ms: deadlineInMs, notified: _notified, ...mission } = row;
-        return { mission, deadlineInMs: deadlineInMs === null ? null : Number(deadlineInMs), previousWorker };
+        const { previous_worker: previousWorker, deadline_in_ms: deadlineInMs, batch_token_limit: batchTokenLimit, notified: _notified, ...mission } = row;
+        return {
+          mission,
+          deadlineInMs: deadlineInMs === null ? null : Number(deadlineInMs),
+          previousWorker,
+          batchTokenLimit: batchTokenLimit === null ? null : Number(batchTokenLimit),
+        };
       });
     }, { retryAlone });
     this.claims = new GroupCommit(async (requests) => {

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
 import type { Enqueueable } from './enqueue';
-import { TERMINAL_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
-import { EVENTS_CHANNEL } from './missionProgress';
+import { CANCELLED, cancelStatement } from './cancelMissions';
+import { TERMINAL_STATUSES, UNFINISHED_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
 
 /** A mission in these states must always have a live job that will move it on. */
 const OPEN_STATUSES = ['queued', 'running'];
@@ -14,6 +14,11 @@ export interface NewMission {
   tenant_id: string;
   spec: MissionSpec;
   batch_id?: string | null;
+  /** Its position in its batch. */
+  item?: number;
+  /** For a retry of a batch item: which attempt this is, and of which mission. */
+  attempt?: number;
+  retry_of?: string;
 }
 
 export interface ListFilter {
@@ -22,14 +27,6 @@ export interface ListFilter {
   /** Missions with an id below this one (ids are time-ordered, so: older ones). */
   before?: string;
   limit: number;
-}
-
-export interface BatchSummary {
-  id: string;
-  submitted: number;
-  accepted: number;
-  created_at: Date;
-  counts: Record<MissionStatus, number>;
 }
 
 /** Mission rows in Postgres: the durable truth of every mission's state, read per tenant. */
@@ -43,6 +40,15 @@ export class MissionStore {
       id: uuidv7(createdAt.getTime()),
       tenant_id: mission.tenant_id,
       batch_id: mission.batch_id ?? null,
+      item: mission.item ?? null,
+      custom_id: mission.spec.custom_id ?? null,
+      attempt: mission.attempt ?? 1,
+      retry_of: mission.retry_of ?? null,
+      superseded_by: null,
+      input_tokens: '0',
+      output_tokens: '0',
+      cost_usd: '0',
+      unpriced_tokens: '0',
       status: 'queued',
       goal: mission.spec.goal,
       spec: mission.spec,
@@ -62,10 +68,14 @@ export class MissionStore {
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
         await db('missions').insert(
-          rows.slice(at, at + INSERT_CHUNK).map(({ id, tenant_id, batch_id, goal, spec, created_at }) => ({
+          rows.slice(at, at + INSERT_CHUNK).map(({ id, tenant_id, batch_id, item, custom_id, attempt, retry_of, goal, spec, created_at }) => ({
             id,
             tenant_id,
             batch_id,
+            item,
+            custom_id,
+            attempt,
+            retry_of,
             goal,
             spec: JSON.stringify(spec),
             created_at,
@@ -76,19 +86,6 @@ export class MissionStore {
     if (trx || rows.length <= INSERT_CHUNK) await insert(trx ?? this.db);
     else await this.db.transaction(insert);
     return rows;
-  }
-
-  /** Commits a batch and its missions together. */
-  async createBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number): Promise<{ batchId: string; missions: Mission[] }> {
-    const batchId = uuidv7();
-    return this.db.transaction(async (trx) => {
-      await trx('batches').insert({ id: batchId, tenant_id: tenantId, submitted, accepted: specs.length });
-      const missions = await this.create(
-        specs.map((spec) => ({ tenant_id: tenantId, spec, batch_id: batchId })),
-        trx,
-      );
-      return { batchId, missions };
-    });
   }
 
   /** Notes that these missions' current jobs are in BullMQ, so the sweeper leaves them alone. */
@@ -176,43 +173,14 @@ export class MissionStore {
       .limit(limit);
   }
 
-  async batch(tenantId: string, batchId: string): Promise<BatchSummary | undefined> {
-    const batch = await this.db('batches').where({ id: batchId, tenant_id: tenantId }).first();
-    if (!batch) return undefined;
-    const rows: { status: MissionStatus; count: string }[] = await this.db('missions')
-      .where({ batch_id: batchId })
-      .groupBy('status')
-      .select('status')
-      .count({ count: '*' });
-    const counts = { queued: 0, running: 0, waiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 };
-    for (const row of rows) counts[row.status] = Number(row.count);
-    return { id: batch.id, submitted: batch.submitted, accepted: batch.accepted, created_at: batch.created_at, counts };
-  }
-
   /**
-   * Cancels a tenant's unfinished mission. Returns it as it is now and whether this call cancelled it (false:
-   * it had finished, or another cancel came first), or undefined when there is no such mission.
-   *
-   * The cancel is stamped with clock_timestamp() once it holds the row, so it falls after any step a worker
-   * claimed before it (MissionProgress.claimStep); no step is claimed after it. While a claimed step is still in
-   * flight, the `cancelled` event is left to the worker, which records the killed step first, so a stream sees
-   * the step before the end.
+   * Cancels a tenant's unfinished mission (see cancelStatement). Returns it as it is now and whether this call
+   * cancelled it (false: it had finished, or another cancel came first), or undefined when there is no such mission.
    */
   async cancel(tenantId: string, id: string): Promise<{ mission: Mission; cancelled: boolean } | undefined> {
     const { rows } = await this.db.raw(
-      `with m as (
-         update missions set status = 'cancelled', finished_at = clock_timestamp(),
-           error = jsonb_build_object('code', 'ERR_CANCELLED', 'message', 'the mission was cancelled')
-         where id = :id and tenant_id = :tenant and status in ('queued', 'running', 'waiting_approval')
-         returning id, step_claimed > step_count as step_in_flight
-       ), e as (
-         insert into mission_events (mission_id, type, data)
-         select id, 'status', jsonb_build_object('status', 'cancelled') from m where not step_in_flight returning mission_id
-       ), n as (
-         select pg_notify(:channel, mission_id::text) from e
-       )
-       select m.id, (select count(*) from n) as notified from m`,
-      { id, tenant: tenantId, channel: EVENTS_CHANNEL },
+      cancelStatement('select id, status from missions where id = :id and tenant_id = :tenant and status = any(:unfinished) for update'),
+      { id, tenant: tenantId, unfinished: [...UNFINISHED_STATUSES], error: JSON.stringify(CANCELLED) },
     );
     const mission = await this.getForTenant(tenantId, id);
     return mission && { mission, cancelled: rows.length === 1 };

@@ -5,6 +5,7 @@ import { storableJson } from '../lib/text';
 import { isInfrastructureFault } from './faults';
 import { stepView, type Step } from './mission';
 import { EVENTS_CHANNEL } from './missionProgress';
+import { addToMissionTotals, usageIncrements } from './usageSql';
 
 interface StepWriterEvents {
   /** A group was committed: how many rows, and how long the statement took. */
@@ -12,20 +13,26 @@ interface StepWriterEvents {
 }
 
 const COLUMNS = `mission_id uuid, seq int, thought text, tool text, input jsonb, observation jsonb, exit_code int,
-  error text, started_at timestamptz, finished_at timestamptz, view jsonb`;
+  error text, started_at timestamptz, finished_at timestamptz, usage jsonb, view jsonb`;
 
-// Steps, their missions' step counts, their events and the notification, for a whole group in one statement.
-// Two groups are written at once; a count only grows, whichever of them commits last.
+const increments = usageIncrements('usage');
+
+// Steps, their missions' step counts and model usage, their events and the notification, for a whole group in
+// one statement. Two groups are written at once; a count only grows, whichever of them commits last.
 const INSERT_GROUP = `
   with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(${COLUMNS})),
   s as (
-    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at)
-    select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at from input
-    returning mission_id, seq
+    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage)
+    select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage from input
+    returning mission_id
   ),
   m as (
-    update missions set step_count = greatest(missions.step_count, latest.seq)
-    from (select mission_id, max(seq) as seq from s group by mission_id) latest where missions.id = latest.mission_id
+    update missions set step_count = greatest(missions.step_count, latest.seq), ${addToMissionTotals('latest')}
+    from (
+      select mission_id, max(seq) as seq, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
+      from input where mission_id in (select mission_id from s) group by mission_id
+    ) latest
+    where missions.id = latest.mission_id
   ),
   e as (
     insert into mission_events (mission_id, type, data)

@@ -5,6 +5,7 @@ import type { MissionJobData } from '../lib/queue';
 import { enqueueMissions, type Enqueueable } from './enqueue';
 import { isInfrastructureFault } from './faults';
 import type { Mission, MissionSpec } from './mission';
+import type { BatchStore } from './batches/batchStore';
 import type { MissionStore } from './missionStore';
 
 interface SubmitterEvents {
@@ -32,6 +33,7 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
 
   constructor(
     private readonly store: MissionStore,
+    private readonly batches: BatchStore,
     private readonly queue: Queue<MissionJobData>,
   ) {
     super();
@@ -52,16 +54,19 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
   }
 
   /** Commits a batch in one transaction, then enqueues it. */
-  async submitBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number): Promise<{ batchId: string; missions: Mission[] }> {
-    const created = await this.store.createBatch(tenantId, specs, submitted);
+  async submitBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number, tokenLimit?: number): Promise<{ batchId: string; missions: Mission[] }> {
+    const created = await this.batches.create(tenantId, specs, submitted, tokenLimit);
     this.emit('committed', created.missions.length, 'batch');
     this.enqueueInBackground(created.missions);
     return created;
   }
 
-  /** Enqueues a mission that an approval queued again (under its new job number), without waiting for the sweeper. */
-  requeue(mission: Enqueueable): void {
-    this.enqueueInBackground([mission]);
+  /**
+   * Enqueues missions committed elsewhere (a batch's retries; a mission an approval queued again under a new job
+   * number) without waiting for the sweeper.
+   */
+  enqueue(missions: readonly Enqueueable[]): void {
+    this.enqueueInBackground(missions);
   }
 
   /** Waits for commits and enqueues under way. */

@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import { missionJobId, type MissionJobData } from '../lib/queue';
 import type { Redis } from '../lib/redis';
 import { enqueueMissions, type Enqueueable } from './enqueue';
+import type { BatchStore } from './batches/batchStore';
 import type { MissionStore } from './missionStore';
 
 export interface SweeperOptions {
@@ -23,8 +24,8 @@ export interface Rescue {
 }
 
 interface SweeperEvents {
-  /** This process ran a sweep (it held the lease), and moved these missions on (often none). */
-  swept: [rescues: Rescue[]];
+  /** This process ran a sweep (it held the lease): the missions it moved on and the batches it ended (often none). */
+  swept: [rescues: Rescue[], endedBatches: string[]];
   /** A sweep could not run (Postgres or Redis away); the next one tries again. */
   failed: [error: Error];
 }
@@ -37,16 +38,19 @@ const FIRST_ID = '00000000-0000-0000-0000-000000000000';
  * that dropped its last writes), failed (it gave up while a service was away), or finished without finishing
  * the mission. Every process may run one: a lease in Redis lets one sweep at a time, and the job number is
  * compare-and-set in Postgres, so a mission is never given two jobs. A job whose worker died while running it
- * is BullMQ's to recover (its lock expires and another worker takes it over).
+ * is BullMQ's to recover (its lock expires and another worker takes it over). It also ends batches whose last
+ * mission ended without the batch being ended with it (its worker died in between).
  */
 export class MissionSweeper extends EventEmitter<SweeperEvents> {
   private readonly options: SweeperOptions;
   private cursor = FIRST_ID;
+  private batchCursor = FIRST_ID;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<Rescue[]> | undefined;
 
   constructor(
     private readonly store: MissionStore,
+    private readonly batches: BatchStore,
     private readonly queue: Queue<MissionJobData>,
     /** A connection that fails fast while Redis is away (lib/redis.ts, producer). */
     private readonly redis: Redis,
@@ -86,7 +90,9 @@ export class MissionSweeper extends EventEmitter<SweeperEvents> {
     await enqueueMissions(this.queue, this.store, missed);
     rescues.push(...missed.map((mission) => ({ missionId: mission.id, reason: 'not_enqueued' as const })));
     rescues.push(...(await this.rescueLostJobs()));
-    this.emit('swept', rescues);
+    const unended = await this.batches.unended(this.batchCursor, this.options.pageSize);
+    this.batchCursor = unended.length < this.options.pageSize ? FIRST_ID : unended.at(-1)!;
+    this.emit('swept', rescues, await this.batches.end(unended));
     return rescues;
   }
 

@@ -53,6 +53,7 @@ const schema = z.object({
   LLM_MODELS: list(z.string().min(1).max(200)).default(['gpt-4o-mini']),
   LLM_API_KEY: z.string().optional(),
   LLM_ENDPOINTS: z.string().optional(),
+  LLM_PRICES: z.string().optional(),
   LLM_TENANT_URL_ALLOWLIST: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   CORS_ORIGINS: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
@@ -71,7 +72,7 @@ const schema = z.object({
 
 type Parsed = z.infer<typeof schema>;
 export type Config = Readonly<
-  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS'> & {
+  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS' | 'LLM_PRICES'> & {
     SANDBOX_IMAGE: string;
     /** Every model endpoint missions may name, `default` (from LLM_BASE_URL) among them, with their keys. */
     LLM_ENDPOINTS: Readonly<Record<string, LlmEndpoint>>;
@@ -99,5 +100,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
   }
-  return Object.freeze({ ...parsed.data, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(), LLM_ENDPOINTS: endpoints });
+  const { LLM_PRICES: _prices, ...settings } = parsed.data;
+  return Object.freeze({ ...settings, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(), LLM_ENDPOINTS: endpoints });
 }

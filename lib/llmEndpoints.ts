@@ -11,6 +11,20 @@ export interface LlmEndpoint {
   /** Requests and tokens per minute, for the whole fleet. */
   rpm: number;
   tpm: number;
+  /** The operator's prices of its models, in US dollars per million tokens; a model without one is unpriced. */
+  prices: Readonly<Record<string, ModelPrice>>;
+}
+
+export interface ModelPrice {
+  input: number;
+  output: number;
+}
+
+const pricesSchema = z.record(z.string().min(1).max(200), z.object({ input: z.number().min(0), output: z.number().min(0) }).strict());
+
+/** What a model call of `usage` costs at `price`, in dollars; null without a price. */
+export function costOf(price: ModelPrice | undefined, inputTokens: number, outputTokens: number): number | null {
+  return price ? (inputTokens * price.input + outputTokens * price.output) / 1e6 : null;
 }
 
 export const ENDPOINT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -25,9 +39,11 @@ const endpointSchema = z
     models: z.array(z.string().min(1).max(200)).min(1),
     rpm: z.number().int().min(1).optional(),
     tpm: z.number().int().min(1).optional(),
+    prices: pricesSchema.optional(),
   })
   .strict()
-  .refine((endpoint) => !(endpoint.api_key_env && endpoint.api_key_file), 'give api_key_env or api_key_file, not both');
+  .refine((endpoint) => !(endpoint.api_key_env && endpoint.api_key_file), 'give api_key_env or api_key_file, not both')
+  .refine((endpoint) => Object.keys(endpoint.prices ?? {}).every((model) => endpoint.models.includes(model)), 'prices may only name models of the endpoint');
 
 const endpointsSchema = z.record(z.string().regex(ENDPOINT_NAME, 'names are lower-case letters, digits, dot, dash, underscore'), endpointSchema);
 
@@ -38,6 +54,8 @@ export interface EndpointSettings {
   LLM_MODELS: readonly string[];
   LLM_RPM: number;
   LLM_TPM: number;
+  /** Prices of the `default` endpoint's models (JSON, as `prices` in LLM_ENDPOINTS). */
+  LLM_PRICES?: string;
 }
 
 /**
@@ -64,6 +82,7 @@ export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.Process
       models: endpoint.models,
       rpm: endpoint.rpm ?? settings.LLM_RPM,
       tpm: endpoint.tpm ?? settings.LLM_TPM,
+      prices: endpoint.prices ?? {},
     };
   }
   if (settings.LLM_BASE_URL) {
@@ -75,9 +94,25 @@ export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.Process
       models: settings.LLM_MODELS,
       rpm: settings.LLM_RPM,
       tpm: settings.LLM_TPM,
+      prices: defaultPrices(settings),
     };
   }
   return Object.freeze(endpoints);
+}
+
+function defaultPrices(settings: EndpointSettings): Record<string, ModelPrice> {
+  if (!settings.LLM_PRICES) return {};
+  let declared: unknown;
+  try {
+    declared = JSON.parse(settings.LLM_PRICES);
+  } catch (error) {
+    throw new Error(`LLM_PRICES is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = pricesSchema.safeParse(declared);
+  if (!parsed.success) throw new Error(`LLM_PRICES is invalid:\n${z.prettifyError(parsed.error)}`);
+  const unknown = Object.keys(parsed.data).filter((model) => !settings.LLM_MODELS.includes(model));
+  if (unknown.length > 0) throw new Error(`LLM_PRICES names models LLM_MODELS does not offer: ${unknown.join(', ')}`);
+  return parsed.data;
 }
 
 function keyOf(name: string, endpoint: z.infer<typeof endpointSchema>, env: NodeJS.ProcessEnv): string | undefined {

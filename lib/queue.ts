@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Redis } from './redis';
 
 /** The one queue of missions. Its keys live under a hash-tagged prefix, so it is safe on Redis Cluster. */
 export const MISSION_QUEUE = 'missions';
@@ -36,8 +37,16 @@ export function createMissionQueue(connection: ConnectionOptions, prefix: string
   });
 }
 
-/** Redis pub/sub channel on which the API announces cancelled missions to every worker. */
+/** Redis pub/sub channel on which cancelled missions are announced to every worker. */
 export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
+
+/** Tells every worker that these missions were cancelled (one message each, in one round trip). */
+export async function announceCancellations(redis: Redis, prefix: string, missionIds: readonly string[]): Promise<void> {
+  if (missionIds.length === 0) return;
+  const pipeline = redis.pipeline();
+  for (const id of missionIds) pipeline.publish(cancelChannel(prefix), id);
+  await pipeline.exec();
+}
 
 /** Caps the missions running across every worker of the queue; it lives in Redis with the queue itself. */
 export async function setFleetConcurrency(connection: ConnectionOptions, prefix: string, concurrency: number): Promise<void> {

@@ -9,6 +9,7 @@ import * as tenantLlmUrls from './007_tenant_llm_urls';
 import * as stepClaimsAndWorkers from './008_step_claims_and_workers';
 import * as idempotentHeaders from './009_idempotent_headers';
 import * as missionsFillfactor from './010_missions_fillfactor';
+import * as batchItemsAndUsage from './011_batch_items_and_usage';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -24,6 +25,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['008_step_claims_and_workers', stepClaimsAndWorkers],
   ['009_idempotent_headers', idempotentHeaders],
   ['010_missions_fillfactor', missionsFillfactor],
+  ['011_batch_items_and_usage', batchItemsAndUsage],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

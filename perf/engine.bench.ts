@@ -8,8 +8,9 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import Docker from 'dockerode';
 import type { Knex } from 'knex';
 import { MissionSubmitter } from '../jobs/submitter';
+import { BatchStore } from '../jobs/batches/batchStore';
 import { createLogger } from '../lib/logger';
-import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
+import { MISSION_QUEUE, createMissionQueue, type MissionJobData } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { SandboxDriver } from '../sandbox/driver';
 import { startWorker, type RunningWorker } from '../workers/main';
@@ -72,7 +73,7 @@ async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin
   const worker = await startWorker(sandboxedConfig, createLogger('silent', 'perf'), `perf-sandboxed-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
-  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  const submitter = submitterOf(db, queue);
   let perMin: number;
   try {
     while (worker.pool.stats().idle < PARALLEL) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -113,7 +114,7 @@ async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin
   const completedAt = new Map<string, number>();
   events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
   await events.waitUntilReady();
-  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  const submitter = submitterOf(db, queue);
   const oneStep: MissionSpec = { ...finishOnly, plan: [{ tool: 'shell', input: { command: 'true' } }] };
   const finishOnlyRate = async (specs: MissionSpec[]) => {
     const started = performance.now();
@@ -175,7 +176,7 @@ async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb:
   const worker = await startWorker(simConfig, createLogger('silent', 'perf'), `perf-sim-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
-  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  const submitter = submitterOf(db, queue);
   let started = 0;
   worker.engine.on('started', () => started++);
   try {
@@ -213,7 +214,7 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
   const worker = await startWorker(config, logger, `perf-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
-  const submitter = new MissionSubmitter(new MissionStore(db), queue);
+  const submitter = submitterOf(db, queue);
   try {
     await pickups(submitter, worker, WARM_UP_PICKUPS);
     const idle = await pickups(submitter, worker, PICKUPS);
@@ -233,6 +234,11 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
   }
 }
 
+function submitterOf(db: Knex, queue: Queue<MissionJobData>): MissionSubmitter {
+  const store = new MissionStore(db);
+  return new MissionSubmitter(store, new BatchStore(db, store), queue);
+}
+
 function step(missionId: string, seq: number): Step {
   const now = new Date();
   return {
@@ -246,6 +252,7 @@ function step(missionId: string, seq: number): Step {
     error: null,
     started_at: now,
     finished_at: now,
+    usage: null,
   };
 }
 

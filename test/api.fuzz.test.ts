@@ -46,6 +46,8 @@ const missionLike = fc.record(
     max_steps: fc.oneof(fc.integer(), fc.double()),
     deadline_s: fc.oneof(fc.integer(), fc.double(), hostileString),
     sim_think_ms: fc.integer(),
+    custom_id: fc.oneof(hostileString, fc.constantFrom('same', 'same', '')),
+    token_limit: fc.oneof(fc.integer(), fc.double(), hostileString),
     metadata: fc.dictionary(hostileString, hostileJson, { maxKeys: 3 }),
     [`x`]: hostileJson,
   },
@@ -57,7 +59,7 @@ const idLike = fc.oneof(fc.uuid(), hostileString, fc.constant('00000000-0000-000
 const headerChar = fc.oneof(fc.integer({ min: 0x21, max: 0x7e }), fc.integer({ min: 0xa1, max: 0xff })).map((code) => String.fromCharCode(code));
 const headerValue = fc.string({ unit: headerChar, minLength: 1, maxLength: 300 });
 const queryValue = fc.oneof(hostileString, fc.integer().map(String), fc.constantFrom('99999999999', '-1', '1e9', '', 'eyJzZXEiOjk5OTk5OTk5OTk5fQ', 'eyJpZCI6InhcdTAwMDAifQ', 'eyJzZXEiOi0xfQ'));
-const query = fc.dictionary(fc.constantFrom('status', 'batch_id', 'limit', 'cursor', 'after', 'x'), queryValue, { maxKeys: 4 });
+const query = fc.dictionary(fc.constantFrom('status', 'batch_id', 'limit', 'cursor', 'after', 'attempts', 'with', 'x'), fc.oneof(queryValue, fc.constantFrom('failed,cancelled', 'all', 'latest')), { maxKeys: 4 });
 
 async function expectAnswered(response: Response): Promise<void> {
   const body = await response.text();
@@ -78,6 +80,7 @@ test('submissions of any shape are accepted or refused with a problem, singly, i
       const headers: Record<string, string> = key === undefined ? {} : { 'idempotency-key': key };
       await expectAnswered(await platform.request('POST', '/v1/missions', mission, headers));
       await expectAnswered(await platform.request('POST', '/v1/missions/batch', { missions: batch }, headers));
+      await expectAnswered(await platform.request('POST', '/v1/missions/batch', { missions: batch, token_limit: mission.token_limit }, headers));
     }),
     {
       numRuns: RUNS,
@@ -91,7 +94,10 @@ test('any JSON, or any bytes, on every route that takes a body is answered with 
   const { platform } = context;
   const { id } = (await (await platform.request('POST', '/v1/missions', { goal: 'target', plan: [shell('true')] })).json()) as { id: string };
   const tenant = (await (await platform.request('POST', '/v1/admin/tenants', { name: 'fuzzed' })).json()) as { tenant: { id: string } };
+  const { batch_id: batchId } = (await (await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'target', plan: [shell('true')] }] })).json()) as { batch_id: string };
   const routes = [
+    ['POST', `/v1/batches/${batchId}/retry`],
+    ['POST', `/v1/batches/${batchId}/cancel`],
     ['POST', '/v1/missions'],
     ['POST', '/v1/missions/batch'],
     ['POST', `/v1/missions/${id}/approvals`],
@@ -111,6 +117,7 @@ test('any id, query or header on the read routes is answered, never a 5xx', asyn
   const { platform } = context;
   const { id } = (await (await platform.request('POST', '/v1/missions', { goal: 'target', plan: [shell('true')] })).json()) as { id: string };
   await platform.request('POST', `/v1/missions/${id}/cancel`);
+  const { batch_id: batchId } = (await (await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'target', plan: [shell('true')] }] })).json()) as { batch_id: string };
   await fc.assert(
     fc.asyncProperty(
       fc.oneof({ weight: 1, arbitrary: idLike }, { weight: 3, arbitrary: fc.constant(id) }),
@@ -118,7 +125,15 @@ test('any id, query or header on the read routes is answered, never a 5xx', asyn
       fc.record({ 'last-event-id': headerValue, 'x-request-id': headerValue }, { requiredKeys: [] }),
       async (target, parameters, headers) => {
         const path = encode(target);
-        for (const route of [`/v1/missions?${queryString(parameters)}`, `/v1/missions/${path}`, `/v1/missions/${path}/steps?${queryString(parameters)}`, `/v1/batches/${path}`]) {
+        const batch = target === id ? batchId : path;
+        for (const route of [
+          `/v1/missions?${queryString(parameters)}`,
+          `/v1/missions/${path}`,
+          `/v1/missions/${path}/steps?${queryString(parameters)}`,
+          `/v1/batches/${path}`,
+          `/v1/batches/${batch}/results?${queryString(parameters)}`,
+          `/v1/batches/${batch}/compare?${queryString(parameters)}`,
+        ]) {
           await expectAnswered(await platform.request('GET', route, undefined, headers));
         }
         // The mission is cancelled, so its stream replays and closes at once.
@@ -143,7 +158,11 @@ test('after the fuzzing the process is up and nothing is half-written', async ()
   const missions = (await env.db('missions').select('spec', 'goal')) as { spec: unknown; goal: string }[];
   expect(missions.length).toBeGreaterThan(0);
   for (const { spec } of missions) expect(schema.safeParse(spec).success).toBe(true);
-  const batches = await env.db('batches').leftJoin('missions', 'missions.batch_id', 'batches.id').groupBy('batches.id').select('batches.accepted').count({ n: 'missions.id' });
+  const batches = await env.db('batches')
+    .leftJoin('missions', (join) => join.on('missions.batch_id', 'batches.id').andOnNull('missions.superseded_by'))
+    .groupBy('batches.id')
+    .select('batches.accepted')
+    .count({ n: 'missions.id' });
   for (const batch of batches as { accepted: number; n: string }[]) expect(Number(batch.n)).toBe(batch.accepted);
   expect(await env.db('idempotency_keys').whereNull('response_status').count({ n: '*' })).toEqual([{ n: '0' }]);
 });

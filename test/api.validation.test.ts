@@ -135,6 +135,10 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/admin/tenants',
     '/v1/admin/tenants/{id}',
     '/v1/batches/{id}',
+    '/v1/batches/{id}/cancel',
+    '/v1/batches/{id}/compare',
+    '/v1/batches/{id}/results',
+    '/v1/batches/{id}/retry',
     '/v1/missions',
     '/v1/missions/batch',
     '/v1/missions/{id}',
@@ -144,7 +148,9 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/missions/{id}/steps',
   ]);
   const spec = openApi.components.schemas.MissionSpec;
-  expect(Object.keys(spec.properties).sort()).toEqual(['deadline_s', 'goal', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms']);
+  expect(Object.keys(spec.properties).sort()).toEqual([
+    'custom_id', 'deadline_s', 'goal', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
+  ]);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);
 });

@@ -21,6 +21,7 @@ const step = (missionId: string, seq: number): Step => ({
   error: null,
   started_at: new Date(),
   finished_at: new Date(),
+  usage: null,
 });
 
 async function newMissions(count: number): Promise<string[]> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Docker from 'dockerode';
+import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionEngine } from '../jobs/engine';
 import { MissionProgress } from '../jobs/missionProgress';
 import { Approvals } from '../jobs/approvals';
@@ -14,7 +15,7 @@ import { createDb } from '../lib/db';
 import { createMetrics, type Metrics } from '../lib/metrics';
 import { serveMetrics } from '../lib/metricsServer';
 import type { Logger } from '../lib/logger';
-import { cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
+import { announceCancellations, cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
@@ -35,6 +36,7 @@ import { llmMetrics, observeWorker } from './observe';
 const HAND_BACK_MS = 1_000;
 /** Time kept after the sandboxes' removal, to close connections. */
 const CLOSE_MS = 300;
+const BATCH_TOKEN_LIMIT = { code: 'ERR_BATCH_TOKEN_LIMIT', message: 'the mission was cancelled: its batch went past its token limit' };
 // A worker whose heartbeat is missing on two passes this far apart is gone (its heartbeat lives 15 s).
 const REAP_EVERY_MS = 10_000;
 
@@ -122,8 +124,17 @@ export async function startWorker(
     redis,
     prefix: config.QUEUE_PREFIX,
   });
+  const batches = new BatchStore(db, store);
+  const batchHooks = {
+    settle: (batchId: string) => batches.settle(batchId),
+    spend: (batchId: string, tokens: number) => batches.spend(batchId, tokens),
+    async exhaust(batchId: string) {
+      const cancelled = await batches.cancel(batchId, BATCH_TOKEN_LIMIT);
+      if (cancelled !== 'ended') await announceCancellations(redis, config.QUEUE_PREFIX, cancelled.running);
+    },
+  };
   const engine = new MissionEngine(
-    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, batches: batchHooks },
     { workerId: id },
   );
   engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
@@ -153,7 +164,7 @@ export async function startWorker(
   sweeperRedis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   const sweeperQueue = createMissionQueue(sweeperRedis, config.QUEUE_PREFIX);
   sweeperQueue.on('error', (error) => log.debug({ err: error }, 'sweeper queue error'));
-  const sweeper = new MissionSweeper(store, sweeperQueue, sweeperRedis, config.QUEUE_PREFIX, id, { everyMs: config.SWEEP_EVERY_MS });
+  const sweeper = new MissionSweeper(store, batches, sweeperQueue, sweeperRedis, config.QUEUE_PREFIX, id, { everyMs: config.SWEEP_EVERY_MS });
   sweeper.on('swept', (rescues) => {
     for (const { missionId, reason } of rescues) log.info({ mission_id: missionId, reason }, 'sweeper moved a stranded mission on');
   });

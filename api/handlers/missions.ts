@@ -8,14 +8,15 @@ import type { Caller } from '../apiKeys';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { HttpProblem } from '../problem';
 import { missionView, stepView } from '../views';
+import { parse } from './parse';
 import type { HandlerResult } from './result';
 
 export interface MissionHandlerDeps {
   store: MissionStore;
   approvals: Approvals;
   submitter: MissionSubmitter;
-  /** Tells workers to stop a cancelled mission. */
-  announceCancel(missionId: string): Promise<void>;
+  /** Tells workers to stop these cancelled missions. */
+  announceCancel(missionIds: readonly string[]): Promise<void>;
   /** Most missions one batch may hold. */
   maxBatch: number;
   /** The deadline a mission gets, and the longest it may ask for. */
@@ -51,13 +52,17 @@ const isSeqPosition = (value: unknown): value is { seq: number } => {
   return typeof value === 'object' && Number.isInteger(seq) && (seq as number) >= 0 && (seq as number) <= MAX_SEQ;
 };
 
-const invalidBody = (detail: string) => new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail);
+/** What a batch may carry beside its missions. */
+const batchOptionsSchema = z
+  .object({ missions: z.undefined(), token_limit: z.number().int().min(1).max(1e15).optional() })
+  .strict();
 
-function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw HttpProblem.validation(parsed.error, what);
-  return parsed.data;
-}
+const duplicateCustomId = (index: number, customId: string, first: number) =>
+  new HttpProblem(400, 'validation-failed', 'Your request is not valid.', `mission ${index}: custom_id "${customId}" is that of mission ${first} already`, undefined, {
+    errors: [{ path: 'custom_id', message: `used by mission ${first} of this batch already` }],
+  });
+
+const invalidBody = (detail: string) => new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail);
 
 /** The mission endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
 export const approvalSchema = z
@@ -85,22 +90,33 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       return { status: 201, body: missionView(mission), headers: { Location: `/v1/missions/${mission.id}` } };
     },
 
-    /** Valid items are accepted even when others are not; each item gets its id or its problems. */
+    /**
+     * Valid items are accepted even when others are not; each item gets its id or its problems. A custom_id
+     * already used by an earlier item of the batch is a problem of the later item.
+     */
     async createBatch(caller: Caller, body: unknown): Promise<HandlerResult> {
       const items = (body as { missions?: unknown } | null)?.missions;
-      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(items) || Object.keys(body).length !== 1) {
-        throw invalidBody('the body must be {"missions": [...]}');
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(items)) {
+        throw invalidBody('the body must be {"missions": [...], "token_limit"?: n}');
       }
+      const { token_limit: tokenLimit } = parse(batchOptionsSchema, { ...body, missions: undefined }, 'the batch');
       if (items.length === 0) throw invalidBody('the batch is empty');
       if (items.length > maxBatch) {
         throw new HttpProblem(413, 'batch-too-large', 'The batch is too large.', `a batch holds at most ${maxBatch} missions; this one has ${items.length}`);
       }
       const parsed: { index: number; spec: MissionSpec }[] = [];
+      const firstWith = new Map<string, number>();
       const results: Record<string, unknown>[] = items.map((item, index) => {
         const result = specSchema.safeParse(item);
         if (!result.success) return { index, error: HttpProblem.validation(result.error, `mission ${index}`).toBody() };
+        const customId = result.data.custom_id;
+        if (customId !== undefined) {
+          const first = firstWith.get(customId);
+          if (first !== undefined) return { index, custom_id: customId, error: duplicateCustomId(index, customId, first).toBody() };
+          firstWith.set(customId, index);
+        }
         parsed.push({ index, spec: result.data });
-        return { index };
+        return customId === undefined ? { index } : { index, custom_id: customId };
       });
       const refusals = await admit(caller, parsed.map((item) => item.spec));
       const valid = parsed.filter((item, position) => {
@@ -111,7 +127,7 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       if (valid.length === 0) {
         throw new HttpProblem(400, 'validation-failed', 'No mission in the batch is valid.', 'see errors', undefined, { items: results });
       }
-      const { batchId, missions } = await submitter.submitBatch(caller.tenantId, valid.map((item) => item.spec), items.length);
+      const { batchId, missions } = await submitter.submitBatch(caller.tenantId, valid.map((item) => item.spec), items.length, tokenLimit);
       valid.forEach((item, position) => (results[item.index]!.id = missions[position]!.id));
       return {
         status: 202,
@@ -134,7 +150,7 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       const mission = await findMission(caller, id);
       const queued = await approvals.decide(caller.tenantId, mission.id, decision === 'approve', reason ?? null);
       if (!queued) throw new HttpProblem(409, 'not-waiting-approval', 'The mission is not waiting for an approval.', `it is ${mission.status}`);
-      submitter.requeue(queued);
+      submitter.enqueue([queued]);
       return { status: 200, body: missionView((await store.getForTenant(caller.tenantId, id))!) };
     },
 
@@ -165,14 +181,8 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
         const detail = found.mission.status === 'cancelled' ? 'it was cancelled already' : `it is ${found.mission.status}`;
         throw new HttpProblem(409, 'mission-finished', 'The mission has already finished.', detail);
       }
-      await announceCancel(id).catch(() => undefined);
+      await announceCancel([id]).catch(() => undefined);
       return { status: 200, body: missionView(found.mission) };
-    },
-
-    async batch(caller: Caller, id: string): Promise<HandlerResult> {
-      const batch = isUuid(id) ? await store.batch(caller.tenantId, id) : undefined;
-      if (!batch) throw HttpProblem.notFound(`batch ${id}`);
-      return { status: 200, body: { ...batch, created_at: batch.created_at.toISOString() } };
     },
   };
 }

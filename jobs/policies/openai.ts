@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Step } from '../mission';
+import { costOf, type ModelPrice } from '../../lib/llmEndpoints';
+import type { ModelUsage, Step } from '../mission';
 import { TOOLS, TOOL_NAMES, toolCallSchema } from '../tools';
 import type { Action, Policy } from './policy';
 import { parseTextReply, textSystemPrompt } from './reactText';
@@ -22,6 +23,8 @@ export interface ModelPolicyOptions {
   /** Steps shown to the model; older ones are summarised as omitted. */
   historySteps: number;
   complete: ChatCompletion;
+  /** Whether calls spend tokens (a replay answers from a recording and spends none), and at what price. */
+  billing: { price: ModelPrice | undefined } | 'free';
 }
 
 const SYSTEM_TOOLS = `You are an agent carrying out a mission in a Linux sandbox with no network. Your working
@@ -57,7 +60,8 @@ export function modelPolicy(options: ModelPolicyOptions): Policy {
       const omitted = history.length - shown.length;
       const request = options.format === 'tools' ? toolsRequest(options, shown, omitted) : textRequest(options, shown, omitted);
       const reply = await options.complete(request, signal, history.length);
-      return options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
+      const action = options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
+      return options.billing === 'free' ? action : { ...action, usage: usageOf(reply, options.model, options.billing.price) };
     },
   };
 }
@@ -102,6 +106,14 @@ function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitte
     messages.push({ role: 'user', content: `Observation: ${renderObservation(step)}` });
   }
   return { model: options.model, messages };
+}
+
+/** What the reply says the call used (`usage` of chat completions; a reply without it counts as none). */
+function usageOf(reply: unknown, model: string, price: ModelPrice | undefined): ModelUsage {
+  const usage = (reply as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  const count = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : 0);
+  const [input, output] = [count(usage?.prompt_tokens), count(usage?.completion_tokens)];
+  return { model, input_tokens: input, output_tokens: output, cost_usd: costOf(price, input, output) };
 }
 
 const invalid = (error: string, output: unknown): Action => ({ kind: 'invalid', thought: null, error, output });
