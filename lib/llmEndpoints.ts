@@ -63,18 +63,9 @@ export interface EndpointSettings {
  * LLM_API_KEY and LLM_MODELS. Keys are read here, from the environment or a file. Throws a plain message on error.
  */
 export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.ProcessEnv): Readonly<Record<string, LlmEndpoint>> {
-  let declared: unknown = {};
-  if (settings.LLM_ENDPOINTS) {
-    try {
-      declared = JSON.parse(settings.LLM_ENDPOINTS);
-    } catch (error) {
-      throw new Error(`LLM_ENDPOINTS is not valid JSON: ${(error as Error).message}`);
-    }
-  }
-  const parsed = endpointsSchema.safeParse(declared);
-  if (!parsed.success) throw new Error(`LLM_ENDPOINTS is invalid:\n${z.prettifyError(parsed.error)}`);
+  const declared = jsonSetting('LLM_ENDPOINTS', settings.LLM_ENDPOINTS, endpointsSchema);
   const endpoints: Record<string, LlmEndpoint> = {};
-  for (const [name, endpoint] of Object.entries(parsed.data)) {
+  for (const [name, endpoint] of Object.entries(declared)) {
     endpoints[name] = {
       name,
       baseUrl: endpoint.base_url,
@@ -101,17 +92,24 @@ export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.Process
 }
 
 function defaultPrices(settings: EndpointSettings): Record<string, ModelPrice> {
-  if (!settings.LLM_PRICES) return {};
-  let declared: unknown;
-  try {
-    declared = JSON.parse(settings.LLM_PRICES);
-  } catch (error) {
-    throw new Error(`LLM_PRICES is not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = pricesSchema.safeParse(declared);
-  if (!parsed.success) throw new Error(`LLM_PRICES is invalid:\n${z.prettifyError(parsed.error)}`);
-  const unknown = Object.keys(parsed.data).filter((model) => !settings.LLM_MODELS.includes(model));
+  const prices = jsonSetting('LLM_PRICES', settings.LLM_PRICES, pricesSchema);
+  const unknown = Object.keys(prices).filter((model) => !settings.LLM_MODELS.includes(model));
   if (unknown.length > 0) throw new Error(`LLM_PRICES names models LLM_MODELS does not offer: ${unknown.join(', ')}`);
+  return prices;
+}
+
+/** A setting holding JSON, read with its schema (absent: an empty object); a plain message naming it when wrong. */
+function jsonSetting<T>(name: string, text: string | undefined, schema: z.ZodType<T>): T {
+  let declared: unknown = {};
+  if (text) {
+    try {
+      declared = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`${name} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(declared);
+  if (!parsed.success) throw new Error(`${name} is invalid:\n${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
