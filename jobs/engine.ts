@@ -117,8 +117,9 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     stops.signal.addEventListener('abort', killRunningStep, { once: true });
     try {
       const outcome = await this.loop(mission, stops, lease, batchTokenLimit);
-      // A mission waiting for approval was parked by Approvals.request and stays as it is.
-      if (outcome.status !== 'waiting_approval') {
+      // A mission waiting for approval was parked by Approvals.request and stays as it is; a cancel was recorded
+      // by whoever cancelled (the mission, or its batch), with its reason.
+      if (outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
         await this.deps.progress.finish(missionId, outcome).catch((error: unknown) => {
           throw isUniqueViolation(error) ? new StepConflictError(missionId, outcome.steps, { cause: error }) : error;
         });

@@ -19,6 +19,7 @@ const START = `
       deadline_at = coalesce(deadline_at, now() + make_interval(secs => (spec->>'deadline_s')::float8)),
       workers = case when workers[cardinality(workers)] is distinct from input.worker then workers || input.worker else workers end
     from input where missions.id = input.id and missions.job_seq = input.seq and missions.status in ('queued', 'running')
+      and not exists (select 1 from batches b where b.id = missions.batch_id and b.cancel_requested_at is not null)
     returning missions.*
   ), e as (
     insert into mission_events (mission_id, type, data)
@@ -30,9 +31,17 @@ const START = `
     b.token_limit as batch_token_limit, (select count(*) from n) as notified
   from m join before on before.id = m.id left join batches b on b.id = m.batch_id`;
 
+// A step of a batch's mission is claimed only while the batch is not cancelled, holding the batch's row in share
+// mode so that a batch cancel (BatchStore.cancel), which takes it exclusively, falls after every claim it let go.
 const CLAIM = `
-  with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, seq int))
-  update missions set step_claimed = input.seq from input where missions.id = input.id and missions.status = 'running'
+  with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(id uuid, seq int)),
+  live as (
+    select id from batches where cancel_requested_at is null
+      and id in (select batch_id from missions where id in (select id from input) and batch_id is not null)
+    for share
+  )
+  update missions set step_claimed = input.seq from input
+  where missions.id = input.id and missions.status = 'running' and (missions.batch_id is null or missions.batch_id in (select id from live))
   returning missions.id, clock_timestamp() as started_at`;
 
 // The outcome, and the finish step when the policy decided to finish (with its model call's usage); its event
@@ -133,21 +142,25 @@ export class MissionProgress {
   /**
    * Moves a queued (or interrupted running) mission to running on this worker, as its job number `jobSeq`. Its
    * deadline starts at its first start; a worker other than the last is added to its history. Undefined when
-   * there is no such open mission owned by that job.
+   * there is no such open mission owned by that job, or its batch is being cancelled.
    */
   markRunning(id: string, jobSeq: number, workerId: string): Promise<Started | undefined> {
     return this.starts.add({ id, seq: jobSeq, worker: workerId });
   }
 
   /**
-   * Claims step `seq` before it starts: only while the mission is running, stamped by Postgres's clock. Undefined
-   * when the mission is no longer running (cancelled, or ended by another run): the step must not start.
+   * Claims step `seq` before it starts: only while the mission is running and its batch (if any) not cancelled,
+   * stamped by Postgres's clock. Undefined otherwise (cancelled, ended by another run, its batch cancelled): the
+   * step must not start.
    */
   claimStep(id: string, seq: number): Promise<Date | undefined> {
     return this.claims.add({ id, seq });
   }
 
-  /** Records the outcome of an open mission (and its finish step). A mission cancelled meanwhile stays cancelled. */
+  /**
+   * Records the outcome of an open mission (and its finish step). A mission cancelled meanwhile stays cancelled;
+   * a cancel is never recorded here (MissionStore.cancel and BatchStore.cancel record it, with its reason).
+   */
   finish(id: string, outcome: Outcome): Promise<void> {
     return this.finishes.add({ id, outcome });
   }

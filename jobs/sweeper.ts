@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Queue } from 'bullmq';
-import { missionJobId, type MissionJobData } from '../lib/queue';
+import { announceCancellations, missionJobId, type MissionJobData } from '../lib/queue';
 import type { Redis } from '../lib/redis';
 import { enqueueMissions, type Enqueueable } from './enqueue';
 import type { BatchStore } from './batches/batchStore';
@@ -38,8 +38,8 @@ const FIRST_ID = '00000000-0000-0000-0000-000000000000';
  * that dropped its last writes), failed (it gave up while a service was away), or finished without finishing
  * the mission. Every process may run one: a lease in Redis lets one sweep at a time, and the job number is
  * compare-and-set in Postgres, so a mission is never given two jobs. A job whose worker died while running it
- * is BullMQ's to recover (its lock expires and another worker takes it over). It also ends batches whose last
- * mission ended without the batch being ended with it (its worker died in between).
+ * is BullMQ's to recover (its lock expires and another worker takes it over). It also finishes batch cancels
+ * that were cut short, and ends batches whose last mission ended without the batch being ended with it.
  */
 export class MissionSweeper extends EventEmitter<SweeperEvents> {
   private readonly options: SweeperOptions;
@@ -85,6 +85,12 @@ export class MissionSweeper extends EventEmitter<SweeperEvents> {
   private async sweepOnce(): Promise<Rescue[]> {
     const leased = await this.redis.set(`${this.prefix}:sweeper`, this.owner, 'PX', Math.max(this.options.everyMs - 100, 100), 'NX');
     if (leased !== 'OK') return [];
+    // A batch cancel cut short (its API process died) is finished before missions without a live job are looked
+    // for: those it left unfinished have nothing to run, and would otherwise be given new jobs.
+    for (const { id, cancel_error: reason } of await this.batches.unfinishedCancels(this.options.pageSize)) {
+      const cancelled = await this.batches.cancel(id, reason);
+      if (cancelled !== 'ended') await announceCancellations(this.redis, this.prefix, cancelled.running);
+    }
     const rescues: Rescue[] = [];
     const missed = await this.store.notEnqueued(this.options.everyMs, this.options.pageSize);
     await enqueueMissions(this.queue, this.store, missed);

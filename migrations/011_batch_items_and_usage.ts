@@ -5,7 +5,8 @@ import type { Knex } from 'knex';
  * - a batch's missions are its items, in submission order (`item`), each with the caller's `custom_id` (unique in
  *   its batch); a retry is a new mission for the same item (`attempt` n+1, `retry_of` the one before, which gets
  *   `superseded_by`), so an item's latest attempt is the one nothing superseded;
- * - a batch ends (`ended_at`) when none of its latest attempts is open, and is cancelling from a cancel until then;
+ * - a batch ends (`ended_at`) when none of its latest attempts is open, and is cancelling from a cancel until then
+ *   (no mission of it starts or claims a step from then on);
  * - model usage: each step that called a model carries its `usage`, and its mission running totals (cost from
  *   the operator's prices; tokens of unpriced models counted apart, so a cost is never a false 0); a batch with
  *   a `token_limit` counts the tokens its missions spend against it.
@@ -36,6 +37,8 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('batches', (t) => {
     t.timestamp('ended_at', { useTz: true });
     t.timestamp('cancel_requested_at', { useTz: true });
+    // What its cancelled missions are told (a user's cancel, or its token limit).
+    t.jsonb('cancel_error');
     t.bigInteger('token_limit');
     t.bigInteger('tokens_used').notNullable().defaultTo(0);
   });
@@ -45,7 +48,7 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('drop index batches_in_progress');
   await knex.schema.alterTable('batches', (t) => {
-    t.dropColumns('ended_at', 'cancel_requested_at', 'token_limit', 'tokens_used');
+    t.dropColumns('ended_at', 'cancel_requested_at', 'cancel_error', 'token_limit', 'tokens_used');
   });
   for (const table of ['steps', 'approvals']) await knex.schema.alterTable(table, (t) => t.dropColumn('usage'));
   await knex.raw('drop index missions_batch_stopping');

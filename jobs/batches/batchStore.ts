@@ -52,8 +52,17 @@ const END = `
     )
   returning id`;
 
-// Missions cancelled per statement. Rows locked elsewhere are skipped rather than waited for: a statement that
-// waited while holding others could deadlock with a worker's group statement.
+// The batch's row is locked before the cancel is stamped, so the stamp falls after every step claim that went
+// ahead (each holds the row in share mode until it commits: MissionProgress's CLAIM).
+const MARK_CANCELLED = `
+  with locked as (select id from batches where id = :id and ended_at is null for update)
+  update batches set cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp()),
+    cancel_error = coalesce(cancel_error, :error::jsonb)
+  where id in (select id from locked)
+  returning cancel_error`;
+
+// Missions cancelled per statement. Rows locked elsewhere are skipped rather than waited for (a statement that
+// waited while holding others could deadlock with a worker's group statement), and taken on the next round.
 const CANCEL_CHUNK = cancelStatement(
   'select id, status from missions where batch_id = :batch and status = any(:unfinished) order by id limit 1000 for update skip locked',
 );
@@ -135,12 +144,15 @@ export class BatchStore {
    * are to be told), or 'ended' when the batch had ended already.
    */
   async cancel(id: string, error: MissionError): Promise<{ running: string[] } | 'ended'> {
-    const marked = await this.db('batches').where({ id }).whereNull('ended_at').update({ cancel_requested_at: this.db.raw('coalesce(cancel_requested_at, now())') }, ['id']);
+    // From this commit on, no mission of the batch starts or claims a step (MissionProgress): the cancel is
+    // durable, and the sweeper finishes it should this process die in the middle. The first cancel's reason stays.
+    const { rows: marked } = await this.db.raw(MARK_CANCELLED, { id, error: JSON.stringify(error) });
     if (marked.length === 0) return 'ended';
+    const reason = JSON.stringify(marked[0].cancel_error);
     const running: string[] = [];
     const patience = Date.now() + CANCEL_PATIENCE_MS;
     for (;;) {
-      const { rows } = await this.db.raw(CANCEL_CHUNK, { batch: id, unfinished: [...UNFINISHED_STATUSES], error: JSON.stringify(error) });
+      const { rows } = await this.db.raw(CANCEL_CHUNK, { batch: id, unfinished: [...UNFINISHED_STATUSES], error: reason });
       for (const row of rows as { id: string; was: MissionStatus }[]) if (row.was === 'running') running.push(row.id);
       if (rows.length > 0) continue;
       // Missions another statement holds at this moment (a worker recording a step) were skipped: once more.
@@ -180,6 +192,16 @@ export class BatchStore {
    */
   settle(batchId: string): Promise<void> {
     return this.settling.add(batchId);
+  }
+
+  /** Batches being cancelled with missions still unfinished (their cancel was cut short): the sweeper finishes them. */
+  async unfinishedCancels(limit: number): Promise<{ id: string; cancel_error: MissionError }[]> {
+    return this.db('batches as b')
+      .whereNull('b.ended_at')
+      .whereNotNull('b.cancel_requested_at')
+      .whereExists((query) => query.from('missions as m').whereRaw('m.batch_id = b.id').whereIn('m.status', UNFINISHED_STATUSES))
+      .limit(limit)
+      .select('b.id', 'b.cancel_error');
   }
 
   /** One page of the batches not yet ended, by id, after `afterId`: the sweeper ends those whose missions have. */
