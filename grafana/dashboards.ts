@@ -76,7 +76,8 @@ export const dashboards = {
   llm: dashboard('mc-llm', 'mission-control: model endpoints', [
     panel('Model calls per second by endpoint and outcome', 'ops', [['sum by (endpoint, outcome) (rate(llm_request_duration_seconds_count[5m]))', '{{endpoint}} {{outcome}}']]),
     panel('Model call duration p95 by endpoint', 's', [[p(0.95, 'llm_request_duration_seconds', 'endpoint'), '{{endpoint}}']]),
-    panel('Tokens per second by endpoint', 'short', [['sum by (endpoint) (rate(llm_tokens_total[5m]))', '{{endpoint}}']]),
+    panel('Tokens per second by endpoint, model and kind', 'short', [['sum by (endpoint, model, kind) (rate(llm_tokens_total[5m]))', '{{endpoint}} {{model}} {{kind}}']]),
+    panel('Cost per hour by endpoint and model (priced models)', 'currencyUSD', [['sum by (endpoint, model) (rate(llm_cost_usd_total[5m])) * 3600', '{{endpoint}} {{model}}']]),
     panel('Wait for the fleet-wide limits, p95 by endpoint', 's', [[p(0.95, 'llm_limiter_wait_seconds', 'endpoint'), '{{endpoint}}']]),
     panel('Circuit breakers open (workers)', 'short', [['sum by (endpoint) (llm_breaker_open)', '{{endpoint}}']]),
   ]),

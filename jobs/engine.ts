@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { Mission, MissionOutcome, Step } from './mission';
+import type { Mission, MissionOutcome, ModelUsage, Step } from './mission';
 import { HandedBackError, MissionStops } from './missionStops';
 import type { Approvals } from './approvals';
 import type { MissionProgress, Outcome } from './missionProgress';
@@ -70,6 +70,8 @@ interface EngineEvents {
   started: [missionId: string];
   /** This worker took over a mission another worker ran before (it died, or handed it back). */
   tookOver: [missionId: string, fromWorker: string];
+  /** A model call chose the next action; what it used. */
+  modelCalled: [usage: ModelUsage];
   /** A sandboxed step ran: its tool, whether it failed, and how long it took. */
   stepRan: [tool: string, failed: boolean, ms: number];
 }
@@ -191,6 +193,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
         }
+        if (action.usage && !decision) this.emit('modelCalled', action.usage);
         // The call that takes the mission past its token limit is recorded, and what it chose is not done.
         const { token_limit: tokenLimit } = mission.spec;
         if (tokenLimit !== undefined && tokensUsed + tokensOf(action.usage) > tokenLimit) {

@@ -106,6 +106,8 @@ export interface MissionOutcome {
 
 /** What one model call used, and cost by the operator's prices (null: the model has no price). */
 export interface ModelUsage {
+  /** The operator's endpoint by name, or "tenant-url" for a tenant's own. */
+  endpoint: string;
   model: string;
   input_tokens: number;
   output_tokens: number;

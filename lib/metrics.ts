@@ -165,8 +165,14 @@ export function createMetrics() {
     }),
     llmTokens: new Counter({
       name: 'llm_tokens_total',
-      help: 'Tokens (prompt and completion) the endpoints reported using',
-      labelNames: ['endpoint'] as const,
+      help: 'Tokens the endpoints reported using, by endpoint, model and kind (input: prompt; output: completion)',
+      labelNames: ['endpoint', 'model', 'kind'] as const,
+      registers,
+    }),
+    llmCost: new Counter({
+      name: 'llm_cost_usd_total',
+      help: "What the model calls cost at the operator's prices (priced models only), in US dollars",
+      labelNames: ['endpoint', 'model'] as const,
       registers,
     }),
     llmLimiterWait: new Histogram({

@@ -12,11 +12,14 @@ export interface FakeLlm {
   /** The Authorization header of each request, in order (undefined when there was none). */
   authorizations: (string | undefined)[];
   reply(...replies: unknown[]): void;
+  /** Answers each request with what `answer` makes of it, while no reply is queued (undefined: none). */
+  answerWith(answer: ((request: FakeLlm['requests'][number]) => unknown) | undefined): void;
   close(): Promise<void>;
 }
 
 export async function startFakeLlm(): Promise<FakeLlm> {
   const queued: unknown[] = [];
+  let answer: ((request: FakeLlm['requests'][number]) => unknown) | undefined;
   const requests: FakeLlm['requests'] = [];
   const authorizations: FakeLlm['authorizations'] = [];
   const server = createServer((req, res) => {
@@ -24,9 +27,10 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
-      requests.push(JSON.parse(Buffer.concat(chunks).toString()));
+      const request = JSON.parse(Buffer.concat(chunks).toString()) as FakeLlm['requests'][number];
+      requests.push(request);
       authorizations.push(req.headers.authorization);
-      const reply = queued.shift();
+      const reply = queued.shift() ?? answer?.(request);
       if (reply === undefined) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"no reply queued"}}');
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
     });
@@ -38,6 +42,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     requests,
     authorizations,
     reply: (...replies) => void queued.push(...replies),
+    answerWith: (given) => void (answer = given),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -49,3 +54,9 @@ export const toolCall = (name: string, args: object | string, thought: string | 
   completion({ content: thought, tool_calls: [{ id: `call_${name}`, type: 'function', function: { name, arguments: typeof args === 'string' ? args : JSON.stringify(args) } }] });
 
 export const textReply = (content: string) => completion({ content });
+
+/** A reply with what the call used, as chat completions report it. */
+export const withUsage = (reply: object, promptTokens: number, completionTokens: number) => ({
+  ...reply,
+  usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+});

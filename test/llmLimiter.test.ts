@@ -20,7 +20,7 @@ test('two workers sharing Redis stay within the requests-per-window limit togeth
   // Calls are counted in the windows the limiter admitted them in: a call admitted at the end of one window
   // may reach the endpoint in the next, so the endpoint's own clock would count two windows as one.
   const perWindow = new Map<number, number>();
-  const observer = { waited: (_ms: number, window: number) => perWindow.set(window, (perWindow.get(window) ?? 0) + 1), called() {}, tokens() {}, breaker() {} };
+  const observer = { waited: (_ms: number, window: number) => perWindow.set(window, (perWindow.get(window) ?? 0) + 1), called() {}, breaker() {} };
   const workers = [1, 2].map(() => limitedChatCompletion(endpoint, redis, prefix, 'http://model-a', limits, observer));
   const signal = new AbortController().signal;
 
@@ -35,7 +35,7 @@ test('two workers sharing Redis stay within the requests-per-window limit togeth
 test('the token budget holds calls back once the window has used it', async () => {
   const endpoint: ChatCompletion = async () => ({ usage: { total_tokens: 600 } });
   const windows: number[] = [];
-  const observer = { waited: (_ms: number, window: number) => windows.push(window), called() {}, tokens() {}, breaker() {} };
+  const observer = { waited: (_ms: number, window: number) => windows.push(window), called() {}, breaker() {} };
   const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-b', { requestsPerWindow: 100, tokensPerWindow: 1_000, windowMs: 1_000 }, observer);
   const signal = new AbortController().signal;
 

@@ -28,7 +28,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'mc-prometheus-'));
 
 beforeAll(async () => {
   llm = await startFakeLlm();
-  env = await createTestEnv({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm' });
+  env = await createTestEnv({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm', LLM_PRICES: JSON.stringify({ m: { input: 0.15, output: 0.6 } }) });
   api = await startApi(env.config, testLogger());
   worker = await startWorker(env.config, testLogger(), env.owner);
   workerMetrics = await serveMetrics(worker.metrics, 0);

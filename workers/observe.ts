@@ -22,6 +22,11 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
   for (const kind of ['infrastructure', 'conflict', 'defect'] as const) metrics.missionRetries.inc({ kind }, 0);
   for (const reason of ['not_enqueued', 'job_missing', 'job_failed', 'job_completed'] as const) metrics.sweeperRescues.inc({ reason }, 0);
   engine.on('started', () => metrics.missionsStarted.inc());
+  engine.on('modelCalled', ({ endpoint, model, input_tokens: input, output_tokens: output, cost_usd: cost }) => {
+    metrics.llmTokens.inc({ endpoint, model, kind: 'input' }, input);
+    metrics.llmTokens.inc({ endpoint, model, kind: 'output' }, output);
+    if (cost !== null) metrics.llmCost.inc({ endpoint, model }, cost);
+  });
   engine.on('stepRan', (tool, failed, ms) => metrics.stepDuration.observe({ tool, outcome: failed ? 'error' : 'ok' }, ms / 1000));
   missions.events.on('pickedUp', (seconds) => metrics.pickup.observe(Math.max(0, seconds)));
   missions.events.on('ran', ({ status, error, durationMs }) => {
@@ -59,7 +64,6 @@ export function llmMetrics(metrics: Metrics): (endpoint: string) => LlmObserver 
     return {
       waited: (ms) => metrics.llmLimiterWait.observe({ endpoint }, ms / 1000),
       called: (ms, ok) => metrics.llmRequest.observe({ endpoint, outcome: ok ? 'ok' : 'error' }, ms / 1000),
-      tokens: (count) => metrics.llmTokens.inc({ endpoint }, count),
       breaker: (open) => metrics.llmBreakerOpen.set({ endpoint }, open ? 1 : 0),
     };
   };

@@ -68,7 +68,8 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
         if (target.kind === 'tenant-url') complete = checkedUrl(complete, target.baseUrl, deps.llm.tenantUrlAllowlist);
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         const price = target.kind === 'endpoint' && Object.hasOwn(target.endpoint.prices, target.model) ? target.endpoint.prices[target.model] : undefined;
-        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', historySteps, complete, billing: { price } });
+        const endpoint = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
+        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', historySteps, complete, billing: { endpoint, price } });
       }
       case 'replay':
         return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', historySteps, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free' });

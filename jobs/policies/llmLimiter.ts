@@ -22,7 +22,6 @@ export interface LlmObserver {
   waited(ms: number, window: number): void;
   /** A call (its retries included) took this long, and succeeded or not. */
   called(ms: number, ok: boolean): void;
-  tokens(count: number): void;
   /** The circuit breaker opened, or closed again. */
   breaker(open: boolean): void;
 }
@@ -76,7 +75,6 @@ export function limitedChatCompletion(
       failuresInARow = 0;
       const used = (response as { usage?: { total_tokens?: number } })?.usage?.total_tokens;
       if (used) {
-        observer?.tokens(used);
         await redis.multi().incrby(key('tokens', window), used).pexpire(key('tokens', window), windowMs * 2).exec();
       }
       return response;

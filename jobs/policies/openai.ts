@@ -23,8 +23,8 @@ export interface ModelPolicyOptions {
   /** Steps shown to the model; older ones are summarised as omitted. */
   historySteps: number;
   complete: ChatCompletion;
-  /** Whether calls spend tokens (a replay answers from a recording and spends none), and at what price. */
-  billing: { price: ModelPrice | undefined } | 'free';
+  /** Whether calls spend tokens (a replay answers from a recording and spends none), where, and at what price. */
+  billing: { endpoint: string; price: ModelPrice | undefined } | 'free';
 }
 
 const SYSTEM_TOOLS = `You are an agent carrying out a mission in a Linux sandbox with no network. Your working
@@ -61,7 +61,7 @@ export function modelPolicy(options: ModelPolicyOptions): Policy {
       const request = options.format === 'tools' ? toolsRequest(options, shown, omitted) : textRequest(options, shown, omitted);
       const reply = await options.complete(request, signal, history.length);
       const action = options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
-      return options.billing === 'free' ? action : { ...action, usage: usageOf(reply, options.model, options.billing.price) };
+      return options.billing === 'free' ? action : { ...action, usage: usageOf(reply, options.billing.endpoint, options.model, options.billing.price) };
     },
   };
 }
@@ -109,11 +109,11 @@ function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitte
 }
 
 /** What the reply says the call used (`usage` of chat completions; a reply without it counts as none). */
-function usageOf(reply: unknown, model: string, price: ModelPrice | undefined): ModelUsage {
+function usageOf(reply: unknown, endpoint: string, model: string, price: ModelPrice | undefined): ModelUsage {
   const usage = (reply as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
   const count = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : 0);
   const [input, output] = [count(usage?.prompt_tokens), count(usage?.completion_tokens)];
-  return { model, input_tokens: input, output_tokens: output, cost_usd: costOf(price, input, output) };
+  return { endpoint, model, input_tokens: input, output_tokens: output, cost_usd: costOf(price, input, output) };
 }
 
 const invalid = (error: string, output: unknown): Action => ({ kind: 'invalid', thought: null, error, output });
