@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Response } from 'express';
-import { resultLine, type ResultRow } from '../jobs/batches/batchResults';
+import type { ResultRow } from '../jobs/batches/batchResults';
 
 /**
  * `GET /v1/batches/:id/results`: JSON Lines, one line per item, written as the pages come from Postgres and no
@@ -13,9 +13,11 @@ export async function streamBatchResults(res: Response, pages: AsyncGenerator<Re
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store' });
   try {
     for await (const page of pages) {
-      if (gone) return void (await pages.return(undefined));
-      const lines = page.map((row) => `${JSON.stringify(resultLine(row))}\n`).join('');
-      if (!res.write(lines)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      // Line by line: each is garbage once written, never part of one large string per page.
+      for (const row of page) {
+        if (gone) return void (await pages.return(undefined));
+        if (!res.write(`${row.line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
     }
     res.end();
   } catch (error) {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { missionUsage, type Mission, type MissionStatus } from '../mission';
+import type { MissionStatus } from '../mission';
 
 export interface ResultsFilter {
   /** Only items whose (shown) attempt has one of these statuses. */
@@ -8,33 +8,31 @@ export interface ResultsFilter {
   allAttempts: boolean;
 }
 
-const PAGE = 1_000;
-const COLUMNS = [
-  'id', 'item', 'custom_id', 'attempt', 'retry_of', 'status', 'result', 'error', 'input_tokens', 'output_tokens', 'cost_usd',
-  'unpriced_tokens', 'started_at', 'finished_at',
-] as const;
-export type ResultRow = Pick<Mission, (typeof COLUMNS)[number]>;
-
-/** One line of a batch's results file. */
-export function resultLine(row: ResultRow) {
-  return {
-    custom_id: row.custom_id,
-    mission_id: row.id,
-    item: row.item,
-    attempt: row.attempt,
-    retry_of: row.retry_of,
-    status: row.status,
-    result: row.result,
-    error: row.error,
-    usage: missionUsage(row),
-    started_at: row.started_at?.toISOString() ?? null,
-    finished_at: row.finished_at?.toISOString() ?? null,
-    duration_ms: row.started_at && row.finished_at ? row.finished_at.getTime() - row.started_at.getTime() : null,
-  };
+/** One line of a batch's results file (JSON text), and where it stands in the file. */
+export interface ResultRow {
+  item: number;
+  attempt: number;
+  line: string;
 }
 
+// Rows per query: small, so a page of large results is garbage soon after it is written.
+const PAGE = 100;
+const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const epochMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)`;
+
+// Postgres writes each line itself: the API passes text through and builds no object per item. Times and
+// durations read as the rest of the API shows them (ISO 8601 in UTC, whole milliseconds).
+const LINE = `json_build_object(
+  'custom_id', custom_id, 'mission_id', id, 'item', item, 'attempt', attempt, 'retry_of', retry_of, 'status', status,
+  'result', result, 'error', error,
+  'usage', json_build_object('input_tokens', input_tokens, 'output_tokens', output_tokens,
+    'cost_usd', case when unpriced_tokens > 0 then null else cost_usd::float8 end),
+  'started_at', ${iso('started_at')}, 'finished_at', ${iso('finished_at')},
+  'duration_ms', (${epochMs('finished_at')} - ${epochMs('started_at')})::bigint
+)::text as line`;
+
 /**
- * A batch's results in submission order (item, then attempt), a page of rows at a time by keyset over the
+ * A batch's results in submission order (item, then attempt), a page of lines at a time by keyset over the
  * batch's item index: memory stays the same however large the batch, and open items show as they are now.
  */
 export async function* batchResults(db: Knex, batchId: string, filter: ResultsFilter): AsyncGenerator<ResultRow[]> {
@@ -43,10 +41,10 @@ export async function* batchResults(db: Knex, batchId: string, filter: ResultsFi
     const query = db('missions').where({ batch_id: batchId }).whereRaw('(item, attempt) > (?, ?)', after);
     if (!filter.allAttempts) query.whereNull('superseded_by');
     if (filter.statuses) query.whereIn('status', filter.statuses);
-    const page = (await query.orderBy([{ column: 'item' }, { column: 'attempt' }]).limit(PAGE).select(COLUMNS)) as ResultRow[];
+    const page = (await query.orderBy([{ column: 'item' }, { column: 'attempt' }]).limit(PAGE).select('item', 'attempt', db.raw(LINE))) as ResultRow[];
     if (page.length > 0) yield page;
     if (page.length < PAGE) return;
     const last = page.at(-1)!;
-    after = [last.item!, last.attempt];
+    after = [last.item, last.attempt];
   }
 }
