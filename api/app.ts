@@ -14,6 +14,7 @@ import { authenticate, callerOf, requireAdmin } from './auth';
 import type { MissionEventHub } from './eventHub';
 import { adminHandlers } from './handlers/admin';
 import { batchHandlers, type BatchHandlerDeps } from './handlers/batches';
+import { webhookHandlers, type WebhookHandlerDeps } from './handlers/webhooks';
 import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
 import type { Idempotency } from './idempotency';
@@ -22,7 +23,7 @@ import { HttpProblem } from './problem';
 import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
 
-export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps {
+export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps {
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   const missions = missionHandlers(deps);
   const batches = batchHandlers(deps);
+  const webhooks = webhookHandlers(deps);
   const admin = adminHandlers(deps.keys);
   const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
     const result = await handler(req);
@@ -106,6 +108,11 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
+  app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));
+  app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req))));
+  app.delete('/v1/webhooks/:id', route((req) => webhooks.remove(callerOf(req), req.params.id as string)));
+  app.get('/v1/webhooks/:id/deliveries', route((req) => webhooks.deliveries(callerOf(req), req.params.id as string, req.query)));
+  app.post('/v1/webhooks/:id/deliveries/:delivery/redeliver', route((req) => webhooks.redeliver(callerOf(req), req.params.id as string, req.params.delivery as string)));
   app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
   app.patch('/v1/admin/tenants/:id', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.updateTenant(req.params.id as string, req.body)));
 

@@ -21,6 +21,8 @@ import { missionAdmission } from './handlers/admission';
 import { MissionEventHub } from './eventHub';
 import { Idempotency } from './idempotency';
 import { tenantRateLimit } from './rateLimit';
+import { runDeliverer } from '../webhooks/runDeliverer';
+import { WebhookStore } from '../webhooks/webhookStore';
 
 export interface RunningApi {
   port: number;
@@ -55,6 +57,8 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   });
   sweeper.on('failed', (error) => logger.debug({ err: error }, 'a sweep could not run; the next one tries again'));
   sweeper.start();
+  const webhooks = new WebhookStore(db);
+  const deliverer = runDeliverer(webhooks, config, metrics, logger);
   const hub = new MissionEventHub(config.DATABASE_URL, logger);
   await hub.start();
   submitter.on('committed', (count, via) => metrics.missionsAccepted.inc({ via }, count));
@@ -73,6 +77,8 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     idempotency: new Idempotency(db),
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
     batches,
+    webhooks,
+    webhookAllowlist: config.WEBHOOK_URL_ALLOWLIST,
     announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
@@ -92,6 +98,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
     for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ state }, count);
     metrics.workersAlive.set(await liveWorkers(redis, config.QUEUE_PREFIX));
+    metrics.webhookPending.set(await webhooks.pending());
   });
   const server = app.listen(config.PORT);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
@@ -114,6 +121,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
         },
       ],
       ['stop sweeper', () => sweeper.stop()],
+      ['stop webhook deliveries', () => deliverer.stop()],
       ['finish submissions', () => submitter.drain()],
       ['stop event hub', () => hub.close()],
       ['close queue', () => queue.close()],

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
 import { newTenantSchema, tenantChangesSchema } from './handlers/admin';
 import { resultsQuerySchema, retrySchema } from './handlers/batches';
+import { newWebhookSchema } from './handlers/webhooks';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
 const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
@@ -110,6 +111,29 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
           summary: 'How each item changed since another batch, paired by custom_id',
           parameters: [idParameter, { name: 'with', in: 'query', required: true, schema: { type: 'string', format: 'uuid' } }],
           responses: { 200: json('{batch_id, with, counts, items}'), ...errors },
+        },
+      },
+      '/v1/webhooks': {
+        post: {
+          summary: 'Register an endpoint for mission.ended and batch.ended (Standard Webhooks); its signing secret is answered once',
+          requestBody: { required: true, content: { 'application/json': { schema: schema(newWebhookSchema) } } },
+          responses: { 201: json('The webhook, with its secret'), ...errors },
+        },
+        get: { summary: "The tenant's webhooks", responses: { 200: json('{data}'), ...errors } },
+      },
+      '/v1/webhooks/{id}': { delete: { summary: 'Remove a webhook and its deliveries', parameters: [idParameter], responses: { 204: { description: 'Removed' }, ...errors } } },
+      '/v1/webhooks/{id}/deliveries': {
+        get: {
+          summary: 'Deliveries, newest first, each with its attempts and what the endpoint answered',
+          parameters: [idParameter, { name: 'limit', in: 'query', required: false, schema: { type: 'integer', maximum: 100 } }, { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } }],
+          responses: { 200: json('{data, next_cursor}'), ...errors },
+        },
+      },
+      '/v1/webhooks/{id}/deliveries/{delivery}/redeliver': {
+        post: {
+          summary: 'Send a delivery again, under the same webhook-id',
+          parameters: [idParameter, { name: 'delivery', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 202: json('{id, status}'), ...errors },
         },
       },
       '/v1/admin/tenants': {

@@ -50,6 +50,17 @@ export function createMetrics() {
       help: 'Workers of the fleet with a live heartbeat, read from Redis when scraped (by the API)',
       registers,
     }),
+    webhookAttempts: new Counter({
+      name: 'webhook_attempts_total',
+      help: 'Webhook delivery attempts by result (delivered, retrying, failed: given up, gone: the endpoint answered 410)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    webhookPending: new Gauge({
+      name: 'webhook_deliveries_pending',
+      help: 'Webhook deliveries waiting to be sent, read at scrape (API)',
+      registers,
+    }),
     sweeps: new Counter({
       name: 'mission_sweeps_total',
       help: 'Sweeps this process ran for stranded missions (one process of the fleet sweeps at a time)',

@@ -10,6 +10,7 @@ import * as stepClaimsAndWorkers from './008_step_claims_and_workers';
 import * as idempotentHeaders from './009_idempotent_headers';
 import * as missionsFillfactor from './010_missions_fillfactor';
 import * as batchItemsAndUsage from './011_batch_items_and_usage';
+import * as webhooks from './012_webhooks';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -26,6 +27,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['009_idempotent_headers', idempotentHeaders],
   ['010_missions_fillfactor', missionsFillfactor],
   ['011_batch_items_and_usage', batchItemsAndUsage],
+  ['012_webhooks', webhooks],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

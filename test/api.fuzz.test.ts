@@ -95,7 +95,11 @@ test('any JSON, or any bytes, on every route that takes a body is answered with 
   const { id } = (await (await platform.request('POST', '/v1/missions', { goal: 'target', plan: [shell('true')] })).json()) as { id: string };
   const tenant = (await (await platform.request('POST', '/v1/admin/tenants', { name: 'fuzzed' })).json()) as { tenant: { id: string } };
   const { batch_id: batchId } = (await (await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'target', plan: [shell('true')] }] })).json()) as { batch_id: string };
+  const { id: webhookId } = (await (await platform.request('POST', '/v1/webhooks', { url: 'https://203.0.114.9/hooks', events: ['batch.ended'] })).json()) as { id: string };
   const routes = [
+    ['POST', '/v1/webhooks'],
+    ['POST', `/v1/webhooks/${webhookId}/deliveries/msg_0/redeliver`],
+    ['DELETE', `/v1/webhooks/${webhookId}x`],
     ['POST', `/v1/batches/${batchId}/retry`],
     ['POST', `/v1/batches/${batchId}/cancel`],
     ['POST', '/v1/missions'],
@@ -133,6 +137,7 @@ test('any id, query or header on the read routes is answered, never a 5xx', asyn
           `/v1/batches/${path}`,
           `/v1/batches/${batch}/results?${queryString(parameters)}`,
           `/v1/batches/${batch}/compare?${queryString(parameters)}`,
+          `/v1/webhooks/${path}/deliveries?${queryString(parameters)}`,
         ]) {
           await expectAnswered(await platform.request('GET', route, undefined, headers));
         }

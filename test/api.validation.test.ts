@@ -146,6 +146,10 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/missions/{id}/cancel',
     '/v1/missions/{id}/events',
     '/v1/missions/{id}/steps',
+    '/v1/webhooks',
+    '/v1/webhooks/{id}',
+    '/v1/webhooks/{id}/deliveries',
+    '/v1/webhooks/{id}/deliveries/{delivery}/redeliver',
   ]);
   const spec = openApi.components.schemas.MissionSpec;
   expect(Object.keys(spec.properties).sort()).toEqual([

@@ -1,10 +1,16 @@
 import { pendingJobs } from './harness';
 import { shell, usePlatform } from './platform';
 import { waitFor } from './waitFor';
+import { startReceiver, type WebhookReceiver } from './webhookReceiver';
 
 // Batches as evaluation users run them, against real sandboxed missions: custom ids, the lifecycle, the results
 // file, cancel, retry of the failures and the comparison of two runs.
-const context = usePlatform({ env: { WORKER_CONCURRENCY: '8', SANDBOX_POOL_SIZE: '4' } });
+let receiver: WebhookReceiver;
+beforeAll(async () => {
+  receiver = await startReceiver();
+});
+afterAll(() => receiver?.close());
+const context = usePlatform({ env: () => ({ WORKER_CONCURRENCY: '8', SANDBOX_POOL_SIZE: '4', WEBHOOK_URL_ALLOWLIST: receiver.origin, WEBHOOK_POLL_MS: '100' }) });
 
 interface BatchJson {
   id: string;
@@ -89,9 +95,12 @@ test('results are there while the batch runs: open items show as they are now', 
   ]);
 });
 
-test('a cancel stops a batch mid-run: no step starts after it commits, each mission cancelled or done, the batch ended; cancelling it again is a 409', async () => {
+test('a cancel stops a 2,000-mission batch mid-run: no step starts after it commits, each mission cancelled or done, the batch ended and announced once; cancelling it again is a 409', async () => {
   const { env } = context;
-  const missions = Array.from({ length: 200 }, (_, i) => ({ custom_id: `m${i}`, goal: `step ${i}`, plan: [shell('sleep 0.2'), shell('sleep 0.2'), shell('true')] }));
+  const hook = await context.platform.request('POST', '/v1/webhooks', { url: receiver.url, events: ['batch.ended'] });
+  const webhook = (await hook.json()) as { id: string; secret: string };
+  receiver.secret = webhook.secret;
+  const missions = Array.from({ length: 2_000 }, (_, i) => ({ custom_id: `m${i}`, goal: `step ${i}`, plan: [shell('sleep 0.2'), shell('sleep 0.2'), shell('true')] }));
   const submitted = await submit(missions);
   await waitFor(async () => (await batch(submitted.batch_id)).counts.succeeded >= 16, 60_000, 'some missions done');
 
@@ -112,6 +121,12 @@ test('a cancel stops a batch mid-run: no step starts after it commits, each miss
   expect((latestStart[0]!.at as Date).getTime()).toBeLessThan((cancelledAt as Date).getTime());
   const again = await context.platform.request('POST', `/v1/batches/${submitted.batch_id}/cancel`);
   expect(again.status).toBe(409);
+  // Announced once: one delivery was written for the batch's end, and the receiver verified it.
+  await waitFor(() => receiver.accepted('batch.ended').length === 1);
+  expect(await env.db('webhook_deliveries').where({ webhook_id: webhook.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
+  const [announced] = receiver.accepted('batch.ended');
+  expect('payload' in announced!.verified && announced!.verified.payload.data).toMatchObject({ batch_id: submitted.batch_id, cancelled: true });
+  expect((await context.platform.request('DELETE', `/v1/webhooks/${webhook.id}`)).status).toBe(204);
 });
 
 test('retry runs only what failed: a new attempt of each failed item, the others untouched; results show the latest; the same key retries once', async () => {

@@ -26,6 +26,8 @@ import { SandboxStatsCollector } from '../sandbox/stats';
 import { listenForCancellations } from './cancellations';
 import { startHeartbeat } from '../lib/heartbeat';
 import { TenantSlots } from './tenantSlots';
+import { runDeliverer } from '../webhooks/runDeliverer';
+import { WebhookStore } from '../webhooks/webhookStore';
 import { createMissionWorker } from './missionWorker';
 import { llmMetrics, observeWorker } from './observe';
 
@@ -170,12 +172,14 @@ export async function startWorker(
   });
   sweeper.on('failed', (error) => log.debug({ err: error }, 'a sweep could not run; the next one tries again'));
   sweeper.start();
+  const deliverer = runDeliverer(new WebhookStore(db), config, metrics, log);
   observeWorker(metrics, { engine, missions, pool, stats, steps, sweeper });
   if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [
       ['stop sweeper', () => sweeper.stop()],
+      ['stop webhook deliveries', () => deliverer.stop()],
       [
         'drain worker',
         async (until) => {

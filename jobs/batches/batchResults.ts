@@ -17,7 +17,6 @@ export interface ResultRow {
 
 // Rows per query: small, so a page of large results is garbage soon after it is written.
 const PAGE = 100;
-const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const epochMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)`;
 
 // Postgres writes each line itself: the API passes text through and builds no object per item. Times and
@@ -27,7 +26,7 @@ const LINE = `json_build_object(
   'result', result, 'error', error,
   'usage', json_build_object('input_tokens', input_tokens, 'output_tokens', output_tokens,
     'cost_usd', case when unpriced_tokens > 0 then null else cost_usd::float8 end),
-  'started_at', ${iso('started_at')}, 'finished_at', ${iso('finished_at')},
+  'started_at', iso_utc(started_at), 'finished_at', iso_utc(finished_at),
   'duration_ms', (${epochMs('finished_at')} - ${epochMs('started_at')})::bigint
 )::text as line`;
 

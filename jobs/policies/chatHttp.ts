@@ -1,8 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hostOf, isPublicAddress, publicOnlyLookup } from '../../lib/publicAddress';
+import { httpPost, ResponseTooLargeError } from '../../lib/httpPost';
+import { hostOf, isPublicAddress } from '../../lib/publicAddress';
 import type { ChatCompletion } from './openai';
 
 export interface ChatHttpOptions {
@@ -40,12 +39,13 @@ export function httpChatCompletion(options: ChatHttpOptions): ChatCompletion {
       let failure: string;
       try {
         const timeout = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]);
-        const response = await postJson(url, JSON.stringify(request), headers, timeout, options.publicOnly);
+        const response = await httpPost(url, JSON.stringify(request), { headers, signal: timeout, publicOnly: options.publicOnly, maxResponseBytes: MAX_RESPONSE_BYTES });
         if (response.status >= 200 && response.status < 300) return JSON.parse(response.text) as unknown;
         failure = scrub(`the model endpoint answered ${response.status}: ${response.text.slice(0, 200)}`);
         if (response.status !== 429 && response.status < 500) throw new NotRetryable(failure);
       } catch (error) {
         if (signal.aborted || error instanceof NotRetryable) throw error;
+        if (error instanceof ResponseTooLargeError) throw new Error(`the model's answer is over ${MAX_RESPONSE_BYTES} bytes`);
         if ((error as { code?: string }).code === 'ERR_NOT_PUBLIC') throw new Error((error as Error).message);
         failure = scrub(`the model endpoint could not be reached: ${(error as Error).message}`);
       }
@@ -53,27 +53,4 @@ export function httpChatCompletion(options: ChatHttpOptions): ChatCompletion {
       await sleep(500 * 2 ** attempt, undefined, { signal });
     }
   };
-}
-
-function postJson(url: URL, body: string, headers: Record<string, string>, signal: AbortSignal, publicOnly = false): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
-    const request = client.request(
-      url,
-      { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, signal, ...(publicOnly && { lookup: publicOnlyLookup }) },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) request.destroy(new NotRetryable(`the model's answer is over ${MAX_RESPONSE_BYTES} bytes`));
-          else chunks.push(chunk);
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
 }

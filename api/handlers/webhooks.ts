@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { isUuid } from '../../lib/ids';
+import { refuseTenantUrl } from '../../lib/publicAddress';
+import { WEBHOOK_EVENTS, type Attempt, type Delivery, type Webhook, type WebhookStore } from '../../webhooks/webhookStore';
+import type { Caller } from '../apiKeys';
+import { decodeCursor, encodeCursor } from '../cursor';
+import { HttpProblem } from '../problem';
+import { parse } from './parse';
+import type { HandlerResult } from './result';
+
+export interface WebhookHandlerDeps {
+  webhooks: WebhookStore;
+  /** Origins a webhook URL may have without https and the public-address rule (the operator's receivers). */
+  webhookAllowlist: readonly string[];
+}
+
+export const newWebhookSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }).max(2_000),
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).refine((events) => new Set(events).size === events.length, 'each event once'),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
+const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }).strict();
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+function webhookView(webhook: Webhook) {
+  const { id, url, events, description, created_at: createdAt, disabled_at: disabledAt, disabled_reason: disabledReason } = webhook;
+  return { id, url, events, description, created_at: iso(createdAt), disabled_at: iso(disabledAt), disabled_reason: disabledReason };
+}
+
+function deliveryView(delivery: Delivery & { attempts_log: Attempt[] }) {
+  return {
+    id: delivery.id,
+    type: delivery.type,
+    status: delivery.status,
+    attempts: delivery.attempts_log.map((attempt) => ({
+      attempt: attempt.attempt,
+      at: iso(attempt.at),
+      duration_ms: attempt.duration_ms,
+      response_status: attempt.response_status,
+      response_body: attempt.response_body,
+      error: attempt.error,
+    })),
+    next_attempt_at: delivery.status === 'pending' ? iso(delivery.next_attempt_at) : null,
+    created_at: iso(delivery.created_at),
+    delivered_at: iso(delivery.delivered_at),
+    payload: delivery.payload,
+  };
+}
+
+const isDeliveryPosition = (value: unknown): value is { id: string } =>
+  typeof (value as { id?: unknown } | null)?.id === 'string' && /^msg_[0-9a-f]{32}$/.test((value as { id: string }).id);
+
+/** The webhook endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
+export function webhookHandlers({ webhooks, webhookAllowlist }: WebhookHandlerDeps) {
+  const findWebhook = async (caller: Caller, id: string) => {
+    const webhook = isUuid(id) ? await webhooks.find(caller.tenantId, id) : undefined;
+    if (!webhook) throw HttpProblem.notFound(`webhook ${id}`);
+    return webhook;
+  };
+
+  return {
+    /** Registers an endpoint; the answer holds its signing secret, which is never shown again. */
+    async create(caller: Caller, body: unknown): Promise<HandlerResult> {
+      const fields = parse(newWebhookSchema, body, 'the webhook');
+      const refused = await refuseTenantUrl(fields.url, webhookAllowlist);
+      if (refused) throw HttpProblem.invalidField(['url'], refused);
+      const { webhook, secret } = await webhooks.create(caller.tenantId, fields);
+      return { status: 201, body: { ...webhookView(webhook), secret }, headers: { Location: `/v1/webhooks/${webhook.id}` } };
+    },
+
+    async list(caller: Caller): Promise<HandlerResult> {
+      return { status: 200, body: { data: (await webhooks.list(caller.tenantId)).map(webhookView) } };
+    },
+
+    async remove(caller: Caller, id: string): Promise<HandlerResult> {
+      if (!(isUuid(id) && (await webhooks.remove(caller.tenantId, id)))) throw HttpProblem.notFound(`webhook ${id}`);
+      return { status: 204, body: undefined };
+    },
+
+    /** An endpoint's deliveries, newest first, each with every attempt and what the endpoint answered. */
+    async deliveries(caller: Caller, id: string, query: unknown): Promise<HandlerResult> {
+      const { limit, cursor } = parse(deliveriesQuerySchema, query, 'the query');
+      const webhook = await findWebhook(caller, id);
+      const before = cursor === undefined ? undefined : decodeCursor(cursor, isDeliveryPosition).id;
+      const page = await webhooks.deliveries(webhook.id, before, limit + 1);
+      const data = page.slice(0, limit);
+      return { status: 200, body: { data: data.map(deliveryView), next_cursor: page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null } };
+    },
+
+    /** Sends a delivery again, under its id, whatever became of it. */
+    async redeliver(caller: Caller, id: string, deliveryId: string): Promise<HandlerResult> {
+      const webhook = await findWebhook(caller, id);
+      if (!(await webhooks.redeliver(webhook.id, deliveryId))) throw HttpProblem.notFound(`delivery ${deliveryId}`);
+      return { status: 202, body: { id: deliveryId, status: 'pending' } };
+    },
+  };
+}
