@@ -71,6 +71,19 @@ export class ApiClient {
     throw new CliError(`${method} ${path}: ${answer.status} ${problemLine(answer.body)}`, exitCode);
   }
 
+  /** The body of a GET, as it arrives (a results file can be larger than memory). */
+  async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
+    const response = await fetch(new URL(path, this.options.url), { headers: this.auth() }).catch((error: Error) => {
+      throw new CliError(`cannot reach ${this.options.url}: ${(error.cause as Error | undefined)?.message ?? error.message}`, EXIT.server);
+    });
+    this.log(`GET ${path} (stream) -> ${response.status}`);
+    if (response.status !== 200) {
+      const exitCode = response.status === 400 || response.status === 404 ? EXIT.usage : EXIT.server;
+      throw new CliError(`GET ${path}: ${response.status} ${problemLine(await response.json().catch(() => null))}`, exitCode);
+    }
+    return response.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
   /** Server-Sent Events from `path`, from after `lastEventId`; ends when the server ends the stream. */
   async *events(path: string, lastEventId?: string): AsyncGenerator<{ id: string; event: string; data: Record<string, unknown> }> {
     const response = await fetch(new URL(path, this.options.url), { headers: { ...this.auth(), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });

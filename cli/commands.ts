@@ -122,17 +122,6 @@ export function commands(client: ApiClient, asJson: boolean) {
       return EXIT.ok;
     },
 
-    async batch(id: string): Promise<number> {
-      const batch = await client.expect<{ id: string; submitted: number; accepted: number; counts: Record<string, number> }>('GET', `/v1/batches/${id}`);
-      if (asJson) {
-        json(batch);
-        return EXIT.ok;
-      }
-      out(`${batch.id}: ${batch.accepted} of ${batch.submitted} accepted`);
-      out(Object.entries(batch.counts).map(([status, count]) => `${status} ${count}`).join(', '));
-      return EXIT.ok;
-    },
-
     async createTenant(name: string, options: { rateLimit?: number; allowLlmBaseUrl: boolean }): Promise<number> {
       const created = await client.expect<{ tenant: { id: string; name: string }; api_key: string }>('POST', '/v1/admin/tenants', {
         name,

@@ -8,6 +8,8 @@ export interface MissionResult {
   duration_ms: number | null;
   /** The tail of the last step's output, for a failure's details. */
   lastOutput?: string;
+  custom_id?: string | null;
+  usage?: { input_tokens: number; output_tokens: number; cost_usd: number | null };
 }
 
 const escape = (text: string) =>
@@ -17,6 +19,19 @@ const escape = (text: string) =>
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;');
+
+/** What the report keeps of a mission beside its outcome: its ids and what its model calls used. */
+function properties(result: MissionResult): string {
+  const values: [string, unknown][] = [
+    ['mission_id', result.id],
+    ['custom_id', result.custom_id],
+    ['input_tokens', result.usage?.input_tokens],
+    ['output_tokens', result.usage?.output_tokens],
+    ['cost_usd', result.usage?.cost_usd],
+  ];
+  const lines = values.filter(([, value]) => value !== undefined && value !== null).map(([name, value]) => `        <property name="${name}" value="${escape(String(value))}"/>`);
+  return `\n      <properties>\n${lines.join('\n')}\n      </properties>`;
+}
 
 /**
  * A JUnit XML report, as GitHub Actions, GitLab and Jenkins read it: one test case per mission, named after its
@@ -30,7 +45,7 @@ export function junitReport(suiteName: string, results: readonly MissionResult[]
   const cases = results.map((result) => {
     const name = typeof result.metadata?.name === 'string' ? result.metadata.name : result.goal;
     const time = ((result.duration_ms ?? 0) / 1000).toFixed(3);
-    const open = `    <testcase classname="missions" name="${escape(name)}" time="${time}">`;
+    const open = `    <testcase classname="missions" name="${escape(name)}" time="${time}">${properties(result)}`;
     const details = escape([`mission ${result.id}`, result.error?.message, result.lastOutput && `last output:\n${result.lastOutput}`].filter(Boolean).join('\n'));
     let body = '';
     if (result.status === 'failed' || result.status === 'timed_out') {

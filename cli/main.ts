@@ -1,9 +1,11 @@
 // `missions`: the command line of mission-control, for people and CI pipelines (see `missions --help`).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from './client';
+import { batchCommands } from './batches';
 import { commands } from './commands';
 import { CliError, EXIT, EXIT_HELP } from './exitCodes';
 import { submit } from './submit';
+import { webhookCommands } from './webhooks';
 
 /** The CLI's settings from the environment; flags override them. The only place the CLI reads process.env. */
 const environment = { url: process.env.MISSIONS_URL ?? 'http://127.0.0.1:3000', apiKey: process.env.MISSIONS_API_KEY };
@@ -68,7 +70,55 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
       .option('--reason <text>', 'why, recorded with the decision')
       .action((id: string, options: { reason?: string }) => run((client, asJson) => commands(client, asJson).decide(id, decision, options.reason)));
   }
-  cli.command('batch').description("a batch's missions by status").argument('<id>').action((id: string) => run((client, asJson) => commands(client, asJson).batch(id)));
+  const batch = cli.command('batch').description('batches: show, results, cancel, retry, diff');
+  batch
+    .command('show', { isDefault: true })
+    .description("a batch's status, its items by status, usage and durations (`missions batch <id>` for short)")
+    .argument('<id>')
+    .action((id: string) => run((client, asJson) => batchCommands(client, asJson).show(id)));
+  batch
+    .command('results')
+    .description("the batch's results file: JSON Lines, one line per item in submission order")
+    .argument('<id>')
+    .option('-o, --output <file>', 'write it to this file, not stdout')
+    .option('--status <statuses>', 'only items in these statuses (comma-separated, e.g. failed,timed_out)')
+    .option('--all-attempts', 'every attempt of each item, not only its latest', false)
+    .action((id: string, options) => run((client, asJson) => batchCommands(client, asJson).results(id, options)));
+  batch
+    .command('cancel')
+    .description("cancel the batch's unfinished missions (exit 1 if it had already ended)")
+    .argument('<id>')
+    .action((id: string) => run((client, asJson) => batchCommands(client, asJson).cancel(id)));
+  batch
+    .command('retry')
+    .description('run again only the items that failed or timed out (or --status, --error-code); succeeded ones never run twice')
+    .argument('<id>')
+    .option('--status <statuses>', 'retry items in these statuses (failed, timed_out, cancelled; comma-separated)')
+    .option('--error-code <codes>', 'only items that failed with these error codes (comma-separated)')
+    .option('--wait', 'follow the batch to its end (exit 1 if an item still has not succeeded)', false)
+    .option('--timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', seconds)
+    .option('--interval <seconds>', 'seconds between progress lines when not on a terminal', seconds, 10)
+    .action((id: string, options) => run((client, asJson) => batchCommands(client, asJson).retry(id, options)));
+  batch
+    .command('diff')
+    .description('how each item changed since another batch, paired by custom_id: exit 1 when anything broke (a CI gate on regressions)')
+    .argument('<batch>', 'this run')
+    .argument('<earlier>', 'the run to compare with')
+    .action((here: string, there: string) => run((client, asJson) => batchCommands(client, asJson).diff(here, there)));
+  const webhooks = cli.command('webhooks').description('signed webhooks for mission.ended and batch.ended');
+  webhooks
+    .command('add')
+    .description('register an endpoint; prints its signing secret, the only time it is shown')
+    .argument('<url>')
+    .option('--events <events>', 'comma-separated: mission.ended, batch.ended', 'batch.ended')
+    .option('--description <text>', 'what it is for')
+    .action((url: string, options) => run((client, asJson) => webhookCommands(client, asJson).add(url, options)));
+  webhooks.command('list').description('your endpoints').action(() => run((client, asJson) => webhookCommands(client, asJson).list()));
+  webhooks
+    .command('rm')
+    .description('remove an endpoint and its deliveries')
+    .argument('<id>')
+    .action((id: string) => run((client, asJson) => webhookCommands(client, asJson).remove(id)));
   cli
     .command('tenants')
     .description('tenant administration (the admin key)')

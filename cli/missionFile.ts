@@ -16,7 +16,9 @@ const schema = missionSpecSchema({ defaultDeadlineS: 3_600, maxDeadlineS: 2_000_
 
 /**
  * Reads missions from a JSON array, one JSON object, or JSON Lines (one mission per line); `-` is stdin.
- * Any problem is exit 2 naming the line and the field, before anything is submitted.
+ * Any problem is exit 2 naming the line and the field, before anything is submitted. Each mission is named by a
+ * custom_id, which results, retries and comparisons of runs go by: its own, else its `metadata.name`, else
+ * `line-N` (`line-N.K` for the K-th of several on line N); two missions of a file may not have the same.
  */
 export function readMissionFile(path: string): MissionFile {
   const name = path === '-' ? 'stdin' : path;
@@ -29,6 +31,14 @@ export function readMissionFile(path: string): MissionFile {
   const text = bytes.toString('utf8');
   const items = parseItems(name, text);
   if (items.length === 0) throw new CliError(`${name} holds no mission`, EXIT.usage);
+  const onLine = new Map<number, number>();
+  for (const { line } of items) onLine.set(line, (onLine.get(line) ?? 0) + 1);
+  const seenOnLine = new Map<number, number>();
+  const place = (line: number) => {
+    const k = (seenOnLine.get(line) ?? 0) + 1;
+    seenOnLine.set(line, k);
+    return onLine.get(line)! > 1 ? `line-${line}.${k}` : `line-${line}`;
+  };
   const missions = items.map(({ line, value }) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CliError(`${name} line ${line}: a mission must be a JSON object`, EXIT.usage);
     const parsed = schema.safeParse(value);
@@ -36,9 +46,22 @@ export function readMissionFile(path: string): MissionFile {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(mission)'}: ${issue.message}`).join('; ');
       throw new CliError(`${name} line ${line}: ${problems}`, EXIT.usage);
     }
-    return { line, mission: value as Record<string, unknown> };
+    return { line, mission: { ...value, custom_id: customIdOf(parsed.data, place(line)) } as Record<string, unknown> };
   });
+  const firstLineOf = new Map<unknown, number>();
+  for (const { line, mission } of missions) {
+    const first = firstLineOf.get(mission.custom_id);
+    if (first !== undefined) {
+      throw new CliError(`${name} line ${line}: custom_id "${String(mission.custom_id)}" is that of line ${first} already (a mission's custom_id, or else its metadata.name, names it once in a file)`, EXIT.usage);
+    }
+    firstLineOf.set(mission.custom_id, line);
+  }
   return { name, missions, contentHash: createHash('sha256').update(bytes).digest('hex') };
+}
+
+function customIdOf(mission: { custom_id?: string; metadata: Record<string, unknown> }, place: string): string {
+  const named = mission.metadata.name;
+  return mission.custom_id ?? (typeof named === 'string' && named.length > 0 && named.length <= 128 ? named : place);
 }
 
 function parseItems(name: string, text: string): { line: number; value: unknown }[] {

@@ -6,6 +6,7 @@ import { CliError, EXIT } from './exitCodes';
 import { junitReport, type MissionResult } from './junit';
 import { readMissionFile } from './missionFile';
 import { finishedOf, progressReporter, type Counts } from './progress';
+import { usageLine, type Usage } from './usage';
 
 export interface SubmitOptions {
   wait: boolean;
@@ -69,6 +70,7 @@ export async function submit(client: ApiClient, path: string, options: SubmitOpt
   const seconds = (Date.now() - started) / 1000;
   if (options.junit) writeFileSync(options.junit, junitReport(`missions from ${file.name}`, results, seconds));
   report(results, options.json, timedOut);
+  if (!options.json) process.stdout.write(`usage: ${usageLine(await usageOf(client, batches))}\n`);
   if (timedOut) return EXIT.timeout;
   if (results.some((result) => result.status !== 'succeeded')) return EXIT.missionsFailed;
   return inputExit;
@@ -89,7 +91,7 @@ async function submitBatch(client: ApiClient, missions: object[], key: string): 
 }
 
 /** Waits for every mission of the batches to end, or for the timeout; returns whether it timed out. */
-async function follow(client: ApiClient, batches: readonly string[], total: number, options: SubmitOptions): Promise<boolean> {
+export async function follow(client: ApiClient, batches: readonly string[], total: number, options: Pick<SubmitOptions, 'interval' | 'timeout' | 'failFast'>): Promise<boolean> {
   const progress = progressReporter(total, process.stderr, options.interval * 1_000);
   const until = options.timeout === undefined ? Infinity : Date.now() + options.timeout * 1_000;
   let cancelled = false;
@@ -109,6 +111,18 @@ async function follow(client: ApiClient, batches: readonly string[], total: numb
   } finally {
     progress.stop();
   }
+}
+
+/** What the batches' model calls used, every attempt counted; the cost is unknown if any was unpriced. */
+async function usageOf(client: ApiClient, batches: readonly string[]): Promise<Usage> {
+  const total = { input_tokens: 0, output_tokens: 0, cost_usd: 0 as number | null };
+  for (const batch of batches) {
+    const { usage } = await client.expect<{ usage: Usage }>('GET', `/v1/batches/${batch}`);
+    total.input_tokens += usage.input_tokens;
+    total.output_tokens += usage.output_tokens;
+    total.cost_usd = total.cost_usd === null || usage.cost_usd === null ? null : total.cost_usd + usage.cost_usd;
+  }
+  return total;
 }
 
 async function countsOf(client: ApiClient, batches: readonly string[]): Promise<Counts> {
@@ -151,7 +165,8 @@ async function collect(client: ApiClient, batches: readonly string[], accepted: 
       const observation = full.steps?.at(-1)?.observation;
       lastOutput = [observation?.stdout, observation?.stderr].filter(Boolean).join('\n').slice(-TAIL_CHARS) || undefined;
     }
-    results.push({ line, id, goal: mission.goal, status: mission.status, metadata: mission.metadata, error: mission.error, result: mission.result, duration_ms: mission.duration_ms, lastOutput });
+    const { goal, status, metadata, error, result, duration_ms: durationMs, custom_id: customId, usage } = mission;
+    results.push({ line, id, goal, status, metadata, error, result, duration_ms: durationMs, lastOutput, custom_id: customId, usage });
   }
   return results;
 }

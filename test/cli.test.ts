@@ -7,7 +7,8 @@ import { freePort } from './services';
 import { waitFor } from './waitFor';
 
 // The `missions` command as users and CI run it: a real process against the running API and worker.
-const context = usePlatform({ env: { WORKER_CONCURRENCY: '6', SANDBOX_POOL_SIZE: '3' } });
+// Webhooks may point at loopback port 9 (nothing listens there): enough to add, list and remove one.
+const context = usePlatform({ env: { WORKER_CONCURRENCY: '6', SANDBOX_POOL_SIZE: '3', WEBHOOK_URL_ALLOWLIST: 'http://127.0.0.1:9' } });
 const BIN = join(__dirname, '..', 'bin', 'missions.js');
 const dir = mkdtempSync(join(tmpdir(), 'mc-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,8 +93,10 @@ test('a bad file is exit 2, naming the line and the field, and nothing is submit
   const unknownField = await missions(['submit', file('bad.jsonl', [...lines, JSON.stringify({ goal: 'typo', plan: [shell('true')], priority: 9 })].join('\n'))]);
   const notJson = await missions(['submit', file('bad.json', '{"goal": "x", plan: [')]);
   const missing = await missions(['submit', join(dir, 'nowhere.json')]);
+  const twice = await missions(['submit', file('twice.jsonl', [lines[0], JSON.stringify({ goal: 'b', metadata: { name: 'same' }, plan: [shell('true')] }), JSON.stringify({ goal: 'c', custom_id: 'same', plan: [shell('true')] })].join('\n'))]);
 
-  expect([unknownField.code, notJson.code, missing.code]).toEqual([2, 2, 2]);
+  expect([unknownField.code, notJson.code, missing.code, twice.code]).toEqual([2, 2, 2, 2]);
+  expect(twice.stderr).toMatch(/twice\.jsonl line 3: custom_id "same" is that of line 2 already/);
   expect(unknownField.stderr).toMatch(/bad\.jsonl line 7: .*priority/);
   expect(notJson.stderr).toMatch(/bad\.json line 1 is not JSON/);
   expect(await missionCount()).toBe(before);
@@ -149,7 +152,7 @@ test('status, list, logs, logs --follow and batch show a mission; missions read 
   expect((await missions(['status', id])).stdout).toMatch(new RegExp(`^${id} succeeded — from stdin\nsteps 2`));
   expect(JSON.parse((await missions(['status', id, '--json'])).stdout)).toMatchObject({ id, status: 'succeeded' });
   expect((await missions(['list', '--batch', batchId])).stdout).toMatch(new RegExp(`^${id} succeeded`));
-  expect((await missions(['batch', batchId])).stdout).toMatch(/1 of 1 accepted\n.*succeeded 1/);
+  expect((await missions(['batch', batchId])).stdout).toMatch(/: ended, 1 items\nsucceeded 1\nusage: 0 tokens in, 0 out, \$0\.0000\nduration: p50/);
 });
 
 test('approve and reject a step that waits for a human; tenants create prints the new key once', async () => {
@@ -184,6 +187,53 @@ test('--verbose shows each request and never the key; usage errors are exit 2', 
   expect((await missions(['list'], { MISSIONS_API_KEY: '' })).code).toBe(2);
 });
 
+test('an evaluation from the command line: custom ids from the file, the results file, retry of the failures, a diff that fails on what broke, webhooks', async () => {
+  const run = (fails: string[]) =>
+    [
+      { custom_id: 'alpha', goal: 'a' },
+      { metadata: { name: 'beta' }, goal: 'b' },
+      { goal: 'unnamed' },
+      { custom_id: 'delta', goal: 'd' },
+    ]
+      .map((mission, i) => JSON.stringify({ ...mission, plan: [shell(fails.includes(String(i)) ? 'exit 3' : 'true')] }))
+      .join('\n');
+  const junit = join(dir, 'eval.xml');
+  const yesterday = await missions(['submit', file('yesterday.jsonl', run(['1'])), '--wait', '--junit', junit]);
+  expect(yesterday.code).toBe(1);
+  expect(yesterday.stdout).toMatch(/\nusage: 0 tokens in, 0 out, \$0\.0000\n$/);
+  expect(readFileSync(junit, 'utf8')).toContain('<property name="custom_id" value="alpha"/>');
+  const yesterdayBatch = /batch\(es\): (\S+)/.exec(yesterday.stderr)![1]!;
+
+  const output = join(dir, 'results.jsonl');
+  expect((await missions(['batch', 'results', yesterdayBatch, '-o', output])).code).toBe(0);
+  const lines = readFileSync(output, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string; status: string; attempt: number });
+  expect(lines.map((line) => [line.custom_id, line.status])).toEqual([['alpha', 'succeeded'], ['beta', 'failed'], ['line-3', 'succeeded'], ['delta', 'succeeded']]);
+  const failedOnly = await missions(['batch', 'results', yesterdayBatch, '--status', 'failed']);
+  expect(failedOnly.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(['beta']);
+
+  const retried = await missions(['batch', 'retry', yesterdayBatch, '--wait']);
+  expect(retried.code).toBe(1); // beta fails again
+  expect(retried.stdout).toMatch(/ended, 4 items \(5 attempts\)\nsucceeded 3, failed 1/);
+
+  const today = await missions(['submit', file('today.jsonl', run(['3'])), '--wait']);
+  const todayBatch = /batch\(es\): (\S+)/.exec(today.stderr)![1]!;
+  const diff = await missions(['batch', 'diff', todayBatch, yesterdayBatch]);
+  expect(diff.code).toBe(1);
+  expect(diff.stdout).toMatch(/^fixed +beta\nbroken +delta — ERR_STEP_FAILED: the step exited with code 3\n/);
+  expect(diff.stdout).toMatch(/broken 1, fixed 1, still failing 0, still passing 2/);
+  expect((await missions(['batch', 'diff', todayBatch, todayBatch])).code).toBe(0);
+
+  const added = await missions(['webhooks', 'add', 'http://127.0.0.1:9/hooks', '--events', 'mission.ended,batch.ended']);
+  expect(added.code).toBe(0);
+  const [announcement, secret] = added.stdout.trim().split('\n');
+  expect(secret).toMatch(/^whsec_/);
+  const hookId = /^webhook (\S+)/.exec(announcement!)![1]!;
+  expect((await missions(['webhooks', 'list'])).stdout).toContain(`${hookId} http://127.0.0.1:9/hooks mission.ended,batch.ended`);
+  expect((await missions(['webhooks', 'add', 'http://127.0.0.1:8/hooks'])).code).toBe(2);
+  expect((await missions(['webhooks', 'rm', hookId])).code).toBe(0);
+  expect((await missions(['webhooks', 'list'])).stdout).not.toContain(hookId);
+});
+
 async function waitForStatus(id: string, status: string): Promise<void> {
   await waitFor(async () => ((await (await context.platform.request('GET', `/v1/missions/${id}`)).json()) as { status: string }).status === status);
 }
@@ -216,6 +266,6 @@ test("the CI example's missions all pass, as the example workflow expects", asyn
 
   const run = await missions(['submit', join(__dirname, '..', 'examples', 'ci-missions.jsonl'), '--wait', '--junit', junit, '--force']);
 
-  expect([run.code, run.stdout.trim().split('\n').at(-1)]).toEqual([0, '5 missions: 5 succeeded']);
+  expect([run.code, ...run.stdout.trim().split('\n').slice(-2)]).toEqual([0, '5 missions: 5 succeeded', 'usage: 0 tokens in, 0 out, $0.0000']);
   expect(readFileSync(junit, 'utf8')).toMatch(/tests="5" failures="0" errors="0" skipped="0"/);
 });

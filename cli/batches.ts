@@ -1,0 +1,114 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { problemLine, type ApiClient } from './client';
+import { CliError, EXIT } from './exitCodes';
+import { follow } from './submit';
+import { usageLine, type Usage } from './usage';
+
+interface Batch {
+  id: string;
+  status: string;
+  items: number;
+  attempts: number;
+  counts: Record<string, number>;
+  usage: Usage;
+  duration_ms: { p50: number; p95: number } | null;
+  token_limit: number | null;
+  ended_at: string | null;
+}
+
+interface ComparedItem {
+  custom_id: string;
+  change: string;
+  here: { mission_id: string; status: string; error: { code: string; message: string } | null } | null;
+  there: { mission_id: string; status: string } | null;
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const json = (value: unknown) => out(JSON.stringify(value, null, 2));
+
+/** `missions batch ...`: a batch's summary, results file, cancel, retry of its failures, and comparison with another. */
+export function batchCommands(client: ApiClient, asJson: boolean) {
+  const get = (id: string) => client.expect<Batch>('GET', `/v1/batches/${id}`);
+
+  const show = async (id: string): Promise<number> => {
+    const batch = await get(id);
+    if (asJson) {
+      json(batch);
+      return EXIT.ok;
+    }
+    out(`${batch.id}: ${batch.status}, ${batch.items} items${batch.attempts > batch.items ? ` (${batch.attempts} attempts)` : ''}`);
+    out(Object.entries(batch.counts).filter(([, count]) => count > 0).map(([status, count]) => `${status} ${count}`).join(', ') || 'no items');
+    out(`usage: ${usageLine(batch.usage)}${batch.token_limit === null ? '' : ` (limit ${batch.token_limit} tokens)`}`);
+    if (batch.duration_ms) out(`duration: p50 ${batch.duration_ms.p50} ms, p95 ${batch.duration_ms.p95} ms`);
+    return EXIT.ok;
+  };
+
+  return {
+    show,
+
+    /** The results file, as the API streams it, to stdout or a file. */
+    async results(id: string, options: { output?: string; status?: string; allAttempts: boolean }): Promise<number> {
+      const query = new URLSearchParams();
+      if (options.status) query.set('status', options.status);
+      if (options.allAttempts) query.set('attempts', 'all');
+      const response = await client.stream(`/v1/batches/${id}/results${query.size > 0 ? `?${query}` : ''}`);
+      const target = options.output ? createWriteStream(options.output) : process.stdout;
+      for await (const chunk of response) if (!target.write(chunk)) await once(target, 'drain');
+      if (options.output) await new Promise((resolve) => (target as ReturnType<typeof createWriteStream>).end(resolve));
+      return EXIT.ok;
+    },
+
+    /** Cancels the batch's unfinished missions; exit 1 when it had already ended. */
+    async cancel(id: string): Promise<number> {
+      const answer = await client.request<Batch & { detail?: string }>('POST', `/v1/batches/${id}/cancel`);
+      if (answer.status === 409) {
+        process.stderr.write(`missions: the cancel did not take effect: ${answer.body.detail}\n`);
+        return EXIT.missionsFailed;
+      }
+      if (answer.status !== 202) throw new CliError(`cancel: ${answer.status} ${problemLine(answer.body)}`, answer.status === 404 ? EXIT.usage : EXIT.server);
+      if (asJson) json(answer.body);
+      else out(`${id} cancelling: ${Object.entries(answer.body.counts).filter(([, count]) => count > 0).map(([status, count]) => `${status} ${count}`).join(', ')}`);
+      return EXIT.ok;
+    },
+
+    /**
+     * A new attempt of each item that failed (or whose status or error code is named); with --wait, follows the
+     * batch to its end and exits 1 if any item still has not succeeded.
+     */
+    async retry(id: string, options: { status?: string; errorCode?: string; wait: boolean; interval: number; timeout?: number }): Promise<number> {
+      const body = {
+        ...(options.status && { statuses: options.status.split(',') }),
+        ...(options.errorCode && { error_codes: options.errorCode.split(',') }),
+      };
+      const retried = await client.expect<{ retried: number; items: { custom_id: string | null; mission_id: string; attempt: number }[] }>('POST', `/v1/batches/${id}/retry`, body);
+      if (!options.wait) {
+        if (asJson) json(retried);
+        else out(`${retried.retried} item(s) of ${id} retried`);
+        return EXIT.ok;
+      }
+      process.stderr.write(`${retried.retried} item(s) of ${id} retried\n`);
+      const { items } = await get(id);
+      const timedOut = await follow(client, [id], items, { interval: options.interval, timeout: options.timeout, failFast: false });
+      const batch = await get(id);
+      if (asJson) json(batch);
+      else await show(id);
+      if (timedOut) return EXIT.timeout;
+      return batch.counts.succeeded === batch.items ? EXIT.ok : EXIT.missionsFailed;
+    },
+
+    /** How each item changed since another batch (an earlier run); exit 1 when anything that passed there broke here. */
+    async diff(here: string, there: string): Promise<number> {
+      const compared = await client.expect<{ counts: Record<string, number>; items: ComparedItem[] }>('GET', `/v1/batches/${here}/compare?with=${there}`);
+      if (asJson) json(compared);
+      else {
+        for (const item of compared.items.filter((candidate) => candidate.change !== 'still_failing')) {
+          const why = item.change === 'broken' && item.here?.error ? ` — ${item.here.error.code}: ${item.here.error.message}` : '';
+          out(`${item.change.padEnd(11)} ${item.custom_id}${why}`);
+        }
+        out(Object.entries(compared.counts).map(([change, count]) => `${change.replace('_', ' ')} ${count}`).join(', '));
+      }
+      return compared.counts.broken! > 0 ? EXIT.missionsFailed : EXIT.ok;
+    },
+  };
+}
