@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { problemLine, type ApiClient } from './client';
-import { CliError, EXIT } from './exitCodes';
+import type { ApiClient } from './client';
+import { EXIT } from './exitCodes';
 import { follow } from './submit';
 import { usageLine, type Usage } from './usage';
 
@@ -61,14 +61,10 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
 
     /** Cancels the batch's unfinished missions; exit 1 when it had already ended. */
     async cancel(id: string): Promise<number> {
-      const answer = await client.request<Batch & { detail?: string }>('POST', `/v1/batches/${id}/cancel`);
-      if (answer.status === 409) {
-        process.stderr.write(`missions: the cancel did not take effect: ${answer.body.detail}\n`);
-        return EXIT.missionsFailed;
-      }
-      if (answer.status !== 202) throw new CliError(`cancel: ${answer.status} ${problemLine(answer.body)}`, answer.status === 404 ? EXIT.usage : EXIT.server);
-      if (asJson) json(answer.body);
-      else out(`${id} cancelling: ${Object.entries(answer.body.counts).filter(([, count]) => count > 0).map(([status, count]) => `${status} ${count}`).join(', ')}`);
+      const batch = await client.cancel<Batch>(`/v1/batches/${id}/cancel`);
+      if (!batch) return EXIT.missionsFailed;
+      if (asJson) json(batch);
+      else out(`${id} cancelling: ${Object.entries(batch.counts).filter(([, count]) => count > 0).map(([status, count]) => `${status} ${count}`).join(', ')}`);
       return EXIT.ok;
     },
 

@@ -84,6 +84,20 @@ export class ApiClient {
     return response.body as unknown as AsyncIterable<Uint8Array>;
   }
 
+  /**
+   * A cancel (of a mission or a batch): its answer's body, or undefined when it did not take effect (a 409: it
+   * had ended), which is said on stderr.
+   */
+  async cancel<T>(path: string): Promise<T | undefined> {
+    const answer = await this.request<T & { detail?: string }>('POST', path);
+    if (answer.status === 409) {
+      process.stderr.write(`missions: the cancel did not take effect: ${answer.body.detail}\n`);
+      return undefined;
+    }
+    if (answer.status >= 300) throw new CliError(`cancel: ${answer.status} ${problemLine(answer.body)}`, answer.status === 404 ? EXIT.usage : EXIT.server);
+    return answer.body;
+  }
+
   /** Server-Sent Events from `path`, from after `lastEventId`; ends when the server ends the stream. */
   async *events(path: string, lastEventId?: string): AsyncGenerator<{ id: string; event: string; data: Record<string, unknown> }> {
     const response = await fetch(new URL(path, this.options.url), { headers: { ...this.auth(), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });

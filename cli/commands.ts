@@ -1,4 +1,4 @@
-import { problemLine, type ApiClient } from './client';
+import type { ApiClient } from './client';
 import { CliError, EXIT } from './exitCodes';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
@@ -104,13 +104,9 @@ export function commands(client: ApiClient, asJson: boolean) {
 
     /** A cancel that did not take effect (the mission had ended) is exit 1. */
     async cancel(id: string): Promise<number> {
-      const answer = await client.request<Mission & { detail?: string }>('POST', `/v1/missions/${id}/cancel`);
-      if (answer.status === 409) {
-        process.stderr.write(`missions: the cancel did not take effect: ${answer.body.detail}\n`);
-        return EXIT.missionsFailed;
-      }
-      if (answer.status !== 200) throw new CliError(`cancel: ${answer.status} ${problemLine(answer.body)}`, answer.status === 404 ? EXIT.usage : EXIT.server);
-      if (asJson) json(answer.body);
+      const mission = await client.cancel<Mission>(`/v1/missions/${id}/cancel`);
+      if (!mission) return EXIT.missionsFailed;
+      if (asJson) json(mission);
       else out(`${id} cancelled`);
       return EXIT.ok;
     },
