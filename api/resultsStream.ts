@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Response } from 'express';
 import type { ResultRow } from '../jobs/batches/batchResults';
 
@@ -16,7 +15,7 @@ export async function streamBatchResults(res: Response, pages: AsyncGenerator<Re
       // Line by line: each is garbage once written, never part of one large string per page.
       for (const row of page) {
         if (gone) return void (await pages.return(undefined));
-        if (!res.write(`${row.line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (!res.write(`${row.line}\n`)) await drained(res);
       }
     }
     res.end();
@@ -24,4 +23,15 @@ export async function streamBatchResults(res: Response, pages: AsyncGenerator<Re
     res.destroy(error as Error);
     throw error; // for the error middleware's log
   }
+}
+
+/** Resolves when the client has taken what was written (or gone), leaving no listener behind. */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
