@@ -24,13 +24,13 @@ const INSERT_GROUP = `
   s as (
     insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage)
     select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage from input
-    returning mission_id
+    returning mission_id, seq, usage
   ),
   m as (
     update missions set step_count = greatest(missions.step_count, latest.seq), ${addToMissionTotals('latest')}
     from (
       select mission_id, max(seq) as seq, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
-      from input where mission_id in (select mission_id from s) group by mission_id
+      from s group by mission_id
     ) latest
     where missions.id = latest.mission_id
   ),

@@ -28,8 +28,10 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('create unique index missions_batch_custom_ids on missions (batch_id, custom_id, attempt) where custom_id is not null');
   // A batch ends when none of its missions is open: found without reading the rest.
   await knex.raw(`create index missions_batch_open on missions (batch_id) where status in ('queued', 'running', 'waiting_approval')`);
-  // Cancelled with a step still in flight: stopping, not stopped, until its worker records that step.
-  await knex.raw(`create index missions_batch_stopping on missions (batch_id) where status = 'cancelled' and step_claimed > step_count`);
+  // A batch's cancelled missions, among which those still stopping (a step in flight until its worker records
+  // it) are found. The predicate names status only: one on step_count would make every step's update of a
+  // mission touch every index (no "HOT" update), which halves the rate steps are written at.
+  await knex.raw(`create index missions_batch_cancelled on missions (batch_id) where status = 'cancelled'`);
 
   // A step's model call, and that of a step waiting for approval (recorded with the step once decided).
   for (const table of ['steps', 'approvals']) await knex.schema.alterTable(table, (t) => t.jsonb('usage'));
@@ -51,7 +53,7 @@ export async function down(knex: Knex): Promise<void> {
     t.dropColumns('ended_at', 'cancel_requested_at', 'cancel_error', 'token_limit', 'tokens_used');
   });
   for (const table of ['steps', 'approvals']) await knex.schema.alterTable(table, (t) => t.dropColumn('usage'));
-  await knex.raw('drop index missions_batch_stopping');
+  await knex.raw('drop index missions_batch_cancelled');
   await knex.raw('drop index missions_batch_open');
   await knex.raw('drop index missions_batch_custom_ids');
   await knex.raw('drop index missions_batch_items');

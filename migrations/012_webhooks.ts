@@ -57,17 +57,21 @@ export async function up(knex: Knex): Promise<void> {
       select to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
     $$`);
   // A delivery to each live endpoint of the tenant that asked for the event: what the tenant may see of it
-  // (ids, status, error, usage, times; never a secret), under the event's type and time.
+  // (ids, status, error, usage, times; never a secret), under the event's type and time. In plpgsql, so its
+  // statements are planned once per session, not once per mission that ends.
   await knex.raw(`
-    create function webhook_outbox(p_tenant uuid, p_type text, p_data jsonb) returns void language sql as $$
+    create function webhook_outbox(p_tenant uuid, p_type text, p_data jsonb) returns void language plpgsql as $$
+    begin
       insert into webhook_deliveries (id, webhook_id, type, payload)
       select 'msg_' || replace(gen_random_uuid()::text, '-', ''), w.id, p_type,
         jsonb_build_object('type', p_type, 'timestamp', iso_utc(now()), 'data', p_data)
-      from webhooks w where w.tenant_id = p_tenant and w.disabled_at is null and p_type = any(w.events)
-    $$`);
+      from webhooks w where w.tenant_id = p_tenant and w.disabled_at is null and p_type = any(w.events);
+    end $$`);
   await knex.raw(`
     create function mission_ended_webhooks() returns trigger language plpgsql as $$
     begin
+      -- Most tenants have no webhook: one index probe, and no payload built.
+      if not exists (select 1 from webhooks where tenant_id = new.tenant_id and disabled_at is null) then return null; end if;
       perform webhook_outbox(new.tenant_id, 'mission.ended', jsonb_build_object(
         'mission_id', new.id, 'batch_id', new.batch_id, 'custom_id', new.custom_id, 'attempt', new.attempt,
         'status', new.status, 'error', new.error,
@@ -83,6 +87,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     create function batch_ended_webhooks() returns trigger language plpgsql as $$
     begin
+      if not exists (select 1 from webhooks where tenant_id = new.tenant_id and disabled_at is null) then return null; end if;
       perform webhook_outbox(new.tenant_id, 'batch.ended', jsonb_build_object(
         'batch_id', new.id, 'cancelled', new.cancel_requested_at is not null, 'ended_at', iso_utc(new.ended_at),
         'counts', (select coalesce(jsonb_object_agg(status, n), '{}') from (
