@@ -19,16 +19,18 @@ export interface ResultRow {
 const PAGE = 100;
 const epochMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)`;
 
-// Postgres writes each line itself: the API passes text through and builds no object per item. Times and
-// durations read as the rest of the API shows them (ISO 8601 in UTC, whole milliseconds).
-const LINE = `json_build_object(
-  'custom_id', custom_id, 'mission_id', id, 'item', item, 'attempt', attempt, 'retry_of', retry_of, 'status', status,
-  'result', result, 'error', error,
-  'usage', json_build_object('input_tokens', input_tokens, 'output_tokens', output_tokens,
-    'cost_usd', case when unpriced_tokens > 0 then null else cost_usd::float8 end),
-  'started_at', iso_utc(started_at), 'finished_at', iso_utc(finished_at),
-  'duration_ms', (${epochMs('finished_at')} - ${epochMs('started_at')})::bigint
-)::text as line`;
+// Postgres writes each line itself, compact and in this order: the API passes text through and builds no object
+// per item. Times and durations read as the rest of the API shows them (ISO 8601 in UTC, whole milliseconds).
+const LINE = `(
+  select row_to_json(line)::text from (
+    select custom_id, id as mission_id, item, attempt, retry_of, status, result, error,
+      (select row_to_json(usage) from (
+        select input_tokens, output_tokens, case when unpriced_tokens > 0 then null else cost_usd::float8 end as cost_usd
+      ) usage) as usage,
+      iso_utc(started_at) as started_at, iso_utc(finished_at) as finished_at,
+      (${epochMs('finished_at')} - ${epochMs('started_at')})::bigint as duration_ms
+  ) line
+) as line`;
 
 /**
  * A batch's results in submission order (item, then attempt), a page of lines at a time by keyset over the
