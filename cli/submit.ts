@@ -28,6 +28,8 @@ interface BatchAnswer {
 
 interface MissionView extends MissionResult {
   result: unknown;
+  /** The next attempt of its batch item, once the item was retried. */
+  superseded_by?: string | null;
   steps?: { observation: { stdout?: string; stderr?: string } | null }[];
 }
 
@@ -152,13 +154,18 @@ async function* missionsOf(client: ApiClient, batch: string): AsyncGenerator<Mis
   } while (cursor);
 }
 
-/** Every accepted mission as it is now, in the file's order, with the tail of the last output of those that failed. */
+/**
+ * Every accepted mission's item as it is now (its latest attempt, when the batch was retried since), in the
+ * file's order, with the tail of the last output of those that failed.
+ */
 async function collect(client: ApiClient, batches: readonly string[], accepted: readonly { line: number; id: string }[]): Promise<(MissionResult & { line: number; result: unknown })[]> {
   const byId = new Map<string, MissionView>();
   for (const batch of batches) for await (const mission of missionsOf(client, batch)) byId.set(mission.id, mission);
   const results = [];
-  for (const { line, id } of accepted) {
-    const mission = byId.get(id)!;
+  for (const { line, id: submitted } of accepted) {
+    let mission = byId.get(submitted)!;
+    while (mission.superseded_by) mission = byId.get(mission.superseded_by)!;
+    const { id } = mission;
     let lastOutput: string | undefined;
     if (mission.status === 'failed' || mission.status === 'timed_out') {
       const full = await client.expect<MissionView>('GET', `/v1/missions/${id}`);

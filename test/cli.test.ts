@@ -214,6 +214,10 @@ test('an evaluation from the command line: custom ids from the file, the results
   const retried = await missions(['batch', 'retry', yesterdayBatch, '--wait']);
   expect(retried.code).toBe(1); // beta fails again
   expect(retried.stdout).toMatch(/ended, 4 items \(5 attempts\)\nsucceeded 3, failed 1/);
+  // The same file again creates nothing, and reports each item's latest attempt.
+  const again = await missions(['submit', join(dir, 'yesterday.jsonl'), '--wait', '--json']);
+  const latest = (JSON.parse(again.stdout) as { id: string; custom_id: string }[]).find((result) => result.custom_id === 'beta')!;
+  expect(latest.id).toBe((await context.env.db('missions').where({ batch_id: yesterdayBatch, custom_id: 'beta', attempt: 2 }).first('id')).id);
 
   const today = await missions(['submit', file('today.jsonl', run(['3'])), '--wait']);
   const todayBatch = /batch\(es\): (\S+)/.exec(today.stderr)![1]!;
