@@ -14,9 +14,10 @@ import { waitFor } from './waitFor';
 const MISSIONS = 10_000;
 const RESULT_BYTES = 30_000;
 const ALLOWED_GROWTH = (MISSIONS * RESULT_BYTES) / 2;
-// A client that stops reading this long: an API that did not wait for it would meanwhile read the rest of the
-// file from Postgres into memory (it reads 100 MB in about two seconds here).
-const STALL_MS = 3_000;
+// The client stops reading until the API has gone quiet (under this much CPU per this window): an API that did
+// not wait for it would first read the rest of the file from Postgres into memory, however long that takes.
+const QUIET_WINDOW_MS = 500;
+const QUIET_CPU_MS = 25;
 
 let env: TestEnv;
 let api: ChildProcess;
@@ -32,6 +33,23 @@ afterAll(async () => {
   if (api) await stopProcess(api);
   await env?.cleanup();
 });
+
+/** CPU time the process has used (user and system), from /proc, in milliseconds (Linux counts 100 ticks a second). */
+const cpuMsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
+/** Waits until the process has used less than QUIET_CPU_MS of CPU over the last QUIET_WINDOW_MS. */
+async function quiet(pid: number): Promise<void> {
+  const samples: [at: number, cpu: number][] = [];
+  await waitFor(() => {
+    const now = Date.now();
+    samples.push([now, cpuMsOf(pid)]);
+    const then = samples.filter(([at]) => at <= now - QUIET_WINDOW_MS).at(-1);
+    return then !== undefined && samples.at(-1)![1] - then[1] < QUIET_CPU_MS;
+  }, 120_000, 'the API quiet while the client stalls');
+}
 
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const headers = () => ({ authorization: `Bearer ${env.config.ADMIN_API_KEY}`, 'content-type': 'application/json' });
@@ -51,7 +69,7 @@ test('a 10,000-mission batch is exported whole, in submission order with its cus
   // A plain HTTP client, paused: it reads nothing from the socket until resumed.
   const response = await new Promise<IncomingMessage>((resolve) => get(`${base}/v1/batches/${batchId}/results`, { headers: headers() }, resolve));
   response.pause();
-  await new Promise((resolve) => setTimeout(resolve, STALL_MS));
+  await quiet(api.pid!);
   const chunks: Buffer[] = [];
   for await (const chunk of response) chunks.push(chunk as Buffer);
   clearInterval(sampler);
