@@ -14,6 +14,8 @@ import { announceCancellations, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
+import { runDeliverer } from '../webhooks/runDeliverer';
+import { WebhookStore } from '../webhooks/webhookStore';
 import { AdminSessions } from './adminSession';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
@@ -21,8 +23,6 @@ import { missionAdmission } from './handlers/admission';
 import { MissionEventHub } from './eventHub';
 import { Idempotency } from './idempotency';
 import { tenantRateLimit } from './rateLimit';
-import { runDeliverer } from '../webhooks/runDeliverer';
-import { WebhookStore } from '../webhooks/webhookStore';
 
 export interface RunningApi {
   port: number;

@@ -2,7 +2,8 @@ import { missionUsage, stepView, type Mission, type Step } from '../jobs/mission
 
 export { stepView };
 
-const iso = (date: Date | null) => (date ? date.toISOString() : null);
+/** A time as the API shows it: ISO 8601 in UTC, or null. */
+export const iso = (date: Date | null) => (date ? date.toISOString() : null);
 const millisBetween = (from: Date | null, to: Date | null) => (from && to ? to.getTime() - from.getTime() : null);
 
 /** A mission as the API shows it. */

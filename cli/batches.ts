@@ -4,6 +4,7 @@ import type { ApiClient } from './client';
 import { EXIT } from './exitCodes';
 import { follow } from './submit';
 import { usageLine, type Usage } from './usage';
+import { json, out } from './output';
 
 interface Batch {
   id: string;
@@ -23,9 +24,6 @@ interface ComparedItem {
   here: { mission_id: string; status: string; error: { code: string; message: string } | null } | null;
   there: { mission_id: string; status: string } | null;
 }
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const json = (value: unknown) => out(JSON.stringify(value, null, 2));
 
 /** `missions batch ...`: a batch's summary, results file, cancel, retry of its failures, and comparison with another. */
 export function batchCommands(client: ApiClient, asJson: boolean) {

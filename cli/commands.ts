@@ -1,5 +1,6 @@
 import type { ApiClient } from './client';
 import { CliError, EXIT } from './exitCodes';
+import { json, out } from './output';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
@@ -23,9 +24,6 @@ interface Mission {
   result: unknown;
   approval?: { step: number; tool: string; input: unknown };
 }
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const json = (value: unknown) => out(JSON.stringify(value, null, 2));
 
 /** One step as a log line and its output, indented. */
 function stepLines(step: Step): string {

@@ -1,8 +1,6 @@
 import type { ApiClient } from './client';
 import { EXIT } from './exitCodes';
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const json = (value: unknown) => out(JSON.stringify(value, null, 2));
+import { json, out } from './output';
 
 /** `missions webhooks ...`: the tenant's endpoints for mission.ended and batch.ended. */
 export function webhookCommands(client: ApiClient, asJson: boolean) {

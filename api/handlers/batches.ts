@@ -8,6 +8,7 @@ import type { MissionSubmitter } from '../../jobs/submitter';
 import { isUuid } from '../../lib/ids';
 import type { Caller } from '../apiKeys';
 import { HttpProblem } from '../problem';
+import { iso } from '../views';
 import { parse } from './parse';
 import type { HandlerResult } from './result';
 
@@ -50,9 +51,9 @@ export function batchView(batch: BatchSummary) {
     usage: batch.usage,
     token_limit: batch.token_limit === null ? null : Number(batch.token_limit),
     duration_ms: batch.duration_ms,
-    created_at: batch.created_at.toISOString(),
-    cancel_requested_at: batch.cancel_requested_at?.toISOString() ?? null,
-    ended_at: batch.ended_at?.toISOString() ?? null,
+    created_at: iso(batch.created_at),
+    cancel_requested_at: iso(batch.cancel_requested_at),
+    ended_at: iso(batch.ended_at),
   };
 }
 
@@ -63,13 +64,16 @@ export function batchHandlers({ batches, submitter, announceCancel }: BatchHandl
     if (!batch) throw HttpProblem.notFound(`batch ${id}`);
     return batch;
   };
-  const summary = async (caller: Caller, id: string) => batchView((await batches.summary(caller.tenantId, id))!);
+  const summary = async (caller: Caller, id: string) => {
+    const found = isUuid(id) ? await batches.summary(caller.tenantId, id) : undefined;
+    if (!found) throw HttpProblem.notFound(`batch ${id}`);
+    return batchView(found);
+  };
 
   return {
     findBatch,
 
     async get(caller: Caller, id: string): Promise<HandlerResult> {
-      await findBatch(caller, id);
       return { status: 200, body: await summary(caller, id) };
     },
 

@@ -58,9 +58,9 @@ const batchOptionsSchema = z
   .strict();
 
 const duplicateCustomId = (index: number, customId: string, first: number) =>
-  new HttpProblem(400, 'validation-failed', 'Your request is not valid.', `mission ${index}: custom_id "${customId}" is that of mission ${first} already`, undefined, {
-    errors: [{ path: 'custom_id', message: `used by mission ${first} of this batch already` }],
-  });
+  new HttpProblem(400, 'validation-failed', 'Your request is not valid.', `mission ${index}: custom_id "${customId}" is that of mission ${first} already`, [
+    { path: 'custom_id', message: `used by mission ${first} of this batch already` },
+  ]);
 
 const invalidBody = (detail: string) => new HttpProblem(400, 'validation-failed', 'Your request is not valid.', detail);
 

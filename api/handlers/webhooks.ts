@@ -5,6 +5,7 @@ import { WEBHOOK_EVENTS, type Attempt, type Delivery, type Webhook, type Webhook
 import type { Caller } from '../apiKeys';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { HttpProblem } from '../problem';
+import { iso } from '../views';
 import { parse } from './parse';
 import type { HandlerResult } from './result';
 
@@ -23,8 +24,6 @@ export const newWebhookSchema = z
   .strict();
 
 const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }).strict();
-
-const iso = (date: Date | null) => date?.toISOString() ?? null;
 
 function webhookView(webhook: Webhook) {
   const { id, url, events, description, created_at: createdAt, disabled_at: disabledAt, disabled_reason: disabledReason } = webhook;
