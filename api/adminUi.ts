@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { MissionJobData } from '../lib/queue';
-import { AdminSessions, SESSION_COOKIE, cookieValue } from './adminSession';
+import { ADMIN_SUBJECT, SESSION_COOKIE, cookieValue, type BrowserSessions } from './browserSessions';
 import type { ApiKeys, Caller } from './apiKeys';
 import { HttpProblem } from './problem';
 
@@ -18,7 +18,7 @@ const LOGIN_PATH = '/admin/login';
  * SameSite=Strict session cookie; scripts send the admin key as a Bearer token or as HTTP Basic's password. The
  * key never travels in a URL. A tenant's key is a 403; no credentials a 401, or the login page for a browser.
  */
-export function adminUi(keys: ApiKeys, sessions: AdminSessions, queue: Queue<MissionJobData>): Router {
+export function adminUi(keys: ApiKeys, sessions: BrowserSessions, queue: Queue<MissionJobData>): Router {
   const router = express.Router();
   const board = new ExpressAdapter();
   board.setBasePath(BOARD_PATH);
@@ -36,7 +36,7 @@ export function adminUi(keys: ApiKeys, sessions: AdminSessions, queue: Queue<Mis
     const key = typeof req.body?.key === 'string' ? req.body.key : '';
     const caller = key ? await keys.resolve(key) : undefined;
     if (!caller?.admin) return void res.status(401).type('html').send(loginPage('That is not the admin key.'));
-    const session = sessions.issue();
+    const session = sessions.issue(ADMIN_SUBJECT);
     res.cookie(SESSION_COOKIE, session.value, { httpOnly: true, sameSite: 'strict', secure: req.secure, maxAge: session.maxAgeMs, path: '/' });
     res.redirect(303, BOARD_PATH);
   });
@@ -49,9 +49,9 @@ export function adminUi(keys: ApiKeys, sessions: AdminSessions, queue: Queue<Mis
 }
 
 /** Lets the admin through, by session cookie, Bearer token or HTTP Basic; everyone else is refused. */
-function requireAdminCaller(keys: ApiKeys, sessions: AdminSessions): RequestHandler {
+function requireAdminCaller(keys: ApiKeys, sessions: BrowserSessions): RequestHandler {
   return async (req, res, next) => {
-    if (sessions.valid(cookieValue(req.get('cookie'), SESSION_COOKIE))) return next();
+    if (sessions.subject(cookieValue(req.get('cookie'), SESSION_COOKIE)) === ADMIN_SUBJECT) return next();
     const caller = await callerOf(req, keys);
     if (caller?.admin) return next();
     if (caller) return next(new HttpProblem(403, 'forbidden', 'Bull Board needs the admin key.'));
@@ -70,10 +70,10 @@ async function callerOf(req: Request, keys: ApiKeys): Promise<Caller | undefined
   return keys.resolve(decoded.slice(decoded.indexOf(':') + 1));
 }
 
-/** Each job links to its mission in the API (the admin's session cookie is accepted there for reading). */
+/** Each job links to its mission's page in the console (the admin's session is the console's too). */
 function missionLink(job: { data?: unknown }) {
   const missionId = (job.data as Partial<MissionJobData> | undefined)?.mission_id ?? '';
-  return { displayText: 'mission', href: `/v1/missions/${missionId}` };
+  return { displayText: 'mission', href: `/console/missions/${encodeURIComponent(missionId)}` };
 }
 
 function loginPage(error?: string): string {

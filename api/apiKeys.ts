@@ -39,6 +39,7 @@ const digest = (key: string) => createHash('sha256').update(key).digest();
 export class ApiKeys {
   private readonly adminDigest: Buffer;
   private readonly cache = new Map<string, { caller: Caller | undefined; until: number }>();
+  private readonly tenants = new Map<string, { tenant: { caller: Caller; name: string } | undefined; until: number }>();
 
   constructor(
     private readonly db: Knex,
@@ -67,6 +68,24 @@ export class ApiKeys {
     return caller;
   }
 
+  /**
+   * Who a tenant's browser session acts as, with the tenant's name; undefined when there is no such tenant.
+   * Cached like keys, so a console page costs no query for it.
+   */
+  async tenant(tenantId: string): Promise<{ caller: Caller; name: string } | undefined> {
+    const cacheKey = `tenant:${tenantId}`;
+    const cached = this.tenants.get(cacheKey);
+    if (cached && cached.until > Date.now()) return cached.tenant;
+    const row = (await this.db('tenants').where({ id: tenantId }).first(TENANT_COLUMNS)) as Tenant | undefined;
+    const tenant = row && {
+      caller: { tenantId: row.id, admin: false, rateLimitPerMinute: row.rate_limit_per_minute, allowLlmBaseUrl: row.allow_llm_base_url },
+      name: row.name,
+    };
+    if (this.tenants.size > 10_000) this.tenants.clear();
+    this.tenants.set(cacheKey, { tenant, until: Date.now() + this.cacheTtlMs });
+    return tenant;
+  }
+
   /** Creates a tenant and its first API key. Undefined when the name is taken. */
   async createTenant(name: string, settings: Omit<Tenant, 'id' | 'name'>): Promise<CreatedTenant | undefined> {
     const key = `mc_${randomBytes(24).toString('base64url')}`;
@@ -86,6 +105,7 @@ export class ApiKeys {
   async updateTenant(id: string, changes: Partial<Omit<Tenant, 'id' | 'name'>>): Promise<Tenant | undefined> {
     const [tenant] = (await this.db('tenants').where({ id }).update(changes).returning(TENANT_COLUMNS)) as Tenant[];
     this.cache.clear();
+    this.tenants.clear();
     return tenant;
   }
 }

@@ -7,7 +7,10 @@ import type { MissionStore } from '../jobs/missionStore';
 import type { Logger } from '../lib/logger';
 import { renderMetrics, type Metrics } from '../lib/metrics';
 import type { MissionJobData } from '../lib/queue';
-import type { AdminSessions } from './adminSession';
+import type { BrowserSessions } from './browserSessions';
+import { mountConsole, type ConsoleDeps } from '../console/router';
+import { ConsoleRenderer } from '../console/render';
+import { batchReportHtml } from '../console/report';
 import { adminUi } from './adminUi';
 import type { ApiKeys } from './apiKeys';
 import { authenticate, callerOf, requireAdmin } from './auth';
@@ -24,12 +27,14 @@ import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
 
 export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps {
+  /** The console's reads, the fleet page's source and the Grafana link. */
+  console: Pick<ConsoleDeps, 'reader' | 'fleet' | 'grafanaUrl'>;
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
   keys: ApiKeys;
-  /** The admin's browser sessions (Bull Board's login). */
-  sessions: AdminSessions;
+  /** Browser sessions of the console and Bull Board. */
+  sessions: BrowserSessions;
   /** The mission queue, for Bull Board. */
   queue: Queue<MissionJobData>;
   idempotency: Idempotency;
@@ -88,7 +93,9 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => void res.json(openApi));
 
   app.use(adminUi(deps.keys, deps.sessions, deps.queue));
-  app.use('/v1', authenticate(deps.keys, deps.sessions), deps.rateLimit);
+  const renderer = new ConsoleRenderer();
+  mountConsole(app, { ...deps, ...deps.console, renderer, missions, batchActions: batches });
+  app.use('/v1', authenticate(deps.keys), deps.rateLimit);
   app.post('/v1/missions/batch', json(BATCH_BODY_LIMIT), route((req) => idempotent(req, () => missions.createBatch(callerOf(req), req.body))));
   app.post('/v1/missions', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => missions.create(callerOf(req), req.body))));
   app.get('/v1/missions', route((req) => missions.list(callerOf(req), req.query)));
@@ -107,6 +114,11 @@ export function createApp(deps: AppDeps): Express {
   });
   app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
+  app.get('/v1/batches/:id/report', async (req, res) => {
+    await batches.findBatch(callerOf(req), req.params.id as string);
+    const html = await batchReportHtml({ ...deps, ...deps.console, renderer }, callerOf(req).tenantId, req.params.id as string);
+    res.attachment(`batch-${req.params.id}-report.html`).type('html').send(html);
+  });
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));
   app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req))));

@@ -1,18 +1,12 @@
 import type { Request, RequestHandler } from 'express';
-import { AdminSessions, SESSION_COOKIE, cookieValue } from './adminSession';
-import { ADMIN_CALLER, type ApiKeys, type Caller } from './apiKeys';
+import type { ApiKeys, Caller } from './apiKeys';
 import { HttpProblem } from './problem';
 
-/**
- * Requires `Authorization: Bearer <api key>` and records who is calling for the handlers. The admin's browser
- * session (from Bull Board's login) is accepted too, for reading only, so a job's link to its mission opens.
- */
-export function authenticate(keys: ApiKeys, sessions: AdminSessions): RequestHandler {
+/** Requires `Authorization: Bearer <api key>` and records who is calling for the handlers. */
+export function authenticate(keys: ApiKeys): RequestHandler {
   return async (req, res, next) => {
     const match = /^Bearer (\S{1,512})$/i.exec(req.get('authorization') ?? '');
-    const reading = req.method === 'GET' || req.method === 'HEAD';
-    const admin = !match && reading && sessions.valid(cookieValue(req.get('cookie'), SESSION_COOKIE));
-    const caller = match ? await keys.resolve(match[1]!) : admin ? ADMIN_CALLER : undefined;
+    const caller = match ? await keys.resolve(match[1]!) : undefined;
     if (caller) {
       res.locals.caller = caller;
       return next();

@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { fleetModel } from '../console/fleet';
+import { ConsoleReader } from '../console/reader';
 import { Approvals } from '../jobs/approvals';
 import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionStore } from '../jobs/missionStore';
@@ -16,7 +18,7 @@ import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
 import { runDeliverer } from '../webhooks/runDeliverer';
 import { WebhookStore } from '../webhooks/webhookStore';
-import { AdminSessions } from './adminSession';
+import { BrowserSessions } from './browserSessions';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
 import { missionAdmission } from './handlers/admission';
@@ -58,6 +60,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   sweeper.on('failed', (error) => logger.debug({ err: error }, 'a sweep could not run; the next one tries again'));
   sweeper.start();
   const webhooks = new WebhookStore(db);
+  const reader = new ConsoleReader(db);
   const deliverer = runDeliverer(webhooks, config, metrics, logger);
   const hub = new MissionEventHub(config.DATABASE_URL, logger);
   await hub.start();
@@ -72,7 +75,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     hub,
     streams,
     keys: new ApiKeys(db, config.ADMIN_API_KEY),
-    sessions: new AdminSessions(config.ADMIN_API_KEY),
+    sessions: new BrowserSessions(config.ADMIN_API_KEY),
     queue,
     idempotency: new Idempotency(db),
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
@@ -84,6 +87,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
     admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
+    console: { reader, fleet: () => fleetModel({ reader, queue, redis, prefix: config.QUEUE_PREFIX }), grafanaUrl: config.GRAFANA_URL },
     corsOrigins: config.CORS_ORIGINS,
     readiness: async () => ({
       checks: {

@@ -9,7 +9,15 @@ const PAGE = 500;
 export interface EventStreamOptions {
   /** A comment line this often keeps proxies from closing an idle stream; each also re-reads missed events. */
   heartbeatMs: number;
+  /** Where a stream without Last-Event-ID starts (after this event id); from the first event by default. */
+  after?: string;
+  /** How an event is written: the API's JSON by default (the console writes HTML). */
+  frame?: (event: MissionEvent) => string | Promise<string>;
 }
+
+/** An event as the API streams it: its data as JSON, with the time it was recorded. */
+export const jsonFrame = (event: MissionEvent) =>
+  `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.created_at.toISOString() })}\n\n`;
 
 /**
  * `GET /v1/missions/:id/events`: the mission's events from Postgres after `Last-Event-ID`, then live ones as
@@ -23,7 +31,7 @@ export async function streamMissionEvents(
   deps: { store: MissionStore; hub: MissionEventHub; streams: Set<() => void> },
   options: EventStreamOptions,
 ): Promise<void> {
-  const lastEventId = req.get('last-event-id') ?? '0';
+  const lastEventId = req.get('last-event-id') ?? options.after ?? '0';
   if (!/^\d{1,18}$/.test(lastEventId)) {
     throw new HttpProblem(400, 'invalid-last-event-id', 'Last-Event-ID is not valid.', 'send the id of the last event received');
   }
@@ -42,8 +50,8 @@ export async function streamMissionEvents(
     clearInterval(heartbeat);
     res.end();
   };
-  const write = (event: MissionEvent) => {
-    res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.created_at.toISOString() })}\n\n`);
+  const write = async (event: MissionEvent) => {
+    res.write(await (options.frame ?? jsonFrame)(event));
     after = event.id;
     return event.type === 'status' && TERMINAL_STATUSES.has(event.data.status as MissionStatus);
   };
@@ -51,7 +59,7 @@ export async function streamMissionEvents(
     let endKnown = false;
     for (;;) {
       const events = await deps.store.eventsAfter(mission.id, after, PAGE);
-      for (const event of events) if (write(event)) return finish();
+      for (const event of events) if (await write(event)) return finish();
       if (events.length === PAGE) continue;
       if (endKnown) return finish();
       if (events.length > 0) return;

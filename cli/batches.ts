@@ -57,6 +57,17 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
       return EXIT.ok;
     },
 
+    /** The batch page and every mission's trace as one HTML file that opens offline (a CI artifact). */
+    async report(id: string, options: { output: string }): Promise<number> {
+      const response = await client.stream(`/v1/batches/${id}/report`);
+      const target = createWriteStream(options.output);
+      for await (const chunk of response) if (!target.write(chunk)) await once(target, 'drain');
+      await new Promise((resolve) => target.end(resolve));
+      if (!asJson) out(`wrote ${options.output}`);
+      else json({ batch_id: id, output: options.output });
+      return EXIT.ok;
+    },
+
     /** Cancels the batch's unfinished missions; exit 1 when it had already ended. */
     async cancel(id: string): Promise<number> {
       const batch = await client.cancel<Batch>(`/v1/batches/${id}/cancel`);

@@ -105,6 +105,12 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .argument('<batch>', 'this run')
     .argument('<earlier>', 'the run to compare with')
     .action((here: string, there: string) => run((client, asJson) => batchCommands(client, asJson).diff(here, there)));
+  cli
+    .command('report')
+    .description("a batch's page and every mission's trace as one HTML file that opens offline (keep it as a CI artifact)")
+    .argument('<batch>')
+    .requiredOption('-o, --output <file>', 'the HTML file to write')
+    .action((id: string, options: { output: string }) => run((client, asJson) => batchCommands(client, asJson).report(id, options)));
   const webhooks = cli.command('webhooks').description('signed webhooks for mission.ended and batch.ended');
   webhooks
     .command('add')

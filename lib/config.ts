@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
 
 /** The folder of package.json: this module runs from lib/ in development and from dist/lib/ once built. */
-function projectRoot(): string {
+export function projectRoot(): string {
   let dir = __dirname;
   while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
   return dir;
@@ -59,6 +59,8 @@ const schema = z.object({
   WEBHOOK_RETRY_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
   WEBHOOK_FIRST_RETRY_MS: z.coerce.number().int().min(100).default(5_000),
   WEBHOOK_POLL_MS: z.coerce.number().int().min(50).default(1_000),
+  /** The operator's Grafana dashboards, linked from the console's fleet page. */
+  GRAFANA_URL: z.url({ protocol: /^https?$/ }).optional(),
   CORS_ORIGINS: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   LLM_HISTORY_STEPS: z.coerce.number().int().min(1).default(20),

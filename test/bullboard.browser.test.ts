@@ -7,7 +7,7 @@ import { createTenant, shell, usePlatform } from './platform';
 import { waitFor } from './waitFor';
 
 // Bull Board in Debian's Chromium, driven by playwright-core: the operator logs in with the admin key and finds
-// the missions' jobs, a finished one and a failed one, and follows a job to its mission.
+// the missions' jobs, a finished one and a failed one, and follows a job to its mission's page in the console.
 const context = usePlatform();
 // The README's picture: refreshed with UPDATE_DOCS=1; otherwise the test leaves the working tree alone.
 const SCREENSHOT = process.env.UPDATE_DOCS ? join(__dirname, '..', 'docs', 'bull-board.png') : join(tmpdir(), `bull-board-${process.pid}.png`);
@@ -70,7 +70,7 @@ test('the operator logs in, sees completed and failed jobs, and opens a job and 
   await page.click('button[type=submit]');
   await page.getByText('missions', { exact: true }).first().waitFor();
   expect(new URL(page.url()).pathname).toBe('/admin/queues');
-  const cookie = (await page.context().cookies()).find((one) => one.name === 'mc_admin')!;
+  const cookie = (await page.context().cookies()).find((one) => one.name === 'mc_session')!;
   expect([cookie.httpOnly, cookie.sameSite]).toEqual([true, 'Strict']);
   expect(cookie.value).not.toContain(env.config.ADMIN_API_KEY);
 
@@ -81,8 +81,10 @@ test('the operator logs in, sees completed and failed jobs, and opens a job and 
   await page.getByText(succeeds!.id).first().waitFor();
   await page.screenshot({ path: SCREENSHOT });
 
-  // The job's link opens its mission in the API, for the logged-in operator.
-  const mission = await page.goto(`${base}/v1/missions/${succeeds!.id}`);
-  expect(((await mission!.json()) as { status: string }).status).toBe('succeeded');
+  // The job's link opens its mission's page in the console: the admin's session is the console's too.
+  const link = await page.getByRole('link', { name: 'mission', exact: true }).first().getAttribute('href');
+  expect(link).toBe(`/console/missions/${succeeds!.id}`);
+  await page.goto(`${base}${link}`);
+  await page.locator('main .summary[data-status="succeeded"]').waitFor();
   await page.close();
 });

@@ -17,21 +17,26 @@ export const serviceEnv = (config: Config): Record<string, string> => ({
 
 /** A worker (workers/main.ts) in a process of its own, so a test can SIGKILL it; with `logFile`, it logs there at info level. */
 export function forkWorker(config: Config, id: string, env: Record<string, string> = {}, logFile?: string): ChildProcess {
-  return forkService('workers', { ...serviceEnv(config), WORKER_ID: id, ...env }, logFile);
+  return forkService('workers/main.ts', { ...serviceEnv(config), WORKER_ID: id, ...env }, logFile);
 }
 
 /** The API (api/main.ts) in a process of its own, listening on `port`. */
 export function forkApi(config: Config, port: number, env: Record<string, string> = {}): ChildProcess {
-  return forkService('api', { ...serviceEnv(config), PORT: String(port), ...env });
+  return forkService('api/main.ts', { ...serviceEnv(config), PORT: String(port), ...env });
+}
+
+/** What `npm start` runs (the API and a worker in one process, scripts/start.ts), listening on `port`. */
+export function forkStart(config: Config, port: number, env: Record<string, string> = {}): ChildProcess {
+  return forkService('scripts/start.ts', { ...serviceEnv(config), PORT: String(port), ...env });
 }
 
 /** With TEST_SERVICE_LOGS=<dir>, each process started here logs at info level to <dir>/<name>.log, for a post-mortem. */
-function forkService(folder: 'api' | 'workers', env: Record<string, string>, logFile?: string): ChildProcess {
+function forkService(script: string, env: Record<string, string>, logFile?: string): ChildProcess {
   const logDir = process.env.TEST_SERVICE_LOGS;
-  const path = logFile ?? (logDir && join(logDir, `${env.WORKER_ID ?? folder}.log`));
+  const path = logFile ?? (logDir && join(logDir, `${env.WORKER_ID ?? script.split('/')[0]}.log`));
   const output = path ? openSync(path, 'a') : 'ignore';
   const logLevel = path ? { LOG_LEVEL: 'info' } : {};
-  return fork(join(__dirname, '..', folder, 'main.ts'), [], {
+  return fork(join(__dirname, '..', script), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', output, output, 'ipc'],
     env: { ...process.env, ...env, ...logLevel },

@@ -83,10 +83,18 @@ export async function startWorker(
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
-  const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id);
   // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
   // an earlier life of a worker with the same id, and goes.
   let pool: SandboxPool | undefined;
+  const startedAt = Date.now();
+  const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id, undefined, () => ({
+    host: hostname(),
+    pid: process.pid,
+    started_at: startedAt,
+    concurrency: config.WORKER_CONCURRENCY,
+    runtime: config.SANDBOX_RUNTIME,
+    pool: pool?.stats() ?? null,
+  }));
   const reaper = new SandboxReaper(
     docker,
     config.QUEUE_PREFIX,

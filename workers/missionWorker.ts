@@ -113,6 +113,8 @@ export function createMissionWorker(
       stalledInterval: options.stalledCheckMs,
       maxStalledCount: MAX_STALLS,
       settings: { backoffStrategy: retryDelay },
+      // Jobs ended per minute, kept a day: the console's fleet page draws the last hour from them.
+      metrics: { maxDataPoints: 24 * 60 },
     },
   );
   worker.on('failed', (job, error) => logger.warn({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'mission job failed; it is tried again'));

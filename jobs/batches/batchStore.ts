@@ -5,6 +5,7 @@ import { isInfrastructureFault } from '../faults';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelStatement } from '../cancelMissions';
 import { compareBatches, type ComparedItem } from './batchCompare';
+import { batchReport, type BatchReport } from './batchReport';
 import { batchResults, type ResultRow, type ResultsFilter } from './batchResults';
 import { retryItems, type RetryFilter } from './batchRetry';
 import { MISSION_STATUSES, STOPPING_GRACE_MS, missionUsage, UNFINISHED_STATUSES, type Mission, type MissionError, type MissionSpec, type MissionStatus } from '../mission';
@@ -102,6 +103,11 @@ export class BatchStore {
     return this.db<Batch>('batches').where({ id, tenant_id: tenantId }).first();
   }
 
+  /** Which tenant a batch belongs to (for the admin, who may look at any). */
+  async ownerOf(id: string): Promise<string | undefined> {
+    return (await this.db('batches').where({ id }).first('tenant_id'))?.tenant_id;
+  }
+
   /** A tenant's batch with its counts, usage and durations, in three queries whatever its size. */
   async summary(tenantId: string, id: string): Promise<BatchSummary | undefined> {
     let batch = await this.find(tenantId, id);
@@ -172,6 +178,11 @@ export class BatchStore {
   /** A new attempt of each item whose latest attempt matches (retryItems); the new missions, to enqueue. */
   retry(id: string, filter: RetryFilter): Promise<Mission[]> {
     return retryItems(this.db, this.missions, id, filter);
+  }
+
+  /** Durations, errors by code, slowest and costliest missions of a batch (batchReport). */
+  report(id: string): Promise<BatchReport> {
+    return batchReport(this.db, id);
   }
 
   /** How each item changed from batch `thereId` to batch `hereId` (compareBatches). */

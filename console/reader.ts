@@ -1,0 +1,126 @@
+import type { Knex } from 'knex';
+import type { Approval } from '../jobs/approvals';
+import { batchStatus, type Batch, type BatchStatus } from '../jobs/batches/batchStore';
+import type { Mission, MissionStatus, Step } from '../jobs/mission';
+
+/** Whose things a page shows: one tenant's, or (the admin) everyone's. */
+export type Scope = { tenantId: string } | 'everyone';
+
+export interface MissionListFilter {
+  status?: MissionStatus;
+  batchId?: string;
+  /** Missions with ids in [from, to): ids are UUIDv7, so an id range is a time range on the primary key. */
+  fromId?: string;
+  toId?: string;
+  limit: number;
+}
+
+/** A row of the missions list: what it shows and nothing more (no plan, no result). */
+export interface MissionRow {
+  id: string;
+  tenant_id: string;
+  batch_id: string | null;
+  custom_id: string | null;
+  status: MissionStatus;
+  goal: string;
+  step_count: number;
+  created_at: Date;
+  duration_ms: number | null;
+  tokens: number;
+  cost_usd: number | null;
+}
+
+/** A mission with its trace, and the last event already in it: the page's live stream starts after that. */
+export interface MissionTrace {
+  mission: Mission;
+  steps: Step[];
+  lastEventId: string;
+  pending: Approval | undefined;
+}
+
+const GOAL_SHOWN = 300;
+
+/** The console's reads from Postgres. Each page costs a fixed number of queries, whatever it lists. */
+export class ConsoleReader {
+  constructor(private readonly db: Knex) {}
+
+  async missions(scope: Scope, filter: MissionListFilter): Promise<MissionRow[]> {
+    const query = this.db('missions').select(
+      'id', 'tenant_id', 'batch_id', 'custom_id', 'status', this.db.raw('left(goal, ?) as goal', [GOAL_SHOWN]), 'step_count', 'created_at',
+      this.db.raw('(extract(epoch from finished_at - started_at) * 1000)::int as duration_ms'),
+      this.db.raw('(input_tokens + output_tokens)::float8 as tokens'),
+      this.db.raw('case when unpriced_tokens > 0 then null else cost_usd::float8 end as cost_usd'),
+    );
+    if (scope !== 'everyone') query.where({ tenant_id: scope.tenantId });
+    if (filter.status) query.where({ status: filter.status });
+    if (filter.batchId) query.where({ batch_id: filter.batchId });
+    if (filter.fromId) query.where('id', '>=', filter.fromId);
+    if (filter.toId) query.where('id', '<', filter.toId);
+    return query.orderBy('id', 'desc').limit(filter.limit);
+  }
+
+  /** One consistent snapshot: steps and their events commit together, so the stream after lastEventId repeats none. */
+  async trace(scope: Scope, id: string): Promise<MissionTrace | undefined> {
+    return this.db.transaction(
+      async (trx) => {
+        const query = trx<Mission>('missions').where({ id });
+        if (scope !== 'everyone') query.where({ tenant_id: scope.tenantId });
+        const mission = await query.first();
+        if (!mission) return undefined;
+        // One after another: a transaction is one connection, which runs one query at a time.
+        const steps = await trx<Step>('steps').where({ mission_id: id }).orderBy('seq');
+        const last = await trx('mission_events').where({ mission_id: id }).max('id as id').first();
+        const pending = await trx<Approval>('approvals').where({ mission_id: id, status: 'pending' }).first();
+        return { mission, steps, lastEventId: String(last?.id ?? 0), pending };
+      },
+      { isolationLevel: 'repeatable read', readOnly: true },
+    );
+  }
+
+  /** Batches, newest first, below id `before` when given. */
+  async batches(scope: Scope, before: string | undefined, limit: number): Promise<(Batch & { status: BatchStatus })[]> {
+    const query = this.db<Batch>('batches');
+    if (scope !== 'everyone') query.where({ tenant_id: scope.tenantId });
+    if (before) query.where('id', '<', before);
+    const rows = await query.orderBy('id', 'desc').limit(limit);
+    return rows.map((batch) => ({ ...batch, status: batchStatus(batch) }));
+  }
+
+  /** Every latest attempt of a batch with its trace, in item order: three queries, whatever the batch's size. */
+  async batchTraces(batchId: string): Promise<MissionTrace[]> {
+    const latest = (query: Knex.QueryBuilder) => query.where({ batch_id: batchId }).whereNull('superseded_by');
+    const [missions, steps, pending] = await Promise.all([
+      latest(this.db('missions')).orderBy('item').select('*') as Promise<Mission[]>,
+      this.db<Step>('steps').whereIn('mission_id', latest(this.db('missions')).select('id')).orderBy(['mission_id', 'seq']),
+      this.db<Approval>('approvals').whereIn('mission_id', latest(this.db('missions')).select('id')).where({ status: 'pending' }),
+    ]);
+    const stepsOf = new Map<string, Step[]>();
+    for (const step of steps) {
+      const list = stepsOf.get(step.mission_id);
+      if (list) list.push(step);
+      else stepsOf.set(step.mission_id, [step]);
+    }
+    const pendingOf = new Map(pending.map((approval) => [approval.mission_id, approval]));
+    return missions.map((mission) => ({ mission, steps: stepsOf.get(mission.id) ?? [], lastEventId: '0', pending: pendingOf.get(mission.id) }));
+  }
+
+  /** The missions being run now, by worker (at most `limit`). */
+  async running(limit: number): Promise<{ id: string; tenant_id: string; worker_id: string | null; status: MissionStatus; goal: string; step_count: number; started_at: Date | null }[]> {
+    return this.db('missions')
+      .whereIn('status', ['running'])
+      .select('id', 'tenant_id', 'worker_id', 'status', this.db.raw('left(goal, 120) as goal'), 'step_count', 'started_at')
+      .orderBy('id')
+      .limit(limit);
+  }
+
+  /** Waits from enqueue to first start, of missions created in the last `minutes`: p50 and p95 in ms. */
+  async pickupLatency(minutes: number): Promise<{ p50: number; p95: number; missions: number } | null> {
+    const { rows } = await this.db.raw(
+      `select count(*) as missions, percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from started_at - enqueued_at) * 1000) as ms
+       from missions where created_at > now() - make_interval(mins => :minutes) and started_at is not null and enqueued_at is not null`,
+      { minutes },
+    );
+    const row = rows[0] as { missions: string; ms: number[] | null };
+    return row.ms ? { p50: Math.round(row.ms[0]!), p95: Math.round(row.ms[1]!), missions: Number(row.missions) } : null;
+  }
+}
