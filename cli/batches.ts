@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { ApiClient } from './client';
 import { EXIT } from './exitCodes';
+import { writeReport } from './report';
 import { follow } from './submit';
 import { usageLine, type Usage } from './usage';
 import { json, out } from './output';
@@ -59,10 +60,7 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
 
     /** The batch page and every mission's trace as one HTML file that opens offline (a CI artifact). */
     async report(id: string, options: { output: string }): Promise<number> {
-      const response = await client.stream(`/v1/batches/${id}/report`);
-      const target = createWriteStream(options.output);
-      for await (const chunk of response) if (!target.write(chunk)) await once(target, 'drain');
-      await new Promise((resolve) => target.end(resolve));
+      await writeReport(client, id, options.output);
       if (!asJson) out(`wrote ${options.output}`);
       else json({ batch_id: id, output: options.output });
       return EXIT.ok;

@@ -28,7 +28,7 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .addOption(new Option('--api-key <key>', 'your API key (better: MISSIONS_API_KEY); never printed'))
     .option('--json', 'print JSON only on stdout (progress goes to stderr)', false)
     .option('--verbose', 'print each request on stderr (never the key)', false)
-    .addHelpText('after', `\n${EXIT_HELP}\n\nExamples:\n  missions submit missions.jsonl --wait --junit report.xml\n  missions logs <mission id> --follow`)
+    .addHelpText('after', `\n${EXIT_HELP}\n\nExamples:\n  missions submit missions.jsonl --wait --junit report.xml --report report.html\n  missions logs <mission id> --follow`)
     // Usage errors (an unknown option, a missing argument) are exit 2, like bad input; subcommands inherit this.
     .exitOverride((error: CommanderError) => {
       throw error.exitCode === 0 ? error : new CliError(error.message.replace(/^error: /, ''), EXIT.usage);
@@ -40,6 +40,7 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .argument('<file>', 'the missions, or - for stdin')
     .option('--wait', 'follow the missions to their end and report each one', false)
     .option('--junit <file>', 'with --wait: write a JUnit XML report there')
+    .option('--report <file>', "with --wait: write the batch's HTML report there (opens offline; keep it as a CI artifact)")
     .option('--timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', seconds)
     .option('--fail-fast', 'with --wait: cancel the rest once one mission fails', false)
     .option('--force', 'submit the file again as new missions (otherwise submitting the same file again creates nothing)', false)

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { problemLine, type ApiClient } from './client';
 import { CliError, EXIT } from './exitCodes';
+import { writeReport } from './report';
 import { junitReport, type MissionResult } from './junit';
 import { readMissionFile } from './missionFile';
 import { finishedOf, progressReporter, type Counts } from './progress';
@@ -12,6 +13,8 @@ export interface SubmitOptions {
   wait: boolean;
   json: boolean;
   junit?: string;
+  /** With --wait: where to write each batch's HTML report (a second batch's gets -2 before the extension). */
+  report?: string;
   /** Seconds to wait at most (with --wait). */
   timeout?: number;
   failFast: boolean;
@@ -71,6 +74,8 @@ export async function submit(client: ApiClient, path: string, options: SubmitOpt
   const results = await collect(client, batches, accepted);
   const seconds = (Date.now() - started) / 1000;
   if (options.junit) writeFileSync(options.junit, junitReport(`missions from ${file.name}`, results, seconds));
+  const reportPath = (at: number) => (at === 0 ? options.report! : options.report!.replace(/(\.html?)?$/i, (extension) => `-${at + 1}${extension}`));
+  if (options.report) for (const [at, batchId] of batches.entries()) await writeReport(client, batchId, reportPath(at));
   report(results, options.json, timedOut);
   if (!options.json) process.stdout.write(`usage: ${usageLine(await usageOf(client, batches))}\n`);
   if (timedOut) return EXIT.timeout;

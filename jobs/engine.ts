@@ -74,6 +74,8 @@ interface EngineEvents {
   modelCalled: [usage: ModelUsage];
   /** A sandboxed step ran: its tool, whether it failed, and how long it took. */
   stepRan: [tool: string, failed: boolean, ms: number];
+  /** A step of a mission is recorded (durable). */
+  recorded: [missionId: string, step: Step];
 }
 
 /** How the loop ended: the outcome to record, with the result, and the finish step when the policy finished. */
@@ -169,6 +171,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         throw isUniqueViolation(error) ? new StepConflictError(mission.id, step.seq, { cause: error }) : error;
       });
       history.push(step);
+      this.emit('recorded', mission.id, step);
       tokensUsed += tokensOf(step.usage);
       // The call that takes the batch past its limit cancels the batch, this mission with it.
       if (step.usage && mission.batch_id && batchTokenLimit !== null && (await this.deps.batches.spend(mission.batch_id, tokensOf(step.usage)))) {

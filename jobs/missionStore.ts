@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
-import type { Enqueueable } from './enqueue';
+import { JOB_NAME_CHARS, type Enqueueable } from './enqueue';
 import { CANCELLED, cancelStatement } from './cancelMissions';
 import { TERMINAL_STATUSES, UNFINISHED_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
 
@@ -31,7 +31,12 @@ export interface ListFilter {
 
 /** Mission rows in Postgres: the durable truth of every mission's state, read per tenant. */
 export class MissionStore {
-  constructor(private readonly db: Knex) {}
+  /** As much of the goal as names a job. */
+  private readonly jobName: Knex.Raw;
+
+  constructor(private readonly db: Knex) {
+    this.jobName = db.raw('left(goal, ?) as goal', [JOB_NAME_CHARS]);
+  }
 
   /** Commits new queued missions, many rows per statement, in one transaction. Returns them in order. */
   async create(missions: readonly NewMission[], trx?: Knex.Transaction): Promise<Mission[]> {
@@ -107,7 +112,7 @@ export class MissionStore {
       .where('created_at', '<', new Date(Date.now() - olderThanMs))
       .orderBy('created_at')
       .limit(limit)
-      .select('id', 'tenant_id', 'job_seq');
+      .select('id', 'tenant_id', 'job_seq', this.jobName);
   }
 
   /** One page of the open missions that are marked as enqueued, by id, after `afterId`. */
@@ -118,7 +123,7 @@ export class MissionStore {
       .where('id', '>', afterId)
       .orderBy('id')
       .limit(limit)
-      .select('id', 'tenant_id', 'job_seq');
+      .select('id', 'tenant_id', 'job_seq', this.jobName);
   }
 
   /**
@@ -131,7 +136,7 @@ export class MissionStore {
       .whereIn(['id', 'job_seq'], missions.map(({ id, job_seq }) => [id, job_seq]))
       .whereIn('status', OPEN_STATUSES)
       .update({ job_seq: this.db.raw('job_seq + 1'), enqueued_at: null })
-      .returning(['id', 'tenant_id', 'job_seq']);
+      .returning(['id', 'tenant_id', 'job_seq', 'goal']);
   }
 
   /** Any tenant's mission: for the engine, which is given ids by the queue. */

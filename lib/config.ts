@@ -18,6 +18,9 @@ export function localSandboxImage(): string {
   return `mission-sandbox:${hash.digest('hex').slice(0, 12)}`;
 }
 
+/** The admin key of a development machine; set your own anywhere else. */
+export const DEFAULT_ADMIN_KEY = 'dev-admin-key-change-me';
+
 /** A comma-separated list of values, each checked by `item`. */
 const list = <T extends z.ZodType<unknown, string>>(item: T) =>
   z
@@ -48,7 +51,7 @@ const schema = z.object({
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
-  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default('dev-admin-key-change-me'),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default(DEFAULT_ADMIN_KEY),
   LLM_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   LLM_MODELS: list(z.string().min(1).max(200)).default(['gpt-4o-mini']),
   LLM_API_KEY: z.string().optional(),

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startApi } from '../api/main';
-import { loadConfig } from '../lib/config';
+import { DEFAULT_ADMIN_KEY, loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { startWorker } from '../workers/main';
 
@@ -56,11 +56,21 @@ async function main(): Promise<number> {
     printTable(finished);
     const unfinished = finished.filter((mission) => !TERMINAL.has(mission.status)).length;
     console.log(`\nall done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    printConsoleHint(finished);
     return unfinished === 0 ? 0 : 1;
   } finally {
     await api.close();
     await worker.close();
   }
+}
+
+/** Where to look at the missions' traces: the console of `npm start`, signed in with the admin key. */
+function printConsoleHint(missions: MissionJson[]): void {
+  const served = loadConfig(process.env);
+  const key = served.ADMIN_API_KEY === DEFAULT_ADMIN_KEY ? `the admin key ${DEFAULT_ADMIN_KEY}` : 'your ADMIN_API_KEY';
+  const failed = missions.find((mission) => mission.status === 'failed') ?? missions[0];
+  console.log(`\nsee their traces in the console: run \`npm start\`, open http://127.0.0.1:${served.PORT}/console and sign in with ${key}`);
+  if (failed) console.log(`the one that failed: http://127.0.0.1:${served.PORT}/console/missions/${failed.id}`);
 }
 
 function printTable(missions: MissionJson[]): void {

@@ -59,6 +59,13 @@ test('the operator logs in, sees completed and failed jobs, and opens a job and 
     return now.completed! >= 2 && now.failed! >= 1;
   });
 
+  // Each job shows its mission: named by its goal, its progress the step count, its log the steps.
+  const board = (path: string) =>
+    context.platform.request('GET', `/admin/queues/api/queues${path}`, undefined, { authorization: basic(env.config.ADMIN_API_KEY) }).then((response) => response.json());
+  const listed = (await board('?activeQueue=missions&status=completed&page=1')) as { queues: { jobs: { id: string; name: string; progress: unknown }[] }[] };
+  expect(listed.queues[0]!.jobs.find((job) => job.id === succeeds!.id)).toMatchObject({ name: 'works', progress: 1 });
+  expect(await board(`/missions/${succeeds!.id}/logs`)).toEqual(['step 1 shell (exit 0)']);
+
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const base = `http://127.0.0.1:${platform.api.port}`;
   await page.goto(`${base}/admin/queues`);

@@ -265,11 +265,14 @@ test('on a terminal, submit --wait draws a progress bar that redraws in place an
   expect(run.stdout).toMatch(/4 missions: 4 succeeded/);
 });
 
-test("the CI example's missions all pass, as the example workflow expects", async () => {
-  const junit = join(dir, 'ci.xml');
+test("the CI example's missions all pass, as the example workflow expects, and its HTML report holds each trace", async () => {
+  const [junit, html] = [join(dir, 'ci.xml'), join(dir, 'ci.html')];
 
-  const run = await missions(['submit', join(__dirname, '..', 'examples', 'ci-missions.jsonl'), '--wait', '--junit', junit, '--force']);
+  const run = await missions(['submit', join(__dirname, '..', 'examples', 'ci-missions.jsonl'), '--wait', '--junit', junit, '--report', html, '--force']);
 
   expect([run.code, ...run.stdout.trim().split('\n').slice(-2)]).toEqual([0, '5 missions: 5 succeeded', 'usage: 0 tokens in, 0 out, $0.0000']);
   expect(readFileSync(junit, 'utf8')).toMatch(/tests="5" failures="0" errors="0" skipped="0"/);
+  const report = readFileSync(html, 'utf8');
+  expect(report.match(/<details class="mission-trace">/g)).toHaveLength(5);
+  expect(report).not.toContain('src="/console/assets');
 });

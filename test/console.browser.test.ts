@@ -240,7 +240,9 @@ test('hostile goals and output render inert and readable, arriving live and on r
     expect(stdout).toContain('"><img src=x onerror="window.pwned=1">');
     expect(stdout).toContain('\u241b[31mred\u241b[0m and a bell\u2407');
     expect(await page.locator('.summary .goal').innerText()).toContain(`<img src=x onerror="window.pwned='goal'">`);
-    // Ten thousand characters on one line wrap inside the page: nothing scrolls sideways.
+    // Ten thousand characters on one line wrap inside the page: nothing scrolls sideways (seen on screen, where
+    // the step is laid out).
+    await page.locator(`#m-${id}-step-2 pre.stdout`).scrollIntoViewIfNeeded();
     expect(await page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollWidth <= (globalThis as unknown as InPage).innerWidth)).toBe(true);
     const bytes = await context.request.get(`${base}${await page.locator(`#m-${id}-step-2 .output a[download]`).getAttribute('href')}`);
     expect(Buffer.from(await bytes.body())).toEqual(Buffer.from('\u0000\u00ff\u00febinary', 'latin1'));

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { MissionEngine, RunResult } from '../jobs/engine';
+import type { Step } from '../jobs/mission';
 import { faultKind, type FaultKind } from '../jobs/faults';
 import { HandedBackError } from '../jobs/missionStops';
 import { isUuid } from '../lib/ids';
@@ -63,6 +64,17 @@ export function createMissionWorker(
   options: MissionWorkerOptions,
 ): MissionWorker {
   const running = new Set<string>();
+  // Bull Board shows each job's mission as it goes: progress is the step count, the log its steps (as many as the
+  // job keeps). Neither waits for Redis nor fails the step: it is a view, and Postgres holds the truth.
+  const jobsByMission = new Map<string, Job<MissionJobData>>();
+  const noteStep = (missionId: string, step: Step) => {
+    const job = jobsByMission.get(missionId);
+    if (!job) return;
+    const outcome = step.error ? `: ${step.error}` : step.exit_code === null ? '' : ` (exit ${step.exit_code})`;
+    void job.updateProgress(step.seq).catch(() => undefined);
+    void job.log(`step ${step.seq} ${step.tool}${outcome}`.slice(0, 500)).catch(() => undefined);
+  };
+  engine.on('recorded', noteStep);
   const events = new EventEmitter<MissionWorkerEvents>();
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
@@ -78,6 +90,7 @@ export function createMissionWorker(
       }
       const cancelled = cancellations.watch(missionId);
       running.add(job.id!);
+      jobsByMission.set(missionId, job);
       // The first attempt only: a retry's wait is its backoff, not the queue's.
       if (job.attemptsMade === 0) events.emit('pickedUp', (Date.now() - job.timestamp - (job.opts.delay ?? 0)) / 1000);
       try {
@@ -101,6 +114,7 @@ export function createMissionWorker(
         throw new WaitingError();
       } finally {
         running.delete(job.id!);
+        jobsByMission.delete(missionId);
         cancelled.done();
         tenantSlots.release(tenantId);
       }
