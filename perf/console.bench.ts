@@ -1,9 +1,6 @@
 // `npm run perf -- console` (after `npm run bootstrap`): a mission page with 1,000 steps, against the same steps
 // as JSON from the API in the same run: the server's answer (render and transfer) and the whole load in Chromium
 // (HTML, styles, scripts, layout, until the load event). DESIGN.md's target: it loads in under a second.
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { MissionSpec } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
@@ -11,6 +8,7 @@ import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { migrateToLatest } from '../migrations';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
+import { startApiProcess, stopApiProcess } from './apiProcess';
 import { percentiles, timed, writeResult } from './stats';
 
 const STEPS = 1_000;
@@ -59,10 +57,9 @@ async function main(): Promise<void> {
   await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   const id = await longMission();
-  const api = fork(join(__dirname, '..', 'api', 'main.ts'), [], { env, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const api = await startApiProcess(env, PORT);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   try {
-    for (let i = 0; i < 200 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     const login = await fetch(`${base}/console/login`, { method: 'POST', body: new URLSearchParams({ key: config.ADMIN_API_KEY }), redirect: 'manual' });
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     const json = await rounds(`${base}/v1/missions/${id}/steps?limit=${STEPS}`, { authorization: `Bearer ${config.ADMIN_API_KEY}` });
@@ -93,8 +90,7 @@ async function main(): Promise<void> {
     ]);
   } finally {
     await browser.close();
-    api.kill('SIGTERM');
-    await once(api, 'exit');
+    await stopApiProcess(api);
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
     await db.destroy();
   }

@@ -1,11 +1,8 @@
 // `npm run perf -- results` (after `npm run bootstrap`): the results file of a 100,000-mission batch, read over
 // HTTP from an API process of its own while its memory is sampled, beside a keyset scan of the same rows
 // straight from Postgres in the same run (the floor: what reading them costs before any line is made).
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { join } from 'node:path';
 import { BatchStore } from '../jobs/batches/batchStore';
 import type { MissionSpec } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
@@ -13,6 +10,7 @@ import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { migrateToLatest } from '../migrations';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
+import { startApiProcess, stopApiProcess } from './apiProcess';
 import { writeResult } from './stats';
 
 const MISSIONS = 100_000;
@@ -76,9 +74,8 @@ async function main(): Promise<void> {
   await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   const batchId = await finishedBatch();
-  const api = fork(join(__dirname, '..', 'api', 'main.ts'), [], { env, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const api = await startApiProcess(env, PORT);
   try {
-    for (let i = 0; i < 200 && !(await fetch(`http://127.0.0.1:${PORT}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     // Each once unmeasured, so both run warm (JIT-compiled, Postgres's pages cached).
     await keysetScan(batchId);
     await exportOverHttp(batchId, api.pid!);
@@ -95,8 +92,7 @@ async function main(): Promise<void> {
       { name: "the API's memory growth while exporting", value: exported.rssGrowthMb, unit: 'MB' },
     ]);
   } finally {
-    api.kill('SIGTERM');
-    await once(api, 'exit');
+    await stopApiProcess(api);
     await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
     await db.destroy();
   }
