@@ -8,6 +8,11 @@
     return source ? JSON.parse(source.textContent) : null;
   }
 
+  // Axes in the page's colours: uPlot draws them in black by default, unreadable on the dark background.
+  function axis(extra) {
+    return Object.assign({ stroke: '#9aa6b5', grid: { stroke: '#222a35' }, ticks: { stroke: '#2a3340' } }, extra);
+  }
+
   function formatMs(ms) {
     return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
   }
@@ -18,8 +23,8 @@
     return {
       data: [xs, data.counts],
       options: {
-        scales: { x: { time: false } },
-        axes: [{ values: function (_, ticks) { return ticks.map(formatMs); } }, { label: 'missions' }],
+        scales: { x: { time: false, range: function () { return [data.from_ms, data.to_ms]; } } },
+        axes: [axis({ values: function (_, ticks) { return ticks.map(formatMs); } }), axis({ label: 'missions' })],
         series: [{ label: 'duration', value: function (_, v) { return v == null ? '' : formatMs(v); } },
           { label: 'missions', fill: 'rgba(94, 160, 255, 0.55)', stroke: '#5ea0ff', paths: uPlot.paths.bars({ size: [0.92, 80] }), points: { show: false } }],
       },
@@ -30,8 +35,9 @@
     return {
       data: [data.times, data.completed, data.failed],
       options: {
-        series: [{}, { label: 'completed', stroke: '#4cc38a', fill: 'rgba(76, 195, 138, 0.2)' }, { label: 'failed', stroke: '#ff6b6b' }],
-        axes: [{}, { label: 'jobs / min' }],
+        series: [{}, { label: 'completed', stroke: '#4cc38a', fill: 'rgba(76, 195, 138, 0.2)', points: { show: false } },
+          { label: 'failed', stroke: '#ff6b6b', points: { show: false } }],
+        axes: [axis({}), axis({ label: 'jobs / min' })],
       },
     };
   }
