@@ -65,13 +65,13 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
     if (!trace) throw HttpProblem.notFound(`mission ${id}`);
     return trace;
   };
-  const fragment = (template: string) => async (req: Request, res: Response) => {
+  // The live page's waterfall, redrawn as steps arrive: the steps' times only, not their outputs.
+  const waterfallFragment = async (req: Request, res: Response) => {
+    const id = req.params.id as string;
+    const timeline = isUuid(id) ? await reader.timeline(scopeOf(viewerOf(res).caller), id) : undefined;
+    if (!timeline) return void res.status(404).end();
     const page: PageContext = { ...res.locals.viewer, now: Date.now() };
-    try {
-      res.type('html').send(renderer.render(template, page, missionModel(await traceOf(req, res), page)));
-    } catch (error) {
-      res.status(error instanceof HttpProblem ? error.status : 500).end();
-    }
+    res.type('html').send(renderer.render('waterfall', page, { waterfall: waterfall(timeline.mission, timeline.steps, page.now), anchor: `m-${id}` }));
   };
 
   app.get(CONSOLE, (_req, res) => res.redirect(303, `${CONSOLE}/missions`));
@@ -96,7 +96,7 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
     return { render: 'missions', data: { title: 'Missions', rows, filter, statuses: MISSION_STATUSES, periods: PERIODS, next } };
   }));
   app.get(`${CONSOLE}/missions/:id`, route(async (req, res, page) => ({ render: 'mission', data: missionModel(await traceOf(req, res), page) })));
-  app.get(`${CONSOLE}/missions/:id/waterfall`, fragment('waterfall'));
+  app.get(`${CONSOLE}/missions/:id/waterfall`, async (req, res, next) => waterfallFragment(req, res).catch(next));
 
   // The live trace: each new step as the HTML the page appends, each status change as a cue to refresh the header.
   app.get(`${CONSOLE}/missions/:id/live`, async (req, res, next) => {

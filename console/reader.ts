@@ -38,6 +38,12 @@ export interface MissionTrace {
   pending: Approval | undefined;
 }
 
+/** What a waterfall is drawn from. */
+export interface Timeline {
+  mission: Pick<Mission, 'created_at' | 'started_at' | 'finished_at'>;
+  steps: Pick<Step, 'seq' | 'tool' | 'started_at' | 'finished_at' | 'exit_code' | 'error'>[];
+}
+
 const GOAL_SHOWN = 300;
 
 /** The console's reads from Postgres. Each page costs a fixed number of queries, whatever it lists. */
@@ -77,6 +83,16 @@ export class ConsoleReader {
     );
   }
 
+  /** A mission's times and its steps' (no inputs or outputs), for its waterfall. */
+  async timeline(scope: Scope, id: string): Promise<Timeline | undefined> {
+    const query = this.db('missions').where({ id });
+    if (scope !== 'everyone') query.where({ tenant_id: scope.tenantId });
+    const mission: Timeline['mission'] | undefined = await query.first('created_at', 'started_at', 'finished_at');
+    if (!mission) return undefined;
+    const steps: Timeline['steps'] = await this.db('steps').where({ mission_id: id }).orderBy('seq').select('seq', 'tool', 'started_at', 'finished_at', 'exit_code', 'error');
+    return { mission, steps };
+  }
+
   /** Batches, newest first, below id `before` when given. */
   async batches(scope: Scope, before: string | undefined, limit: number): Promise<(Batch & { status: BatchStatus })[]> {
     const query = this.db<Batch>('batches');
@@ -107,7 +123,7 @@ export class ConsoleReader {
   /** The missions being run now, by worker (at most `limit`). */
   async running(limit: number): Promise<{ id: string; tenant_id: string; worker_id: string | null; status: MissionStatus; goal: string; step_count: number; started_at: Date | null }[]> {
     return this.db('missions')
-      .whereIn('status', ['running'])
+      .where({ status: 'running' })
       .select('id', 'tenant_id', 'worker_id', 'status', this.db.raw('left(goal, 120) as goal'), 'step_count', 'started_at')
       .orderBy('id')
       .limit(limit);
