@@ -47,6 +47,16 @@ export const alertRules: AlertRule[] = [
     runbook: 'Check the worker log for "a sandbox failed to start": dockerd up, the runsc runtime registered, SANDBOX_IMAGE present (npm run bootstrap).',
   },
   {
+    alert: 'SandboxRemovalBehind',
+    query: 'max(sandbox_acquires_waiting)',
+    op: '>',
+    threshold: 0,
+    for: '5m',
+    severity: 'ticket',
+    summary: 'Missions have waited for sandbox removals for 5 minutes: released sandboxes are removed slower than they are used',
+    runbook: 'Check sandbox_destroy_duration_seconds and dockerd on that host; the released sandboxes are killed already, only their removal lags. Raise SANDBOX_REMOVAL_BACKLOG only if removal keeps up on average.',
+  },
+  {
     alert: 'WorkerCannotStartSandboxes',
     query: 'min(worker_sandboxes_healthy)',
     op: '==',

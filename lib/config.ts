@@ -47,6 +47,8 @@ const schema = z.object({
   SANDBOX_IMAGE: z.string().min(1).optional(),
   SANDBOX_ALLOW_RUNC: z.stringbool().default(false),
   SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
+  /** Released sandboxes (killed, not yet removed) a worker may hold on top of its slots and warm pool. */
+  SANDBOX_REMOVAL_BACKLOG: z.coerce.number().int().min(1).max(1_000).default(4),
   SANDBOX_MEMORY_MB: z.coerce.number().int().min(16).default(512),
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),

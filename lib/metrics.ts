@@ -130,8 +130,18 @@ export function createMetrics() {
     // Workers: sandboxes.
     sandboxes: new Gauge({
       name: 'sandbox_pool_sandboxes',
-      help: 'Sandboxes of this worker by state (idle, in_use, starting, removing)',
+      help: 'Sandboxes of this worker by state (idle, in_use, starting, removing: released, killed, not yet removed)',
       labelNames: ['state'] as const,
+      registers,
+    }),
+    sandboxLimit: new Gauge({
+      name: 'sandbox_pool_limit',
+      help: 'The most sandboxes this worker holds at once (slots + warm pool + removal backlog)',
+      registers,
+    }),
+    sandboxAcquiresWaiting: new Gauge({
+      name: 'sandbox_acquires_waiting',
+      help: 'Missions of this worker waiting for a sandbox removal to make room under the limit',
       registers,
     }),
     sandboxStartFailures: new Counter({

@@ -12,17 +12,32 @@ export interface SandboxPoolOptions {
   retryDelayMs: number;
   /** Failed starts in a row after which the pool reports itself unhealthy. Default 3. */
   unhealthyAfter: number;
+  /**
+   * The most sandboxes the pool holds at once: warm, in use, starting, and released but not yet removed. When
+   * removal falls behind, starts wait for it. A worker sets its concurrency + `size` + a small removal backlog.
+   * Default: no bound.
+   */
+  maxSandboxes: number;
 }
 
-export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = { size: 2, startConcurrency: 2, removeConcurrency: 2, retryDelayMs: 1_000, unhealthyAfter: 3 };
+export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = {
+  size: 2,
+  startConcurrency: 2,
+  removeConcurrency: 2,
+  retryDelayMs: 1_000,
+  unhealthyAfter: 3,
+  maxSandboxes: Infinity,
+};
 
 export interface PoolStats {
   /** Warm and waiting. */
   idle: number;
   inUse: number;
   starting: number;
-  /** Released and not yet removed. */
+  /** Released (killed at once) and not yet removed. */
   removing: number;
+  /** Acquires waiting for a removal to make room under maxSandboxes. */
+  waiting: number;
   /** Starts that failed since the pool was created. */
   failures: number;
 }
@@ -37,6 +52,8 @@ interface PoolEvents {
   removed: [sandbox: Sandbox, ms: number];
   /** A released sandbox could not be removed (Docker away); the reaper removes it later. */
   removeFailed: [sandbox: Sandbox, error: Error];
+  /** A released sandbox could not be killed at once; its removal, or the reaper's, stops it. */
+  killFailed: [sandbox: Sandbox, error: Error];
   /** `unhealthyAfter` starts in a row failed: this worker cannot start sandboxes. The pool keeps trying, with backoff. */
   unhealthy: [error: Error];
   /** A start succeeded again after the pool was unhealthy. */
@@ -62,7 +79,8 @@ const UNTIMED_REMOVAL_MS = 1_000;
 
 /**
  * Keeps `size` sandboxes started and waiting, so a mission's first tool call acquires one instead of paying for
- * a container start. A sandbox serves one mission: release() destroys it and the pool starts a fresh one.
+ * a container start. A sandbox serves one mission: release() kills it at once and removes it in the background,
+ * and the pool starts a fresh one. It never holds more than `maxSandboxes`: starts wait for removals.
  */
 export class SandboxPool extends EventEmitter<PoolEvents> {
   private readonly options: SandboxPoolOptions;
@@ -80,6 +98,8 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   /** Each a sandbox on its way out: a removal under way, or a start that a closed pool removes when it ends. */
   private readonly unfinished = new Set<Promise<unknown>>();
   private readonly removalTimes: number[] = [];
+  /** Acquires waiting for room under maxSandboxes, woken in order as removals end. */
+  private readonly waiters: ((closing: boolean) => void)[] = [];
   private warming = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<number> | undefined;
@@ -92,6 +112,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
     if (!Number.isInteger(this.options.size) || this.options.size < 0) throw new RangeError('pool size must be an integer >= 0');
     if (!(this.options.startConcurrency >= 1)) throw new RangeError('startConcurrency must be >= 1');
+    if (!(this.options.maxSandboxes >= Math.max(this.options.size, 1))) throw new RangeError('maxSandboxes must be at least the pool size, and at least 1');
   }
 
   /** Starts filling the pool in the background. */
@@ -100,7 +121,14 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   stats(): PoolStats {
-    return { idle: this.idle.length, inUse: this.inUse.size, starting: this.refilling + this.direct, removing: this.toRemove.length + this.removals, failures: this.failures };
+    return {
+      idle: this.idle.length,
+      inUse: this.inUse.size,
+      starting: this.refilling + this.direct,
+      removing: this.toRemove.length + this.removals,
+      waiting: this.waiters.length,
+      failures: this.failures,
+    };
   }
 
   /** Sandboxes in use or waiting, for the stats collector. */
@@ -117,7 +145,9 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     if (signal?.aborted) throw new AcquireAbortedError();
     const warm = this.idle.shift();
     if (warm) return this.lend(warm);
-    this.direct++;
+    // A start held back for room has its place counted (as `direct`) from the moment it is woken.
+    if (this.held() >= this.options.maxSandboxes) await this.room(signal);
+    else this.direct++;
     const started = this.track(
       this.startOne().then((sandbox) => {
         if (this.closing || signal?.aborted) {
@@ -125,11 +155,19 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
           return undefined;
         }
         return this.lend(sandbox);
-      }).finally(() => this.direct--),
+      }).finally(() => {
+        this.direct--;
+        this.refill();
+      }),
     );
     const sandbox = await (signal ? Promise.race([started, aborted(signal)]) : started);
     if (!sandbox) throw this.closing ? new Error('the sandbox pool is closed') : new AcquireAbortedError();
     return sandbox;
+  }
+
+  /** The most sandboxes the pool holds at once (maxSandboxes). */
+  get limit(): number {
+    return this.options.maxSandboxes;
   }
 
   /** Whether this worker cannot start sandboxes now (`unhealthyAfter` failed starts in a row). */
@@ -138,12 +176,14 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Takes back a sandbox that has served its mission and removes it in the background, a few at a time, so the
-   * mission's worker slot is free at once; the pool starts a replacement.
+   * Takes back a sandbox that has served its mission: kills it at once (nothing the mission left running outlives
+   * it), then removes it in the background, a few at a time, so the mission's worker slot is free at once; the
+   * pool starts a replacement when there is room.
    */
   release(sandbox: Sandbox): void {
     this.inUse.delete(sandbox);
     this.toRemove.push(sandbox);
+    void sandbox.kill().catch((error: Error) => this.emit('killFailed', sandbox, error));
     this.removeNext();
     this.refill();
   }
@@ -176,6 +216,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   close(until = Infinity): Promise<number> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
+      for (const waiter of this.waiters.splice(0)) waiter(true);
       for (const sandbox of [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)]) this.remove(sandbox);
       this.inUse.clear();
       // A start under way ends into a closed pool, which removes what it brings; its removal joins the set first.
@@ -188,6 +229,38 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       return this.unfinished.size;
     })();
     return this.closing;
+  }
+
+  /** Sandboxes the pool holds: warm, in use, starting, released and not yet removed. */
+  private held(): number {
+    return this.idle.length + this.inUse.size + this.refilling + this.direct + this.toRemove.length + this.removals;
+  }
+
+  /**
+   * Resolves once a removal has made room under maxSandboxes, with the place already taken (counted in `direct`)
+   * so nothing else takes it first; rejects when `signal` aborts first, or the pool closes.
+   */
+  private room(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter = (closing: boolean) => {
+        signal?.removeEventListener('abort', abort);
+        if (closing) return reject(new Error('the sandbox pool is closed'));
+        this.direct++;
+        resolve();
+      };
+      const abort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(new AcquireAbortedError());
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+  }
+
+  /** Gives each waiting acquire a place while there is room; the rest wait for the next removal. */
+  private wakeWaiters(): void {
+    while (this.waiters.length > 0 && this.held() < this.options.maxSandboxes) this.waiters.shift()!(false);
   }
 
   private lend(sandbox: Sandbox): Sandbox {
@@ -211,7 +284,10 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     const startedAt = performance.now();
     this.removals++;
     return this.track(
-      sandbox.destroy().finally(() => this.removals--).then(
+      sandbox.destroy().finally(() => {
+        this.removals--;
+        this.refill();
+      }).then(
         () => {
           const ms = performance.now() - startedAt;
           this.removalTimes.push(ms);
@@ -248,10 +324,13 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   private refill(): void {
+    this.wakeWaiters();
     const { size, startConcurrency } = this.options;
     // An unhealthy pool keeps probing with one start at a time, even when it keeps no warm sandboxes.
+    // Missions waiting for room come first: warming starts only when none waits and the bound allows it.
     const wanted = () => this.idle.length + this.refilling < size || (this.unhealthy && this.refilling === 0);
-    while (this.warming && !this.closing && !this.retryTimer && wanted() && this.refilling < startConcurrency) {
+    const allowed = () => this.waiters.length === 0 && this.held() < this.options.maxSandboxes;
+    while (this.warming && !this.closing && !this.retryTimer && wanted() && allowed() && this.refilling < startConcurrency) {
       this.refilling++;
       this.track(
         this.startOne().then(
@@ -264,6 +343,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
           },
           () => {
             this.refilling--;
+            this.wakeWaiters();
             this.retryLater();
           },
         ),

@@ -3,7 +3,7 @@ import { runChaos } from './chaosRun';
 // Restarts the shared dockerd, so it runs alone, after the rest of the suite (jest.alone.config.js).
 jest.setTimeout(600_000);
 
-test('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left', async () => {
+test('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left, none over the bound', async () => {
   const report = await runChaos({
     missions: 40,
     steps: 3,
@@ -16,6 +16,7 @@ test('a batch run while every service fails once ends with every mission succeed
   });
 
   process.stderr.write(`chaos: ${JSON.stringify(report.faults)}\n`);
+  process.stderr.write(`chaos: most running sandboxes of one worker ${report.most_live_sandboxes}, bound ${report.sandbox_bound}\n`);
   expect(report).toMatchObject({
     failures: [],
     stranded: 0,
@@ -26,5 +27,6 @@ test('a batch run while every service fails once ends with every mission succeed
     unplanned_exits: 0,
   });
   expect(report.by_status).toEqual({ succeeded: 40 });
+  expect(report.most_live_sandboxes).toBeLessThanOrEqual(report.sandbox_bound);
   expect(report.faults.map((fault) => fault.recovered_after_ms)).not.toContain(null);
 });

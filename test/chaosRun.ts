@@ -48,6 +48,9 @@ export interface ChaosReport {
   missions_with_wrong_steps: number;
   /** Sandboxes of the fleet left after the workers stopped: must be 0. */
   sandboxes_left: number;
+  /** The most running sandboxes one worker had at once (sampled every 250 ms), and its bound. */
+  most_live_sandboxes: number;
+  sandbox_bound: number;
   /** Processes that exited without being killed by the run: must be 0. */
   unplanned_exits: number;
   faults: FaultRecord[];
@@ -61,6 +64,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const processes = new Map<string, ChildProcess>();
   const planned = new Set<ChildProcess>();
   const unplanned: string[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  let mostLive = 0;
   const watch = (name: string, child: ChildProcess) => {
     processes.set(name, child);
     child.once('exit', (code, signal) => planned.has(child) || unplanned.push(`${name} exited (${code ?? signal})`));
@@ -90,6 +95,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
     if (response.status !== 202) throw new Error(`batch refused: ${response.status} ${await response.text()}`);
     options.log(`submitted ${options.missions} missions`);
+    // Each worker's running sandboxes, sampled while the batch runs: never more than its bound.
+    sampler = setInterval(() => {
+      for (const id of workerIds) {
+        void sandboxesOf(id).then((all) => (mostLive = Math.max(mostLive, all.filter((one) => one.State === 'running').length)), () => undefined);
+      }
+    }, 250);
     await waitFor(async () => Number((await db('steps').count({ n: '*' }))[0]!.n) > 0, 60_000, 'first step');
 
     const restartWorker = async (id: string) => {
@@ -116,6 +127,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const open = async () => Number((await db('missions').whereIn('status', ['queued', 'running']).count({ n: '*' }).catch(() => [{ n: -1 }]))[0]!.n);
     await waitFor(async () => (await open()) === 0, options.timeoutMs, 'every mission ended').catch((error: Error) => options.log(error.message));
+    clearInterval(sampler);
     const batchMs = Date.now() - started;
     options.log(`batch ended after ${batchMs} ms`);
 
@@ -153,11 +165,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
          having count(s.seq) <> ${options.steps} or coalesce(min(s.seq), 0) <> 1 or coalesce(max(s.seq), 0) <> ${options.steps}`,
       ),
       sandboxes_left: sandboxesLeft,
+      most_live_sandboxes: mostLive,
+      sandbox_bound: options.concurrency + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG,
       unplanned_exits: unplanned.length,
       faults: faults.map(({ backAt: _backAt, ...record }) => record),
       batch_ms: batchMs,
     };
   } finally {
+    clearInterval(sampler);
     for (const child of processes.values()) {
       planned.add(child);
       await stopProcess(child, 'SIGKILL');

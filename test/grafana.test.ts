@@ -11,7 +11,7 @@ test('the committed dashboards and alert rules are what their code generates (np
 });
 
 test("promtool accepts the alert rules and the scrape configuration; the dashboards use the provisioned data source's uid", () => {
-  expect(execFileSync('promtool', ['check', 'rules', join(grafana, 'alerts.yml')]).toString()).toMatch(/SUCCESS: 9 rules found/);
+  expect(execFileSync('promtool', ['check', 'rules', join(grafana, 'alerts.yml')]).toString()).toMatch(/SUCCESS: 10 rules found/);
   expect(execFileSync('promtool', ['check', 'config', join(grafana, 'prometheus.yml')]).toString()).toMatch(/is valid prometheus config file/);
   expect(readFileSync(join(grafana, 'provisioning', 'datasources', 'prometheus.yaml'), 'utf8')).toContain(`uid: ${DATASOURCE.uid}`);
 });

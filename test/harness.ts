@@ -55,6 +55,26 @@ export async function sandboxesOf(owner: string): Promise<Docker.ContainerInfo[]
   return docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } });
 }
 
+/** Records when each sandbox of `owner` stopped (`die`) and was removed (`destroy`), by Docker's clock, until stopped. */
+export async function watchSandboxes(owner: string): Promise<{ at(event: 'die' | 'destroy', containerId: string): number | undefined; stop(): void }> {
+  const seen = new Map<string, number>();
+  const stream = (await docker.getEvents({ filters: { type: ['container'], event: ['die', 'destroy'], label: [`${OWNER_LABEL}=${owner}`] } })) as NodeJS.ReadableStream & { destroy(): void };
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines.filter(Boolean)) {
+      const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
+      seen.set(`${event.Action} ${event.id}`, Math.floor(event.timeNano / 1e6));
+    }
+  });
+  return {
+    at: (event, containerId) => [...seen].find(([key]) => key.startsWith(`${event} ${containerId}`))?.[1],
+    stop: () => stream.destroy(),
+  };
+}
+
 export async function removeSandboxes(owner: string): Promise<void> {
   for (const info of await sandboxesOf(owner)) {
     await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);

@@ -7,7 +7,7 @@ import { AcquireAbortedError, SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { startHeartbeat } from '../lib/heartbeat';
-import { removeSandboxes, sandboxesOf } from './harness';
+import { removeSandboxes, sandboxesOf, watchSandboxes } from './harness';
 import { waitFor } from './waitFor';
 
 const owner = `test-lifecycle-${process.pid}`;
@@ -91,7 +91,7 @@ test('the pool keeps warm sandboxes, hands them out, and replaces each one after
   } finally {
     await pool.close();
   }
-  expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, removing: 0, failures: 0 });
+  expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, removing: 0, waiting: 0, failures: 0 });
   expect(await sandboxesOf(owner)).toEqual([]);
 });
 
@@ -112,6 +112,55 @@ test('a mission stopped while its sandbox starts does not wait for the start: th
   } finally {
     await pool.close();
   }
+});
+
+test('a released sandbox is killed at once: what its mission left running dies with it, before its removal', async () => {
+  // One removal at a time: the last sandbox released waits behind two removals, and dies long before its own.
+  const pool = new SandboxPool(driver, { size: 0, removeConcurrency: 1 });
+  const events = await watchSandboxes(owner);
+  try {
+    const [first, second, last] = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    await last.run('sleep 1000 > /dev/null 2>&1 &', limits);
+    [first, second, last].forEach((sandbox) => pool.release(sandbox));
+
+    await waitFor(() => events.at('destroy', second.id) !== undefined && events.at('die', last.id) !== undefined, 30_000, 'removals');
+    expect(events.at('die', last.id)!).toBeLessThan(events.at('destroy', second.id)!);
+    await waitFor(() => events.at('destroy', last.id) !== undefined, 30_000, 'the last removal');
+  } finally {
+    events.stop();
+    await pool.close();
+  }
+  expect(await sandboxesOf(owner)).toEqual([]);
+});
+
+test('a pool never holds more than maxSandboxes: when removals fall behind, a mission waits for one', async () => {
+  const pool = new SandboxPool(driver, { size: 1, maxSandboxes: 3, removeConcurrency: 1 });
+  const held = () => Object.values(pool.stats()).slice(0, 4).reduce((sum, count) => sum + count, 0);
+  let most = 0;
+  let mostRunning = 0;
+  const sampler = setInterval(() => void sandboxesOf(owner).then((all) => (mostRunning = Math.max(mostRunning, all.filter((one) => one.State === 'running').length))), 50);
+  const heldSampler = setInterval(() => (most = Math.max(most, held())), 5);
+  pool.start();
+  try {
+    await waitFor(() => pool.stats().idle === 1);
+    const three = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    expect(held()).toBe(3);
+    three.forEach((sandbox) => pool.release(sandbox));
+
+    const fourth = pool.acquire();
+    expect(pool.stats()).toMatchObject({ waiting: 1, starting: 0 });
+    const sandbox = await fourth;
+    expect((await sandbox.run('echo room', limits)).stdout).toBe('room\n');
+    pool.release(sandbox);
+    await waitFor(() => pool.stats().removing === 0 && pool.stats().idle === 1);
+  } finally {
+    clearInterval(sampler);
+    clearInterval(heldSampler);
+    await pool.close();
+  }
+  expect(most).toBe(3);
+  expect(mostRunning).toBeLessThanOrEqual(3);
+  expect(await sandboxesOf(owner)).toEqual([]);
 });
 
 test('a pool that stops warming removes its idle sandboxes at once and starts no others, while a mission still gets one', async () => {

@@ -111,10 +111,14 @@ export async function startWorker(
   await reap();
   const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
 
-  pool = new SandboxPool(driver, { size: config.SANDBOX_POOL_SIZE });
+  pool = new SandboxPool(driver, {
+    size: config.SANDBOX_POOL_SIZE,
+    maxSandboxes: config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG,
+  });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
   pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
   pool.on('removeFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, err: error }, 'a sandbox could not be removed; the reaper will'));
+  pool.on('killFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, err: error }, 'a released sandbox could not be killed at once; its removal stops it'));
   pool.start();
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
   stats.start();

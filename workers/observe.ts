@@ -48,8 +48,10 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     for (const { reason } of rescues) metrics.sweeperRescues.inc({ reason });
   });
   metrics.beforeScrape.push(() => {
-    const { idle, inUse, starting, removing } = pool.stats();
+    const { idle, inUse, starting, removing, waiting } = pool.stats();
     for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing })) metrics.sandboxes.set({ state }, count);
+    metrics.sandboxLimit.set(pool.limit);
+    metrics.sandboxAcquiresWaiting.set(waiting);
     const { cpuCores, memoryBytes } = stats.totals();
     metrics.sandboxCpu.set(cpuCores);
     metrics.sandboxMemory.set(memoryBytes);
