@@ -1,5 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { startApi, type RunningApi } from '../api/main';
 import { EXIT_CONFIG } from '../lib/service';
@@ -35,6 +39,25 @@ test('a worker whose sandbox image is missing refuses to start, with the configu
   const [code] = await once(worker, 'exit');
 
   expect(code).toBe(EXIT_CONFIG);
+});
+
+test('a second worker on a host whose metrics port is taken says so and stops, with the configuration exit code, before it takes a mission', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+  const { port } = taken.address() as AddressInfo;
+  const log = join(mkdtempSync(join(tmpdir(), 'worker-log-')), 'worker.log');
+  try {
+    const worker = forkWorker(env.config, `${broken}-port`, { METRICS_PORT: String(port) }, log);
+    const [code] = await once(worker, 'exit');
+
+    expect(code).toBe(EXIT_CONFIG);
+    expect(readFileSync(log, 'utf8')).toContain(`METRICS_PORT ${port} is taken (by another worker on this host?)`);
+    const redis = new IORedis(env.config.REDIS_URL);
+    expect(await redis.exists(`${env.config.QUEUE_PREFIX}:worker:${broken}-port`)).toBe(0);
+    redis.disconnect();
+  } finally {
+    taken.close();
+  }
 });
 
 test('a worker whose sandboxes stop starting steps aside: every mission succeeds on the healthy worker', async () => {

@@ -235,8 +235,10 @@ function defaultWorkerId(): string {
 
 if (require.main === module) {
   runService('worker', async (config, logger) => {
-    const worker = await startWorker(config, logger);
-    const server = await serveMetrics(worker.metrics, config.METRICS_PORT);
+    // The port first: a worker that cannot serve its metrics stops before it takes a mission.
+    const metrics = createMetrics();
+    const server = await serveMetrics(metrics, config.METRICS_PORT);
+    const worker = await startWorker(config, logger, undefined, metrics);
     logger.info({ port: server.port }, 'worker metrics served at /metrics');
     return {
       async close(until?: number) {
