@@ -22,7 +22,7 @@ import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { migrateToLatest } from '../migrations';
-import { quantile, writeResult } from './stats';
+import { hostCpuSeconds, quantile, writeResult } from './stats';
 
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
 const SECONDS = 5;
@@ -68,17 +68,35 @@ async function rawBullmqJobsPerMin(): Promise<number> {
 }
 
 /** (b): missions with one `shell` step each, through the pool, against the bare create/start/remove loop. */
-async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin: number }> {
+interface SandboxedRun {
+  perMin: number;
+  barePerMin: number;
+  /** Host CPU seconds per mission, and per bare start (create, start, remove). */
+  cpuPerMission: number;
+  cpuPerBareStart: number;
+  /** The most sandboxes the worker held at once (warm, in use, starting, released), and its bound. */
+  heldHighWater: number;
+  bound: number;
+}
+
+async function sandboxedMissions(db: Knex): Promise<SandboxedRun> {
   const sandboxedConfig = loadConfig({ ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(PARALLEL) });
   const worker = await startWorker(sandboxedConfig, createLogger('silent', 'perf'), `perf-sandboxed-${process.pid}`);
   const producer = createRedis(config.REDIS_URL, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = submitterOf(db, queue);
   let perMin: number;
+  let cpuPerMission: number;
+  let heldHighWater = 0;
+  const sampler = setInterval(() => {
+    const { idle, inUse, starting, removing } = worker.pool.stats();
+    heldHighWater = Math.max(heldHighWater, idle + inUse + starting + removing);
+  }, 5);
   try {
     while (worker.pool.stats().idle < PARALLEL) await new Promise((resolve) => setTimeout(resolve, 20));
     const oneStep = { ...finishOnly, plan: [{ tool: 'shell' as const, input: { command: 'true' } }] };
     const started = performance.now();
+    const cpuBefore = hostCpuSeconds();
     const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: SANDBOXED_MISSIONS }, () => oneStep), SANDBOXED_MISSIONS);
     for (;;) {
       const [{ n }] = await db('missions').where({ batch_id: batchId }).whereIn('status', ['succeeded', 'failed']).count({ n: '*' });
@@ -86,7 +104,9 @@ async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     perMin = SANDBOXED_MISSIONS / ((performance.now() - started) / 60_000);
+    cpuPerMission = (hostCpuSeconds() - cpuBefore) / SANDBOXED_MISSIONS;
   } finally {
+    clearInterval(sampler);
     await submitter.drain();
     await queue.close();
     producer.disconnect();
@@ -94,9 +114,11 @@ async function sandboxedMissions(db: Knex): Promise<{ perMin: number; barePerMin
   }
   const docker = new Docker();
   const driver = new SandboxDriver(docker, { image: config.SANDBOX_IMAGE, runtime: config.SANDBOX_RUNTIME, owner: `perf-bare-${process.pid}`, fleet: 'perf' });
+  const cpuBefore = hostCpuSeconds();
   const bare = await bareStartsPerSecond(docker, driver, SANDBOXED_MISSIONS, PARALLEL);
+  const cpuPerBareStart = (hostCpuSeconds() - cpuBefore) / (SANDBOXED_MISSIONS + 1);
   driver.close();
-  return { perMin, barePerMin: bare * 60 };
+  return { perMin, barePerMin: bare * 60, cpuPerMission, cpuPerBareStart, heldHighWater, bound: worker.pool.limit };
 }
 
 /**
@@ -308,6 +330,10 @@ async function main(): Promise<void> {
         missions_per_min: Math.round(sandboxed.perMin),
         bare_sandbox_starts_per_min: Math.round(sandboxed.barePerMin),
         ratio: Math.round((sandboxed.perMin / sandboxed.barePerMin) * 100) / 100,
+        host_cpu_s_per_mission: Math.round(sandboxed.cpuPerMission * 100) / 100,
+        host_cpu_s_per_bare_start: Math.round(sandboxed.cpuPerBareStart * 100) / 100,
+        sandboxes_held_high_water: sandboxed.heldHighWater,
+        sandboxes_bound: sandboxed.bound,
         parallel: PARALLEL,
       },
       pickup_ms: { p50: quantile(platform.pickups, 0.5), p99: quantile(platform.pickups, 0.99), samples: PICKUPS },
@@ -339,6 +365,8 @@ async function main(): Promise<void> {
       { name: `steps persisted, ${MISSIONS} missions awaiting a step`, value: Math.round(grouped), unit: 'rows/s', baseline: { name: 'single-row inserts', value: Math.round(single) }, target: { on: 'value', atLeast: 20_000 } },
       { name: 'step flush p99', value: quantile(flushes, 0.99), unit: 'ms', target: { on: 'value', atMost: 50 } },
       { name: 'missions with one sandboxed step', value: Math.round(sandboxed.perMin), unit: '/min', baseline: { name: 'bare sandbox starts', value: Math.round(sandboxed.barePerMin) }, target: { on: 'ratio', atLeast: 0.8 } },
+      { name: 'host CPU per sandboxed mission', value: Math.round(sandboxed.cpuPerMission * 100) / 100, unit: 's', baseline: { name: 'per bare sandbox start', value: Math.round(sandboxed.cpuPerBareStart * 100) / 100 } },
+      { name: 'sandboxes held at most by the worker', value: sandboxed.heldHighWater, unit: 'sandboxes', target: { on: 'value', atMost: sandboxed.bound } },
       { name: 'finish-only missions beside sandboxed ones', value: Math.round(mixed.mixedPerMin), unit: '/min', baseline: { name: 'finish-only alone', value: Math.round(mixed.alonePerMin) } },
     ]);
   } finally {

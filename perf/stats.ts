@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +16,13 @@ export function quantile(samples: readonly number[], q: number): number {
 /** p50 and p95 of a list of milliseconds. */
 export function percentiles(samples: readonly number[]): Percentiles {
   return { p50: quantile(samples, 0.5), p95: quantile(samples, 0.95) };
+}
+
+/** CPU time the whole host has spent busy (every core, every process: dockerd, runsc, Postgres, us), in seconds. */
+export function hostCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100; // USER_HZ is 100 on Linux
 }
 
 export async function timed<T>(work: () => Promise<T>): Promise<[ms: number, value: T]> {
