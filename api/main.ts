@@ -7,6 +7,7 @@ import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionStore } from '../jobs/missionStore';
 import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
+import { runRetention } from '../jobs/runRetention';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
@@ -62,6 +63,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   const webhooks = new WebhookStore(db);
   const reader = new ConsoleReader(db);
   const deliverer = runDeliverer(webhooks, config, metrics, logger);
+  const retention = runRetention(db, redis, config, metrics, logger, `api-${hostname()}-${process.pid}`);
   const hub = new MissionEventHub(config.DATABASE_URL, logger);
   await hub.start();
   submitter.on('committed', (count, via) => metrics.missionsAccepted.inc({ via }, count));
@@ -126,6 +128,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
       ],
       ['stop sweeper', () => sweeper.stop()],
       ['stop webhook deliveries', () => deliverer.stop()],
+      ['stop retention', () => retention.stop()],
       ['finish submissions', () => submitter.drain()],
       ['stop event hub', () => hub.close()],
       ['close queue', () => queue.close()],

@@ -74,6 +74,8 @@ const schema = z.object({
   BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
   SWEEP_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Ended missions, batches, idempotency keys and settled webhook deliveries older than this are deleted. */
+  RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   MISSION_DEADLINE_S: z.coerce.number().int().min(1).default(3_600),
   // A Node timer holds at most 2^31 - 1 ms (24.8 days).
   MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).max(2_000_000).default(86_400),

@@ -61,6 +61,12 @@ export function createMetrics() {
       help: 'Webhook deliveries waiting to be sent, read at scrape (API)',
       registers,
     }),
+    retentionPurged: new Counter({
+      name: 'retention_purged_rows_total',
+      help: 'Rows deleted for being older than RETENTION_DAYS, by kind (missions with their steps, batches, ...)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
     sweeps: new Counter({
       name: 'mission_sweeps_total',
       help: 'Sweeps this process ran for stranded missions (one process of the fleet sweeps at a time)',

@@ -11,6 +11,7 @@ import * as idempotentHeaders from './009_idempotent_headers';
 import * as missionsFillfactor from './010_missions_fillfactor';
 import * as batchItemsAndUsage from './011_batch_items_and_usage';
 import * as webhooks from './012_webhooks';
+import * as retention from './013_retention';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -28,6 +29,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['010_missions_fillfactor', missionsFillfactor],
   ['011_batch_items_and_usage', batchItemsAndUsage],
   ['012_webhooks', webhooks],
+  ['013_retention', retention],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -7,6 +7,7 @@ import { MissionProgress } from '../jobs/missionProgress';
 import { Approvals } from '../jobs/approvals';
 import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
+import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
@@ -185,6 +186,7 @@ export async function startWorker(
   sweeper.on('failed', (error) => log.debug({ err: error }, 'a sweep could not run; the next one tries again'));
   sweeper.start();
   const deliverer = runDeliverer(new WebhookStore(db), config, metrics, log);
+  const retention = runRetention(db, sweeperRedis, config, metrics, log, id);
   observeWorker(metrics, { engine, missions, pool, stats, steps, sweeper });
   if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
   log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
@@ -192,6 +194,7 @@ export async function startWorker(
     [
       ['stop sweeper', () => sweeper.stop()],
       ['stop webhook deliveries', () => deliverer.stop()],
+      ['stop retention', () => retention.stop()],
       [
         'drain worker',
         async (until) => {
