@@ -50,7 +50,8 @@ const STATEMENTS: Record<keyof Purged, string> = {
 /**
  * Deletes what is older than RETENTION_DAYS, so no table grows forever: ended missions with their steps, events,
  * model calls and approvals; ended batches with no mission left; idempotency keys; settled webhook deliveries. In
- * chunks of `chunk` rows, one short statement each, for at most `budgetMs` a run; the rest waits for the next run.
+ * chunks of `chunk` rows, one short statement each with a pause as long after it, for at most `budgetMs` a run;
+ * the rest waits for the next run.
  * Every process may run one: a lease in Redis lets one purge at a time.
  */
 export class RetentionPurger extends EventEmitter<RetentionEvents> {
@@ -95,9 +96,12 @@ export class RetentionPurger extends EventEmitter<RetentionEvents> {
     const purged: Purged = { missions: 0, batches: 0, idempotency_keys: 0, webhook_deliveries: 0 };
     for (const kind of Object.keys(STATEMENTS) as (keyof Purged)[]) {
       for (;;) {
+        const chunkStarted = Date.now();
         const { rowCount } = (await this.db.raw(STATEMENTS[kind], { cutoff, chunk: this.options.chunk })) as { rowCount: number };
         purged[kind] += rowCount;
         if (rowCount < this.options.chunk || Date.now() - started > this.options.budgetMs) break;
+        // As long again between chunks: a purge takes at most half of Postgres's time from the missions running.
+        await new Promise((resolve) => setTimeout(resolve, Date.now() - chunkStarted));
       }
     }
     this.emit('purged', purged, Date.now() - started);

@@ -7,7 +7,7 @@ import { RetentionPurger } from './retention';
 
 /** Starts this process's retention purger, as configured: what each purge removed is counted and logged. */
 export function runRetention(db: Knex, redis: Redis, config: Config, metrics: Metrics, logger: Logger, owner: string): RetentionPurger {
-  const purger = new RetentionPurger(db, redis, config.QUEUE_PREFIX, owner, { retentionDays: config.RETENTION_DAYS });
+  const purger = new RetentionPurger(db, redis, config.QUEUE_PREFIX, owner, { retentionDays: config.RETENTION_DAYS, budgetMs: config.RETENTION_BUDGET_MS });
   purger.on('purged', (purged, ms) => {
     for (const [kind, rows] of Object.entries(purged)) metrics.retentionPurged.inc({ kind }, rows);
     if (Object.values(purged).some((rows) => rows > 0)) logger.info({ ...purged, ms, retention_days: config.RETENTION_DAYS }, 'retention: deleted what is past its days');

@@ -76,6 +76,8 @@ const schema = z.object({
   SWEEP_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
   /** Ended missions, batches, idempotency keys and settled webhook deliveries older than this are deleted. */
   RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  /** How long one purge (once a minute) may delete, chunk after chunk: raise it when more ends a minute than it deletes. */
+  RETENTION_BUDGET_MS: z.coerce.number().int().min(100).max(50_000).default(2_000),
   MISSION_DEADLINE_S: z.coerce.number().int().min(1).default(3_600),
   // A Node timer holds at most 2^31 - 1 ms (24.8 days).
   MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).max(2_000_000).default(86_400),
