@@ -48,7 +48,7 @@ export const alertRules: AlertRule[] = [
   },
   {
     alert: 'SandboxRemovalBehind',
-    query: 'max(sandbox_acquires_waiting)',
+    query: 'max(sandbox_acquires_held)',
     op: '>',
     threshold: 0,
     for: '5m',

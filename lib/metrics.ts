@@ -145,9 +145,9 @@ export function createMetrics() {
       help: 'The most sandboxes this worker holds at once (slots + warm pool + removal backlog)',
       registers,
     }),
-    sandboxAcquiresWaiting: new Gauge({
-      name: 'sandbox_acquires_waiting',
-      help: 'Missions of this worker waiting for a sandbox removal to make room under the limit',
+    sandboxAcquiresHeld: new Gauge({
+      name: 'sandbox_acquires_held',
+      help: 'Missions of this worker held back until a sandbox removal makes room under the limit',
       registers,
     }),
     sandboxStartFailures: new Counter({

@@ -51,7 +51,7 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     const { idle, inUse, starting, removing, waiting } = pool.stats();
     for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing })) metrics.sandboxes.set({ state }, count);
     metrics.sandboxLimit.set(pool.limit);
-    metrics.sandboxAcquiresWaiting.set(waiting);
+    metrics.sandboxAcquiresHeld.set(waiting);
     const { cpuCores, memoryBytes } = stats.totals();
     metrics.sandboxCpu.set(cpuCores);
     metrics.sandboxMemory.set(memoryBytes);
