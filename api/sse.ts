@@ -16,7 +16,7 @@ export interface EventStreamOptions {
 }
 
 /** An event as the API streams it: its data as JSON, with the time it was recorded. */
-export const jsonFrame = (event: MissionEvent) =>
+const jsonFrame = (event: MissionEvent) =>
   `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.created_at.toISOString() })}\n\n`;
 
 /**
