@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import type { Queue } from 'bullmq';
 import helmet from 'helmet';
 import type { MissionStore } from '../jobs/missionStore';
+import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { renderMetrics, type Metrics } from '../lib/metrics';
 import type { MissionJobData } from '../lib/queue';
@@ -115,9 +116,10 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
   app.get('/v1/batches/:id/report', async (req, res) => {
-    await batches.findBatch(callerOf(req), req.params.id as string);
-    const html = await batchReportHtml({ ...deps, ...deps.console, renderer }, callerOf(req).tenantId, req.params.id as string);
-    res.attachment(`batch-${req.params.id}-report.html`).type('html').send(html);
+    const id = req.params.id as string;
+    const html = isUuid(id) ? await batchReportHtml({ ...deps, ...deps.console, renderer }, callerOf(req).tenantId, id) : undefined;
+    if (!html) throw HttpProblem.notFound(`batch ${id}`);
+    res.attachment(`batch-${id}-report.html`).type('html').send(html);
   });
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));

@@ -64,6 +64,7 @@ export function batchPages(app: Express, deps: BatchPagesDeps): void {
     try {
       const owner = await ownerOf(req, res);
       const html = await batchReportHtml(deps, owner.tenantId, req.params.id as string);
+      if (!html) throw HttpProblem.notFound(`batch ${req.params.id}`);
       res.attachment(`batch-${req.params.id}-report.html`).type('html').send(html);
     } catch (error) {
       if (error instanceof HttpProblem) return void res.status(error.status).type('text/plain').send(error.title);

@@ -13,8 +13,9 @@ export async function batchReportHtml(
   tenantId: string,
   batchId: string,
 ): Promise<string | undefined> {
-  const [batch, report, traces] = await Promise.all([batches.summary(tenantId, batchId), batches.report(batchId), reader.batchTraces(batchId)]);
+  const batch = await batches.summary(tenantId, batchId);
   if (!batch) return undefined;
+  const [report, traces] = await Promise.all([batches.report(batchId), reader.batchTraces(batchId)]);
   const page: PageContext = { now: Date.now(), inline: renderer.inlineAssets() };
   const missions = traces.map(({ mission }) => ({
     id: mission.id,

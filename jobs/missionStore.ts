@@ -35,7 +35,8 @@ export class MissionStore {
   private readonly jobName: Knex.Raw;
 
   constructor(private readonly db: Knex) {
-    this.jobName = db.raw('left(goal, ?) as goal', [JOB_NAME_CHARS]);
+    // One character more than a job name holds, so a longer goal still gets its ellipsis.
+    this.jobName = db.raw('left(goal, ?) as goal', [JOB_NAME_CHARS + 1]);
   }
 
   /** Commits new queued missions, many rows per statement, in one transaction. Returns them in order. */

@@ -7,8 +7,8 @@ import autocannon from 'autocannon';
 import IORedis from 'ioredis';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
-import { migrateToLatest } from '../migrations';
 import { percentiles, timed, writeResult } from './stats';
+import { freshSchema, runBenchmark } from './benchmark';
 
 const CONNECTIONS = 50;
 const DURATION_S = 10;
@@ -53,8 +53,7 @@ async function load(url: string, options: { method?: 'GET' | 'POST'; body?: stri
 
 async function resetState(): Promise<void> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 1 });
-  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  await freshSchema(db, config.DATABASE_SCHEMA);
   await db.destroy();
   const redis = new IORedis(config.REDIS_URL);
   for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
@@ -110,7 +109,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);

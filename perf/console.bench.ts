@@ -6,10 +6,10 @@ import type { MissionSpec } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
-import { migrateToLatest } from '../migrations';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { startApiProcess, stopApiProcess } from './apiProcess';
 import { percentiles, timed, writeResult } from './stats';
+import { freshSchema, dropSchema, runBenchmark } from './benchmark';
 
 const STEPS = 1_000;
 const ROUNDS = 20;
@@ -54,8 +54,7 @@ async function rounds(url: string, headers: Record<string, string>): Promise<{ m
 }
 
 async function main(): Promise<void> {
-  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  await freshSchema(db, config.DATABASE_SCHEMA);
   const id = await longMission();
   const api = await startApiProcess(env, PORT);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
@@ -91,12 +90,8 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     await stopApiProcess(api);
-    await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-    await db.destroy();
+    await dropSchema(db, config.DATABASE_SCHEMA);
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -21,8 +21,8 @@ import { StepWriter } from '../jobs/stepWriter';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
-import { migrateToLatest } from '../migrations';
 import { hostCpuSeconds, quantile, writeResult } from './stats';
+import { freshSchema, dropSchema, runBenchmark } from './benchmark';
 
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
 const SECONDS = 5;
@@ -304,8 +304,7 @@ async function freshMissions(db: Knex): Promise<string[]> {
 
 async function main(): Promise<void> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 10 });
-  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  await freshSchema(db, config.DATABASE_SCHEMA);
   try {
     const single = await rowsPerSecond(await freshMissions(db), (row) =>
       db('steps').insert({ ...row, input: JSON.stringify(row.input), observation: JSON.stringify(row.observation) }),
@@ -370,8 +369,7 @@ async function main(): Promise<void> {
       { name: 'finish-only missions beside sandboxed ones', value: Math.round(mixed.mixedPerMin), unit: '/min', baseline: { name: 'finish-only alone', value: Math.round(mixed.alonePerMin) } },
     ]);
   } finally {
-    await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-    await db.destroy();
+    await dropSchema(db, config.DATABASE_SCHEMA);
     const redis = createRedis(config.REDIS_URL, 'worker');
     for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
       if (keys.length > 0) await redis.del(...keys);
@@ -380,7 +378,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);

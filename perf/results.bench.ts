@@ -8,10 +8,10 @@ import type { MissionSpec } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
-import { migrateToLatest } from '../migrations';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { startApiProcess, stopApiProcess } from './apiProcess';
 import { writeResult } from './stats';
+import { freshSchema, dropSchema, runBenchmark } from './benchmark';
 
 const MISSIONS = 100_000;
 const PAGE = 1_000;
@@ -71,8 +71,7 @@ async function exportOverHttp(batchId: string, apiPid: number): Promise<{ linesP
 }
 
 async function main(): Promise<void> {
-  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-  await migrateToLatest(db, config.DATABASE_SCHEMA);
+  await freshSchema(db, config.DATABASE_SCHEMA);
   const batchId = await finishedBatch();
   const api = await startApiProcess(env, PORT);
   try {
@@ -93,12 +92,8 @@ async function main(): Promise<void> {
     ]);
   } finally {
     await stopApiProcess(api);
-    await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-    await db.destroy();
+    await dropSchema(db, config.DATABASE_SCHEMA);
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);

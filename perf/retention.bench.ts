@@ -10,9 +10,9 @@ import { RetentionPurger } from '../jobs/retention';
 import { StepWriter } from '../jobs/stepWriter';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
-import { migrateToLatest } from '../migrations';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { writeResult } from './stats';
+import { freshSchema, dropSchema, runBenchmark } from './benchmark';
 
 const SIZED = 100_000;
 const PER_DAY = 10_000;
@@ -52,11 +52,6 @@ async function sizeMb(): Promise<number> {
   return Math.round(Number(rows[0].bytes) / 2 ** 20);
 }
 
-async function fresh(): Promise<void> {
-  await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-  await migrateToLatest(db, config.DATABASE_SCHEMA);
-}
-
 /** Steps per second written through StepWriter by WRITERS missions, each awaiting its step, for WRITE_SECONDS. */
 async function stepsPerSecond(writeDb: Knex): Promise<number> {
   const spec = { goal: 'writes', policy: 'scripted' as const, plan: [], max_steps: 1_000_000, deadline_s: 3_600, metadata: {} };
@@ -82,12 +77,12 @@ async function main(): Promise<void> {
   // A lease of 1 ms: the benchmark purges as often as it likes.
   const purger = (retentionDays: number, budgetMs = Infinity) => new RetentionPurger(db, redis, config.QUEUE_PREFIX, 'perf', { retentionDays, everyMs: 1, budgetMs });
   try {
-    await fresh();
+    await freshSchema(db, config.DATABASE_SCHEMA);
     await endedMissions(SIZED, new Date());
     await db.raw('vacuum analyze');
     const perHundredThousand = await sizeMb();
 
-    await fresh();
+    await freshSchema(db, config.DATABASE_SCHEMA);
     const start = Date.now() - DAYS * DAY_MS;
     const byDay: number[] = [];
     for (let day = 1; day <= DAYS; day++) {
@@ -99,7 +94,7 @@ async function main(): Promise<void> {
     }
 
     // (c): an old backlog to purge, then the same writes without and with a purge deleting it meanwhile.
-    await fresh();
+    await freshSchema(db, config.DATABASE_SCHEMA);
     await endedMissions(SIZED, new Date(Date.now() - 40 * DAY_MS));
     const alone = await stepsPerSecond(db);
     let purging = true;
@@ -123,12 +118,8 @@ async function main(): Promise<void> {
     ]);
   } finally {
     redis.disconnect();
-    await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
-    await db.destroy();
+    await dropSchema(db, config.DATABASE_SCHEMA);
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -7,6 +7,7 @@ import { SandboxPool } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
 import { bareStartsPerSecond } from './bareStarts';
 import { percentiles, timed, writeResult } from './stats';
+import { runBenchmark } from './benchmark';
 
 const STEPS = 300;
 const EXECS = 60;
@@ -128,7 +129,4 @@ async function main(): Promise<void> {
   ]);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(main);
