@@ -98,8 +98,8 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   /** Each a sandbox on its way out: a removal under way, or a start that a closed pool removes when it ends. */
   private readonly unfinished = new Set<Promise<unknown>>();
   private readonly removalTimes: number[] = [];
-  /** Acquires waiting for room under maxSandboxes, woken in order as removals end. */
-  private readonly waiters: ((closing: boolean) => void)[] = [];
+  /** Acquires waiting at the bound, served in order: a warm sandbox as one comes, or a place once a removal ends. */
+  private readonly waiters: ((grant: Grant) => void)[] = [];
   private warming = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<number> | undefined;
@@ -145,9 +145,12 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     if (signal?.aborted) throw new AcquireAbortedError();
     const warm = this.idle.shift();
     if (warm) return this.lend(warm);
-    // A start held back for room has its place counted (as `direct`) from the moment it is woken.
-    if (this.held() >= this.options.maxSandboxes) await this.room(signal);
-    else this.direct++;
+    // At the bound, a mission waits for a warm sandbox or for a removal to make room; a place it is given is
+    // counted (as `direct`) from that moment, so nothing else takes it first.
+    if (this.held() >= this.options.maxSandboxes) {
+      const granted = await this.room(signal);
+      if (granted) return this.lend(granted);
+    } else this.direct++;
     const started = this.track(
       this.startOne().then((sandbox) => {
         if (this.closing || signal?.aborted) {
@@ -216,7 +219,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   close(until = Infinity): Promise<number> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
-      for (const waiter of this.waiters.splice(0)) waiter(true);
+      for (const waiter of this.waiters.splice(0)) waiter('closed');
       for (const sandbox of [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)]) this.remove(sandbox);
       this.inUse.clear();
       // A start under way ends into a closed pool, which removes what it brings; its removal joins the set first.
@@ -237,16 +240,18 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Resolves once a removal has made room under maxSandboxes, with the place already taken (counted in `direct`)
-   * so nothing else takes it first; rejects when `signal` aborts first, or the pool closes.
+   * Resolves with a warm sandbox that became ready, or with undefined once a removal made room (the place already
+   * counted in `direct`); rejects when `signal` aborts first, or the pool closes.
    */
-  private room(signal?: AbortSignal): Promise<void> {
+  private room(signal?: AbortSignal): Promise<Sandbox | undefined> {
     return new Promise((resolve, reject) => {
-      const waiter = (closing: boolean) => {
+      const waiter = (grant: Grant) => {
         signal?.removeEventListener('abort', abort);
-        if (closing) return reject(new Error('the sandbox pool is closed'));
-        this.direct++;
-        resolve();
+        if (grant === 'closed') return reject(new Error('the sandbox pool is closed'));
+        // Counted at once, a place as starting and a sandbox as in use, so the bound holds in between.
+        if (grant === 'place') this.direct++;
+        else this.inUse.add(grant);
+        resolve(grant === 'place' ? undefined : grant);
       };
       const abort = () => {
         const at = this.waiters.indexOf(waiter);
@@ -258,9 +263,10 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Gives each waiting acquire a place while there is room; the rest wait for the next removal. */
+  /** Serves waiting acquires in order: warm sandboxes first, then places while there is room. */
   private wakeWaiters(): void {
-    while (this.waiters.length > 0 && this.held() < this.options.maxSandboxes) this.waiters.shift()!(false);
+    while (this.waiters.length > 0 && this.idle.length > 0) this.waiters.shift()!(this.idle.shift()!);
+    while (this.waiters.length > 0 && this.held() < this.options.maxSandboxes) this.waiters.shift()!('place');
   }
 
   private lend(sandbox: Sandbox): Sandbox {
@@ -370,6 +376,9 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     this.refill();
   }
 }
+
+/** What a waiting acquire is given: a warm sandbox, a place to start one, or the news that the pool closed. */
+type Grant = Sandbox | 'place' | 'closed';
 
 /** Resolves to undefined once `signal` aborts. */
 function aborted(signal: AbortSignal): Promise<undefined> {

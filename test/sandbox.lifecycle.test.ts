@@ -163,6 +163,28 @@ test('a pool never holds more than maxSandboxes: when removals fall behind, a mi
   expect(await sandboxesOf(owner)).toEqual([]);
 });
 
+test('a mission waiting at the bound gets the warm sandbox that comes next', async () => {
+  const pool = new SandboxPool(driver, { size: 1, maxSandboxes: 2 });
+  pool.start();
+  try {
+    await waitFor(() => pool.stats().idle === 1);
+    const first = await pool.acquire(); // its replacement starts at once: the pool now holds its bound
+    expect(pool.stats()).toMatchObject({ inUse: 1, starting: 1 });
+
+    const second = pool.acquire();
+    expect(pool.stats().waiting).toBe(1);
+    const warm = await second;
+
+    expect(pool.stats()).toMatchObject({ inUse: 2, waiting: 0, idle: 0 });
+    expect((await warm.run('echo warm', limits)).stdout).toBe('warm\n');
+    pool.release(first);
+    pool.release(warm);
+  } finally {
+    await pool.close();
+  }
+  expect(await sandboxesOf(owner)).toEqual([]);
+});
+
 test('a pool that stops warming removes its idle sandboxes at once and starts no others, while a mission still gets one', async () => {
   const pool = new SandboxPool(driver, { size: 2 });
   pool.start();
