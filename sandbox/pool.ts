@@ -95,6 +95,8 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private removing = 0;
   /** Every removal under way: background, on close, or of a sandbox no longer wanted. */
   private removals = 0;
+  /** Sandboxes whose removal is under way. */
+  private readonly leaving = new Set<Sandbox>();
   /** Each a sandbox on its way out: a removal under way, or a start that a closed pool removes when it ends. */
   private readonly unfinished = new Set<Promise<unknown>>();
   private readonly removalTimes: number[] = [];
@@ -134,6 +136,15 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   /** Sandboxes in use or waiting, for the stats collector. */
   sandboxes(): Sandbox[] {
     return [...this.idle, ...this.inUse];
+  }
+
+  /**
+   * Whether the pool still holds this container: waiting, in use, or released and not yet removed. The reaper
+   * asks, so it never removes beside the pool's own removal (Docker answers the second with 409, which reads as
+   * done while the first is still under way).
+   */
+  holds(containerId: string): boolean {
+    return [...this.idle, ...this.inUse, ...this.toRemove, ...this.leaving].some((sandbox) => sandbox.id === containerId);
   }
 
   /**
@@ -289,9 +300,11 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private remove(sandbox: Sandbox): Promise<unknown> {
     const startedAt = performance.now();
     this.removals++;
+    this.leaving.add(sandbox);
     return this.track(
       sandbox.destroy().finally(() => {
         this.removals--;
+        this.leaving.delete(sandbox);
         this.refill();
       }).then(
         () => {

@@ -230,6 +230,27 @@ test('the reaper removes sandboxes whose worker is gone (missing on two passes) 
   }
 });
 
+test("the worker's own reaper leaves a released sandbox to the pool's removal queue, killed as it is", async () => {
+  const pool = new SandboxPool(driver, { size: 0, removeConcurrency: 1 });
+  const events = await watchSandboxes(owner);
+  const reaper = new SandboxReaper(docker, fleet, owner, async () => true, (id) => pool.holds(id), 60_000);
+  try {
+    const three = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    three.forEach((sandbox) => pool.release(sandbox));
+    const last = three[2]!;
+    await waitFor(() => events.at('die', last.id) !== undefined, 30_000, 'the last one killed');
+    expect(pool.holds(last.id)).toBe(true); // queued behind two removals, stopped: an "exited" sandbox of ours
+
+    expect(await reaper.reap()).toEqual([]);
+    await waitFor(() => events.at('destroy', last.id) !== undefined, 30_000, "the pool's own removal");
+    expect(pool.holds(last.id)).toBe(false);
+  } finally {
+    events.stop();
+    await pool.close();
+  }
+  expect(await sandboxesOf(owner)).toEqual([]);
+});
+
 test('sandbox CPU and memory are sampled in the background and served from a cache', async () => {
   const sandbox = await driver.start();
   const collector = new SandboxStatsCollector(docker, () => [sandbox]);

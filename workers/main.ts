@@ -101,7 +101,7 @@ export async function startWorker(
     config.QUEUE_PREFIX,
     id,
     heartbeat.isAlive,
-    (containerId) => (pool?.sandboxes() ?? []).some((sandbox) => sandbox.id === containerId),
+    (containerId) => pool?.holds(containerId) ?? false,
     REAP_EVERY_MS,
   );
   const reap = () =>
