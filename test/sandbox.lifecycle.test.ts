@@ -115,16 +115,17 @@ test('a mission stopped while its sandbox starts does not wait for the start: th
 });
 
 test('a released sandbox is killed at once: what its mission left running dies with it, before its removal', async () => {
-  // One removal at a time: the last sandbox released waits behind two removals, and dies long before its own.
+  // One removal at a time: the last sandbox released waits behind five removals, and dies long before its own.
   const pool = new SandboxPool(driver, { size: 0, removeConcurrency: 1 });
   const events = await watchSandboxes(owner);
   try {
-    const [first, second, last] = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    const sandboxes = await Promise.all(Array.from({ length: 6 }, () => pool.acquire()));
+    const [last, ahead] = [sandboxes[5]!, sandboxes[4]!];
     await last.run('sleep 1000 > /dev/null 2>&1 &', limits);
-    [first, second, last].forEach((sandbox) => pool.release(sandbox));
+    sandboxes.forEach((sandbox) => pool.release(sandbox));
 
-    await waitFor(() => events.at('destroy', second.id) !== undefined && events.at('die', last.id) !== undefined, 30_000, 'removals');
-    expect(events.at('die', last.id)!).toBeLessThan(events.at('destroy', second.id)!);
+    await waitFor(() => events.at('destroy', ahead.id) !== undefined && events.at('die', last.id) !== undefined, 30_000, 'removals');
+    expect(events.at('die', last.id)!).toBeLessThan(events.at('destroy', ahead.id)!);
     await waitFor(() => events.at('destroy', last.id) !== undefined, 30_000, 'the last removal');
   } finally {
     events.stop();
