@@ -28,6 +28,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     step_count: mission.step_count,
     usage: missionUsage(mission),
     ...(spec.token_limit !== undefined && { token_limit: spec.token_limit }),
+    ...(spec.fresh_sandbox !== undefined && { fresh_sandbox: spec.fresh_sandbox }),
     worker_id: mission.worker_id,
     workers: mission.workers,
     created_at: iso(mission.created_at),

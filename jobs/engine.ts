@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
+import type { Claim } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionOutcome, ModelUsage, Step } from './mission';
 import { HandedBackError, MissionStops } from './missionStops';
@@ -27,8 +28,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 /** Where the engine gets a mission's sandbox, and gives it back when the mission ends (sandbox/pool.ts). */
 export interface SandboxSource {
   /** Rejects at once when `signal` aborts before a sandbox is ready. */
-  acquire(signal: AbortSignal): Promise<Sandbox>;
-  /** Takes the sandbox back and removes it in the background. */
+  acquire(signal: AbortSignal, claim: Claim): Promise<Sandbox>;
+  /** Takes the sandbox back: it is removed in the background, or reset for the tenant's next mission. */
   release(sandbox: Sandbox): void;
 }
 
@@ -224,7 +225,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
           return { status: 'waiting_approval', steps: history.length };
         } else {
           // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
-          lease.sandbox ??= await this.deps.sandboxes.acquire(signal).catch((error: unknown) => {
+          const claim = { tenant: mission.tenant_id, fresh: mission.spec.fresh_sandbox };
+          lease.sandbox ??= await this.deps.sandboxes.acquire(signal, claim).catch((error: unknown) => {
             if (signal.aborted) return undefined;
             throw error;
           });

@@ -73,6 +73,11 @@ export function missionSpecSchema(limits: MissionLimits) {
       /** Tools whose calls wait for a human's approval (POST /v1/missions/:id/approvals) before they run. */
       require_approval: z.array(z.enum(['shell', 'python', 'read_file', 'write_file'])).max(4).optional(),
       max_steps: z.number().int().min(1).max(1_000).default(100),
+      /**
+       * Where workers reuse sandboxes within a tenant (SANDBOX_REUSE=tenant): true gives this mission one that no
+       * mission ran in. Without reuse every mission's sandbox is fresh anyway.
+       */
+      fresh_sandbox: z.boolean().optional(),
       /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
       token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */

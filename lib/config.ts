@@ -49,6 +49,10 @@ const schema = z.object({
   SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
   /** Released sandboxes (killed, not yet removed) a worker may hold on top of its slots and warm pool. */
   SANDBOX_REMOVAL_BACKLOG: z.coerce.number().int().min(1).max(1_000).default(4),
+  /** `tenant`: a sandbox that served a mission is reset and may serve the same tenant's next ones (docs/sandboxes.md). */
+  SANDBOX_REUSE: z.enum(['off', 'tenant']).default('off'),
+  SANDBOX_REUSE_MAX_MISSIONS: z.coerce.number().int().min(2).max(100_000).default(100),
+  SANDBOX_REUSE_MAX_AGE_S: z.coerce.number().int().min(1).default(900),
   SANDBOX_MEMORY_MB: z.coerce.number().int().min(16).default(512),
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),

@@ -136,7 +136,7 @@ export function createMetrics() {
     // Workers: sandboxes.
     sandboxes: new Gauge({
       name: 'sandbox_pool_sandboxes',
-      help: 'Sandboxes of this worker by state (idle, in_use, starting, removing: released, killed, not yet removed)',
+      help: 'Sandboxes of this worker by state (idle, in_use, starting, removing: released, killed, not yet removed; with reuse, parked for a tenant and resetting)',
       labelNames: ['state'] as const,
       registers,
     }),
@@ -148,6 +148,17 @@ export function createMetrics() {
     sandboxAcquiresHeld: new Gauge({
       name: 'sandbox_acquires_held',
       help: 'Missions of this worker held back until a sandbox removal makes room under the limit',
+      registers,
+    }),
+    sandboxResets: new Counter({
+      name: 'sandbox_resets_total',
+      help: 'Released sandboxes reset for their tenant (SANDBOX_REUSE=tenant), by outcome: ok, or failed (removed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    sandboxReuses: new Counter({
+      name: 'sandbox_reuses_total',
+      help: 'Missions that were handed a reset sandbox of their tenant instead of a fresh one',
       registers,
     }),
     sandboxStartFailures: new Counter({

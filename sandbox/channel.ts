@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex } from 'node:stream';
 import { bytesToText, type StoredBytes } from '../lib/text';
 import { SandboxGoneError, SandboxRequestError } from './errors';
@@ -40,7 +41,8 @@ export interface FileContent {
 type Reply =
   | { kind: 'ok' }
   | { kind: 'done'; result: CommandResult }
-  | { kind: 'data'; file: FileContent };
+  | { kind: 'data'; file: FileContent }
+  | { kind: 'wiped'; secret: string };
 type Waiter = { resolve(reply: Reply): void; reject(error: Error): void };
 
 /** How long past a command's own timeout we wait for the channel before declaring the sandbox gone. */
@@ -58,6 +60,8 @@ export class StepChannel {
   private buffered: Buffer = Buffer.alloc(0);
   private closedBecause: Error | undefined;
   private readonly closeListeners: ((reason: Error) => void)[] = [];
+  /** Known only to us and the channel process: its answer to a reset tells it (see reset() in channel.c). */
+  private secret = newSecret();
 
   constructor(
     private readonly stream: Duplex,
@@ -84,7 +88,7 @@ export class StepChannel {
 
   /** Resolves once the channel process inside answers, i.e. the sandbox is ready for steps. */
   async ready(timeoutMs: number): Promise<void> {
-    await this.request((id) => [`PING ${id}`], timeoutMs);
+    await this.request((id) => [`PING ${id} ${this.secret}`], timeoutMs);
   }
 
   async run(command: string, options: RunOptions): Promise<CommandResult> {
@@ -110,6 +114,22 @@ export class StepChannel {
   async writeFile(path: string, data: Buffer): Promise<void> {
     const pathBytes = Buffer.from(path);
     await this.request((id) => [`WRITE ${id} ${pathBytes.length} ${data.length}`, pathBytes, data], FILE_TIMEOUT_MS);
+  }
+
+  /**
+   * Makes the sandbox as it started (channel.c's reset): every other process killed, the scratch directories
+   * emptied, all of it verified. Rejects when it could not be (the channel then exits), or when the answer does
+   * not tell the secret: then a process of the last mission took the request, and the channel is closed.
+   */
+  async reset(timeoutMs: number): Promise<void> {
+    const next = newSecret();
+    const reply = await this.request((id) => [`RESET ${id} ${next}`], timeoutMs);
+    if (reply.kind !== 'wiped' || reply.secret !== this.secret) {
+      const error = new SandboxGoneError('the reset was answered without its secret: a process of the last mission forged it');
+      this.close(error);
+      throw error;
+    }
+    this.secret = next;
   }
 
   /** Fails every waiting request with `reason`; later requests fail at once. */
@@ -154,9 +174,14 @@ export class StepChannel {
       }
       this.buffered = this.buffered.subarray(newline + 1 + parsed.consumed);
       const waiter = this.waiting.get(parsed.id);
+      if (!waiter) {
+        // Nothing asked for it: a step's process wrote it (it can open the channel's stdout under gVisor).
+        this.close(new SandboxGoneError('the step channel sent a reply nobody asked for'));
+        return;
+      }
       this.waiting.delete(parsed.id);
-      if (parsed.error !== undefined) waiter?.reject(new SandboxRequestError(parsed.error));
-      else waiter?.resolve(parsed.reply);
+      if (parsed.error !== undefined) waiter.reject(new SandboxRequestError(parsed.error));
+      else waiter.resolve(parsed.reply);
     }
   }
 }
@@ -164,6 +189,10 @@ export class StepChannel {
 type Parsed = { id: number; consumed: number } & ({ reply: Reply; error?: undefined } | { error: string });
 
 function parseReply([verb, ...numbers]: string[], body: Buffer): Parsed | 'incomplete' | 'garbled' {
+  if (verb === 'WIPED' && numbers.length === 2) {
+    const id = Number(numbers[0]);
+    return Number.isSafeInteger(id) ? { id, consumed: 0, reply: { kind: 'wiped', secret: numbers[1]! } } : 'garbled';
+  }
   const n = numbers.map(Number);
   if (n.some((value) => !Number.isSafeInteger(value))) return 'garbled';
   const [id] = n;
@@ -203,4 +232,8 @@ function parseReply([verb, ...numbers]: string[], body: Buffer): Parsed | 'incom
     return { id, consumed: stdoutLength! + stderrLength!, reply: { kind: 'done', result } };
   }
   return 'garbled';
+}
+
+function newSecret(): string {
+  return randomBytes(32).toString('hex');
 }

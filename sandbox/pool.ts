@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { ParkedSandboxes, refusal, type ReuseOptions } from './parked';
 import type { Sandbox } from './sandbox';
 
 export interface SandboxPoolOptions {
@@ -18,6 +19,11 @@ export interface SandboxPoolOptions {
    * Default: no bound.
    */
   maxSandboxes: number;
+  /**
+   * Reuse within a tenant (SANDBOX_REUSE=tenant): a released sandbox that may serve again is reset and parked
+   * for its tenant's next mission instead of being removed. Default: off, every mission a fresh sandbox.
+   */
+  reuse: ReuseOptions | undefined;
 }
 
 export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = {
@@ -27,6 +33,7 @@ export const DEFAULT_POOL_OPTIONS: SandboxPoolOptions = {
   retryDelayMs: 1_000,
   unhealthyAfter: 3,
   maxSandboxes: Infinity,
+  reuse: undefined,
 };
 
 export interface PoolStats {
@@ -40,6 +47,16 @@ export interface PoolStats {
   waiting: number;
   /** Starts that failed since the pool was created. */
   failures: number;
+  /** Reset and waiting for their tenants' next missions. */
+  parked: number;
+  /** Released and being reset. */
+  resetting: number;
+}
+
+/** Who a sandbox is for: a mission of `tenant`; `fresh` when it must be one no mission ran in. */
+export interface Claim {
+  tenant: string;
+  fresh?: boolean;
 }
 
 interface PoolEvents {
@@ -52,6 +69,12 @@ interface PoolEvents {
   removed: [sandbox: Sandbox, ms: number];
   /** A released sandbox could not be removed (Docker away); the reaper removes it later. */
   removeFailed: [sandbox: Sandbox, error: Error];
+  /** A released sandbox was reset in `ms` and parked for its tenant. */
+  reset: [sandbox: Sandbox, ms: number];
+  /** A released sandbox's reset failed; it is removed. */
+  resetFailed: [sandbox: Sandbox, error: Error];
+  /** A parked sandbox was handed to its tenant's next mission. */
+  reused: [sandbox: Sandbox];
   /** A released sandbox could not be killed at once; its removal, or the reaper's, stops it. */
   killFailed: [sandbox: Sandbox, error: Error];
   /** `unhealthyAfter` starts in a row failed: this worker cannot start sandboxes. The pool keeps trying, with backoff. */
@@ -80,7 +103,8 @@ const UNTIMED_REMOVAL_MS = 1_000;
 /**
  * Keeps `size` sandboxes started and waiting, so a mission's first tool call acquires one instead of paying for
  * a container start. A sandbox serves one mission: release() kills it at once and removes it in the background,
- * and the pool starts a fresh one. It never holds more than `maxSandboxes`: starts wait for removals.
+ * and the pool starts a fresh one. With `reuse`, a sandbox that may serve again is reset and parked for its
+ * tenant instead. It never holds more than `maxSandboxes`: starts wait for removals.
  */
 export class SandboxPool extends EventEmitter<PoolEvents> {
   private readonly options: SandboxPoolOptions;
@@ -100,8 +124,13 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   /** Each a sandbox on its way out: a removal under way, or a start that a closed pool removes when it ends. */
   private readonly unfinished = new Set<Promise<unknown>>();
   private readonly removalTimes: number[] = [];
-  /** Acquires waiting at the bound, served in order: a warm sandbox as one comes, or a place once a removal ends. */
-  private readonly waiters: ((grant: Grant) => void)[] = [];
+  /**
+   * Acquires waiting at the bound, served in order: their tenant's parked sandbox or a warm one as one comes, or
+   * a place once a removal ends.
+   */
+  private readonly waiters: Waiter[] = [];
+  private readonly parked: ParkedSandboxes;
+  private readonly resetting = new Set<Sandbox>();
   private warming = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<number> | undefined;
@@ -115,6 +144,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     if (!Number.isInteger(this.options.size) || this.options.size < 0) throw new RangeError('pool size must be an integer >= 0');
     if (!(this.options.startConcurrency >= 1)) throw new RangeError('startConcurrency must be >= 1');
     if (!(this.options.maxSandboxes >= Math.max(this.options.size, 1))) throw new RangeError('maxSandboxes must be at least the pool size, and at least 1');
+    this.parked = new ParkedSandboxes(this.options.reuse?.maxParked ?? 0);
   }
 
   /** Starts filling the pool in the background. */
@@ -130,12 +160,14 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       removing: this.toRemove.length + this.removals,
       waiting: this.waiters.length,
       failures: this.failures,
+      parked: this.parked.size,
+      resetting: this.resetting.size,
     };
   }
 
-  /** Sandboxes in use or waiting, for the stats collector. */
+  /** Sandboxes in use, waiting or being reset, for the stats collector. */
   sandboxes(): Sandbox[] {
-    return [...this.idle, ...this.inUse];
+    return [...this.idle, ...this.inUse, ...this.parked.all(), ...this.resetting];
   }
 
   /**
@@ -144,23 +176,24 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
    * done while the first is still under way).
    */
   holds(containerId: string): boolean {
-    return [...this.idle, ...this.inUse, ...this.toRemove, ...this.leaving].some((sandbox) => sandbox.id === containerId);
+    return [...this.sandboxes(), ...this.toRemove, ...this.leaving].some((sandbox) => sandbox.id === containerId);
   }
 
   /**
-   * A warm sandbox at once, or a new one when none is waiting. When `signal` aborts first, rejects with
-   * AcquireAbortedError at once; the sandbox being started for it is removed when its start ends.
+   * The claim's tenant's parked sandbox (with reuse), a warm one, or a new one when none is waiting. When
+   * `signal` aborts first, rejects with AcquireAbortedError at once; the sandbox being started for it is removed
+   * when its start ends.
    */
-  async acquire(signal?: AbortSignal): Promise<Sandbox> {
+  async acquire(signal?: AbortSignal, claim?: Claim): Promise<Sandbox> {
     if (this.closing) throw new Error('the sandbox pool is closed');
     if (signal?.aborted) throw new AcquireAbortedError();
-    const warm = this.idle.shift();
-    if (warm) return this.lend(warm);
-    // At the bound, a mission waits for a warm sandbox or for a removal to make room; a place it is given is
-    // counted (as `direct`) from that moment, so nothing else takes it first.
+    const ready = this.parkedFor(claim) ?? this.idle.shift();
+    if (ready) return this.lend(ready, claim);
+    // At the bound, a mission waits for a parked or warm sandbox, or for a removal to make room; a place it is
+    // given is counted (as `direct`) from that moment, so nothing else takes it first.
     if (this.held() >= this.options.maxSandboxes) {
-      const granted = await this.room(signal);
-      if (granted) return this.lend(granted);
+      const granted = await this.room(signal, claim);
+      if (granted) return this.lend(granted, claim);
     } else this.direct++;
     const started = this.track(
       this.startOne().then((sandbox) => {
@@ -168,7 +201,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
           this.remove(sandbox);
           return undefined;
         }
-        return this.lend(sandbox);
+        return this.lend(sandbox, claim);
       }).finally(() => {
         this.direct--;
         this.refill();
@@ -190,16 +223,24 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Takes back a sandbox that has served its mission: kills it at once (nothing the mission left running outlives
-   * it), then removes it in the background, a few at a time, so the mission's worker slot is free at once; the
-   * pool starts a replacement when there is room.
+   * Takes back a sandbox that has served its mission. With reuse, one that may serve again is reset (nothing the
+   * mission left, running or written, outlives that) and parked for its tenant. Any other is killed at once,
+   * then removed in the background, a few at a time, so the mission's worker slot is free at once; the pool
+   * starts a replacement when there is room.
    */
   release(sandbox: Sandbox): void {
     this.inUse.delete(sandbox);
-    this.toRemove.push(sandbox);
-    void sandbox.kill().catch((error: Error) => this.emit('killFailed', sandbox, error));
-    this.removeNext();
-    this.refill();
+    const { reuse } = this.options;
+    if (reuse && this.warming && !this.closing && !refusal(sandbox, reuse)) {
+      this.resetting.add(sandbox);
+      const startedAt = performance.now();
+      sandbox.reset(reuse.resetTimeoutMs).then(
+        () => this.resetDone(sandbox, performance.now() - startedAt),
+        (error: Error) => this.resetDone(sandbox, error),
+      );
+      return;
+    }
+    this.retire(sandbox);
   }
 
   /**
@@ -209,7 +250,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   stopWarming(): void {
     this.warming = false;
     clearTimeout(this.retryTimer);
-    for (const sandbox of this.idle.splice(0)) this.remove(sandbox);
+    for (const sandbox of [...this.idle.splice(0), ...this.parked.takeAll()]) this.remove(sandbox);
   }
 
   /**
@@ -217,7 +258,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
    * recent one for each pair (removals are CPU-bound, and run side by side).
    */
   removalEstimateMs(): number {
-    const held = this.idle.length + this.inUse.size + this.toRemove.length + this.unfinished.size;
+    const held = this.sandboxes().length + this.toRemove.length + this.unfinished.size;
     const slowest = this.removalTimes.length > 0 ? Math.max(...this.removalTimes) : UNTIMED_REMOVAL_MS;
     return slowest * Math.ceil(held / 2);
   }
@@ -231,8 +272,10 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
       for (const waiter of this.waiters.splice(0)) waiter('closed');
-      for (const sandbox of [...this.idle.splice(0), ...this.inUse, ...this.toRemove.splice(0)]) this.remove(sandbox);
+      const held = [...this.idle.splice(0), ...this.inUse, ...this.parked.takeAll(), ...this.resetting, ...this.toRemove.splice(0)];
       this.inUse.clear();
+      this.resetting.clear();
+      for (const sandbox of held) this.remove(sandbox);
       // A start under way ends into a closed pool, which removes what it brings; its removal joins the set first.
       while (this.unfinished.size > 0 && Date.now() < until) {
         let timer: NodeJS.Timeout | undefined;
@@ -245,18 +288,55 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return this.closing;
   }
 
-  /** Sandboxes the pool holds: warm, in use, starting, released and not yet removed. */
+  /** Sandboxes the pool holds: warm, in use, starting, parked, being reset, released and not yet removed. */
   private held(): number {
-    return this.idle.length + this.inUse.size + this.refilling + this.direct + this.toRemove.length + this.removals;
+    const ready = this.idle.length + this.inUse.size + this.parked.size + this.resetting.size;
+    return ready + this.refilling + this.direct + this.toRemove.length + this.removals;
+  }
+
+  /** Kills a sandbox at once and queues its removal; a replacement starts when there is room. */
+  private retire(sandbox: Sandbox): void {
+    this.queueRemoval(sandbox);
+    this.refill();
+  }
+
+  private queueRemoval(sandbox: Sandbox): void {
+    this.toRemove.push(sandbox);
+    void sandbox.kill().catch((error: Error) => this.emit('killFailed', sandbox, error));
+    this.removeNext();
+  }
+
+  /** A reset ended: the sandbox is parked for its tenant, or retired. A pool that closed meanwhile removed it. */
+  private resetDone(sandbox: Sandbox, outcome: number | Error): void {
+    if (!this.resetting.delete(sandbox)) return;
+    if (outcome instanceof Error) this.emit('resetFailed', sandbox, outcome);
+    else this.emit('reset', sandbox, outcome);
+    if (outcome instanceof Error || !this.warming) return this.retire(sandbox);
+    for (const pushedOut of this.parked.park(sandbox)) this.retire(pushedOut);
+    this.refill();
+  }
+
+  /** The claim's tenant's parked sandbox, unless the claim wants a fresh one; one past its age cap is retired. */
+  private parkedFor(claim: Claim | undefined): Sandbox | undefined {
+    const { reuse } = this.options;
+    if (!reuse || !claim || claim.fresh) return undefined;
+    for (let sandbox = this.parked.take(claim.tenant); sandbox; sandbox = this.parked.take(claim.tenant)) {
+      if (!refusal(sandbox, reuse)) {
+        this.emit('reused', sandbox);
+        return sandbox;
+      }
+      this.queueRemoval(sandbox);
+    }
+    return undefined;
   }
 
   /**
-   * Resolves with a warm sandbox that became ready, or with undefined once a removal made room (the place already
-   * counted in `direct`); rejects when `signal` aborts first, or the pool closes.
+   * Resolves with a parked or warm sandbox that became ready, or with undefined once a removal made room (the
+   * place already counted in `direct`); rejects when `signal` aborts first, or the pool closes.
    */
-  private room(signal?: AbortSignal): Promise<Sandbox | undefined> {
+  private room(signal?: AbortSignal, claim?: Claim): Promise<Sandbox | undefined> {
     return new Promise((resolve, reject) => {
-      const waiter = (grant: Grant) => {
+      const waiter: Waiter = (grant) => {
         signal?.removeEventListener('abort', abort);
         if (grant === 'closed') return reject(new Error('the sandbox pool is closed'));
         // Counted at once, a place as starting and a sandbox as in use, so the bound holds in between.
@@ -264,6 +344,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
         else this.inUse.add(grant);
         resolve(grant === 'place' ? undefined : grant);
       };
+      waiter.claim = claim;
       const abort = () => {
         const at = this.waiters.indexOf(waiter);
         if (at >= 0) this.waiters.splice(at, 1);
@@ -274,13 +355,23 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Serves waiting acquires in order: warm sandboxes first, then places while there is room. */
+  /**
+   * Serves waiting acquires: each its tenant's parked sandbox, then warm sandboxes in order, then places while
+   * there is room. For those still waiting at the bound, parked sandboxes are pushed out, least recently used
+   * first, until the removals under way make room for all of them.
+   */
   private wakeWaiters(): void {
+    for (const waiter of [...this.waiters]) {
+      const parked = this.parkedFor(waiter.claim);
+      if (parked) this.waiters.splice(this.waiters.indexOf(waiter), 1)[0]!(parked);
+    }
     while (this.waiters.length > 0 && this.idle.length > 0) this.waiters.shift()!(this.idle.shift()!);
     while (this.waiters.length > 0 && this.held() < this.options.maxSandboxes) this.waiters.shift()!('place');
+    while (this.waiters.length > this.toRemove.length + this.removals && this.parked.size > 0) this.queueRemoval(this.parked.takeOldest()!);
   }
 
-  private lend(sandbox: Sandbox): Sandbox {
+  private lend(sandbox: Sandbox, claim: Claim | undefined): Sandbox {
+    if (claim) sandbox.lendTo(claim.tenant);
     this.inUse.add(sandbox);
     this.refill();
     return sandbox;
@@ -328,6 +419,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     const startedAt = performance.now();
     try {
       const sandbox = await this.driver.start();
+      sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
       const wasUnhealthy = this.unhealthy;
       this.failuresInARow = 0;
       this.emit('started', sandbox, performance.now() - startedAt);
@@ -357,7 +449,6 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
             this.refilling--;
             if (this.closing || !this.warming) return void this.remove(sandbox);
             this.idle.push(sandbox);
-            sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
             this.refill();
           },
           () => {
@@ -380,18 +471,20 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     this.retryTimer.unref();
   }
 
+  /** A warm or parked sandbox died before anyone used it again. */
   private forgetIdle(sandbox: Sandbox, reason: Error): void {
     const index = this.idle.indexOf(sandbox);
-    if (index < 0) return;
-    this.idle.splice(index, 1);
+    if (index >= 0) this.idle.splice(index, 1);
+    else if (!this.parked.remove(sandbox)) return;
     this.emit('lost', sandbox, reason);
     void this.remove(sandbox);
     this.refill();
   }
 }
 
-/** What a waiting acquire is given: a warm sandbox, a place to start one, or the news that the pool closed. */
+/** What a waiting acquire is given: a parked or warm sandbox, a place to start one, or the news that the pool closed. */
 type Grant = Sandbox | 'place' | 'closed';
+type Waiter = ((grant: Grant) => void) & { claim?: Claim };
 
 /** Resolves to undefined once `signal` aborts. */
 function aborted(signal: AbortSignal): Promise<undefined> {

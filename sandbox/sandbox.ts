@@ -1,16 +1,23 @@
 import type Docker from 'dockerode';
 import type { CommandResult, FileContent, RunOptions, StepChannel } from './channel';
 import type { DockerEvents } from './dockerEvents';
-import { SandboxGoneError, SandboxLostError } from './errors';
+import { SandboxGoneError, SandboxLostError, SandboxRequestError } from './errors';
 import { workspaceRelative } from './paths';
 
 const EXPLAIN_WAIT_MS = 2_000;
 const OOM_EVENT_WAIT_MS = 500;
 
-/** One running sandbox. It serves one mission and is destroyed afterwards. */
+/**
+ * One running sandbox. It serves one mission and is destroyed afterwards, or, where the pool reuses sandboxes,
+ * is reset and serves the same tenant's next missions (sandbox/pool.ts).
+ */
 export class Sandbox {
   private destroyed: Promise<void> | undefined;
   private killed: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  private tenantId: string | undefined;
+  private served = 0;
+  private spoiledBecause: string | undefined;
 
   constructor(
     private readonly container: Docker.Container,
@@ -27,14 +34,57 @@ export class Sandbox {
     return !this.channel.closed;
   }
 
+  /** The tenant whose missions it served, once it served one. */
+  get tenant(): string | undefined {
+    return this.tenantId;
+  }
+
+  /** Missions it was lent to. */
+  get missions(): number {
+    return this.served;
+  }
+
+  get ageMs(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  /**
+   * Why it may serve no other mission, whatever a reset says: a step timed out (the channel killed what it could
+   * see in a hurry), or a request failed in a way that says the sandbox itself is in trouble. Undefined if none.
+   */
+  get spoiled(): string | undefined {
+    return this.spoiledBecause ?? (this.channel.closed ? 'it is gone' : undefined);
+  }
+
+  /** Marks it as serving a mission of `tenant`. A sandbox never serves two tenants. */
+  lendTo(tenant: string): void {
+    if (this.tenantId !== undefined && this.tenantId !== tenant) throw new Error(`sandbox ${this.id} served another tenant`);
+    this.tenantId = tenant;
+    this.served++;
+  }
+
+  /**
+   * Makes it as it started for the same tenant's next mission (channel.c's reset: every process killed, scratch
+   * directories emptied, all verified). Rejects when it could not; it is spoiled then.
+   */
+  async reset(timeoutMs: number): Promise<void> {
+    if (this.spoiled) throw new SandboxGoneError(`it cannot be reset: ${this.spoiled}`);
+    await this.channel.reset(timeoutMs).catch((error: Error) => {
+      this.spoiledBecause = `its reset failed: ${error.message}`;
+      throw error;
+    });
+  }
+
   /** Called once when the sandbox stops answering, for whatever reason. */
   onGone(listener: (reason: Error) => void): void {
     this.channel.onClose(listener);
   }
 
   /** Runs `command` in a fresh `sh -c` in /workspace. A dead sandbox rejects with SandboxGoneError saying why. */
-  run(command: string, options: RunOptions): Promise<CommandResult> {
-    return this.explained(this.channel.run(command, options));
+  async run(command: string, options: RunOptions): Promise<CommandResult> {
+    const result = await this.explained(this.channel.run(command, options));
+    if (result.timed_out) this.spoiledBecause = 'a step timed out';
+    return result;
   }
 
   /** Reads a file under /workspace (`a.txt` or `/workspace/a.txt`); it may not leave it or pass a symbolic link. */
@@ -79,6 +129,7 @@ export class Sandbox {
     try {
       return await request;
     } catch (error) {
+      if (!(error instanceof SandboxRequestError)) this.spoiledBecause ??= `a request failed: ${(error as Error).message}`;
       if (error instanceof SandboxGoneError && !this.destroyed) throw await this.explain(error);
       throw error;
     }

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import Docker from 'dockerode';
 import IORedis from 'ioredis';
 import type { Knex } from 'knex';
-import { loadConfig, type Config } from '../lib/config';
+import { loadConfig, localSandboxImage, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createMissionQueue } from '../lib/queue';
 import { migrateToLatest } from '../migrations';
-import { OWNER_LABEL } from '../sandbox/driver';
+import { OWNER_LABEL, SandboxDriver, type SandboxLimits } from '../sandbox/driver';
 
 export const docker = new Docker();
 
@@ -103,4 +104,22 @@ export async function pendingJobs(config: Config): Promise<number> {
     await queue.close();
     connection.disconnect();
   }
+}
+
+/** Host processes in the sandbox's cgroup: gVisor's own and, under ptrace, one or more per process inside. */
+export function hostProcessesOf(containerId: string): number {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
+      } catch {
+        return false; // the process ended while we looked
+      }
+    }).length;
+}
+
+/** A driver of gVisor sandboxes labelled `owner`, outside any worker's fleet (so no worker's reaper judges them). */
+export function standaloneDriver(owner: string, limits?: Partial<SandboxLimits>): SandboxDriver {
+  return new SandboxDriver(docker, { image: localSandboxImage(), runtime: 'runsc', owner, fleet: 'test-standalone', limits });
 }

@@ -1,43 +1,22 @@
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { localSandboxImage } from '../lib/config';
-import { SandboxDriver } from '../sandbox/driver';
 import { SandboxGoneError, SandboxRequestError } from '../sandbox/errors';
 import { SandboxPool } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
-import { removeSandboxes } from './harness';
+import { hostProcessesOf, removeSandboxes, standaloneDriver } from './harness';
 import { waitFor } from './waitFor';
 
 // Hostile mission code against real gVisor sandboxes. Each case must end in a clear step error or result,
 // with the host untouched and the pool still serving healthy sandboxes.
 const owner = `test-hostile-${process.pid}`;
 const docker = new Docker();
-const driver = new SandboxDriver(docker, {
-  image: localSandboxImage(),
-  runtime: 'runsc',
-  owner,
-  fleet: 'test-standalone',
-  limits: { memoryBytes: 128 << 20, pids: 256, workspaceBytes: 8 << 20 },
-});
+const driver = standaloneDriver(owner, { memoryBytes: 128 << 20, pids: 256, workspaceBytes: 8 << 20 });
 const pool = new SandboxPool(driver, { size: 1 });
 const limits = { timeoutMs: 10_000, maxOutputBytes: 10_240 };
 // Heavy cases are about how they end (a limit, a truncation), not how fast: their steps get far more time than
 // they need on a loaded machine, so a slow one cannot end in a timeout instead (the test's own bound is above).
 const heavy = { ...limits, timeoutMs: 100_000 };
 const HEAVY_TEST_MS = 120_000;
-
-/** Host processes in the sandbox's cgroup: gVisor's own and, under ptrace, one or more per process inside. */
-function hostProcessesOf(containerId: string): number {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
-      } catch {
-        return false; // the process ended while we looked
-      }
-    }).length;
-}
 
 let sandbox: Sandbox;
 beforeEach(async () => {

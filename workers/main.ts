@@ -21,6 +21,7 @@ import { createRedis } from '../lib/redis';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
 import { SandboxDriver } from '../sandbox/driver';
+import type { ReuseOptions } from '../sandbox/parked';
 import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
@@ -42,6 +43,8 @@ const CLOSE_MS = 300;
 const BATCH_TOKEN_LIMIT = { code: 'ERR_BATCH_TOKEN_LIMIT', message: 'the mission was cancelled: its batch went past its token limit' };
 // A worker whose heartbeat is missing on two passes this far apart is gone (its heartbeat lives 15 s).
 const REAP_EVERY_MS = 10_000;
+/** A reset takes a few milliseconds; one that takes this long is given up, and its sandbox removed. */
+const RESET_TIMEOUT_MS = 5_000;
 
 export interface RunningWorker {
   id: string;
@@ -115,10 +118,12 @@ export async function startWorker(
   pool = new SandboxPool(driver, {
     size: config.SANDBOX_POOL_SIZE,
     maxSandboxes: config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG,
+    reuse: reuseOptions(config),
   });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
   pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
   pool.on('removeFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, err: error }, 'a sandbox could not be removed; the reaper will'));
+  pool.on('resetFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, reason: error.message }, 'a sandbox could not be reset; it is removed'));
   pool.on('killFailed', (sandbox, error) => log.warn({ sandbox_id: sandbox.id, err: error }, 'a released sandbox could not be killed at once; its removal stops it'));
   pool.start();
   const stats = new SandboxStatsCollector(docker, () => pool.sandboxes());
@@ -229,6 +234,17 @@ export async function startWorker(
     log,
   );
   return { id, engine, pool, stats, metrics, close };
+}
+
+/** Reuse within a tenant, when SANDBOX_REUSE=tenant: one reset sandbox can wait per slot. */
+function reuseOptions(config: Config): ReuseOptions | undefined {
+  if (config.SANDBOX_REUSE === 'off') return undefined;
+  return {
+    maxMissions: config.SANDBOX_REUSE_MAX_MISSIONS,
+    maxAgeMs: config.SANDBOX_REUSE_MAX_AGE_S * 1_000,
+    maxParked: config.WORKER_CONCURRENCY,
+    resetTimeoutMs: RESET_TIMEOUT_MS,
+  };
 }
 
 /** Unique per process and host: it labels this worker's sandboxes, so the reaper knows whose they are. */

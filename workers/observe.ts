@@ -39,6 +39,9 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
   pool.on('started', (_sandbox, ms) => metrics.sandboxStart.observe(ms / 1000));
   pool.on('failed', () => metrics.sandboxStartFailures.inc());
   pool.on('removed', (_sandbox, ms) => metrics.sandboxDestroy.observe(ms / 1000));
+  pool.on('reset', () => metrics.sandboxResets.inc({ outcome: 'ok' }));
+  pool.on('resetFailed', () => metrics.sandboxResets.inc({ outcome: 'failed' }));
+  pool.on('reused', () => metrics.sandboxReuses.inc());
   steps.on('flushed', (rows, ms) => {
     metrics.writerGroupRows.observe(rows);
     metrics.writerFlush.observe(ms / 1000);
@@ -48,8 +51,8 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     for (const { reason } of rescues) metrics.sweeperRescues.inc({ reason });
   });
   metrics.beforeScrape.push(() => {
-    const { idle, inUse, starting, removing, waiting } = pool.stats();
-    for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing })) metrics.sandboxes.set({ state }, count);
+    const { idle, inUse, starting, removing, waiting, parked, resetting } = pool.stats();
+    for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing, parked, resetting })) metrics.sandboxes.set({ state }, count);
     metrics.sandboxLimit.set(pool.limit);
     metrics.sandboxAcquiresHeld.set(waiting);
     const { cpuCores, memoryBytes } = stats.totals();

@@ -5,26 +5,40 @@
  * system call under gVisor's ptrace platform is expensive: this keeps a step close to the cost of one spawn.
  *
  * Requests (a header line, then the byte payloads it announces):
- *   PING id
+ *   PING id [secret]                                     the first secret given is kept (see reset())
  *   RUN id timeout_ms max_output command_len stdin_len  + command + stdin
  *   READ id max_bytes path_len                           + path
  *   WRITE id path_len data_len                           + path + data
+ *   RESET id next_secret       (makes the sandbox as it started, for the same tenant's next mission; see reset())
  * Replies:
  *   OK id
  *   ERR id message_len                                   + message
  *   DONE id exit_code timed_out signal stdout_bytes stderr_bytes duration_us stdout_len stderr_len + stdout + stderr
  *   DATA id file_bytes data_len                          + data
+ *   WIPED id secret                                      the reset is done and verified; the secret it replaced
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -234,6 +248,37 @@ static int drain(int fd, struct capture *capture, char *chunk, size_t size) {
   }
 }
 
+/* ---- what a step may not do: create state that would outlive its processes ---- */
+
+#if defined(__x86_64__)
+#define OWN_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define OWN_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "the step filter knows x86_64 and aarch64"
+#endif
+#define DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+/*
+ * SysV IPC objects, POSIX message queues and keys live in the sandbox's kernel, not in a process or a file:
+ * killing every process and emptying the writable directories would not remove them, so a step cannot make
+ * any. Another architecture's system calls (x32, i386) are refused whole, so none of these slips past by number.
+ */
+static struct sock_filter step_rules[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OWN_ARCH, 1, 0),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+  BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1), /* the x32 ABI */
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+#endif
+  DENY(__NR_shmget), DENY(__NR_semget), DENY(__NR_msgget), DENY(__NR_mq_open),
+  DENY(__NR_add_key), DENY(__NR_request_key), DENY(__NR_keyctl),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+static struct sock_fprog step_filter = {sizeof step_rules / sizeof step_rules[0], step_rules};
+
 /*
  * vfork and a handful of calls, not posix_spawn: glibc's posix_spawn resets all 64 signal dispositions in the
  * child, one system call each, which under gVisor's ptrace platform costs more than the shell itself.
@@ -249,7 +294,8 @@ static pid_t spawn_shell(char *command, int in_fd, int out_fd, int err_fd) {
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
-    if (chdir(WORKSPACE) == 0) {
+    if (chdir(WORKSPACE) == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &step_filter) == 0) {
       signal(SIGPIPE, SIG_DFL);
       sigprocmask(SIG_SETMASK, &previous, NULL);
       execve("/bin/sh", argv, environ);
@@ -458,18 +504,156 @@ static void read_file(unsigned long id, char *path, size_t max_bytes) {
   free(data);
 }
 
+/* ---- RESET: the sandbox as it started, before the same tenant's next mission ---- */
+
+#define SCRATCH_DEPTH 64
+static const char *const scratch_dirs[] = {WORKSPACE, "/tmp", "/dev/shm"};
+#define SECRET_LEN 64
+static struct rlimit started_limits[RLIM_NLIMITS];
+static char secret[SECRET_LEN + 1];
+static int started_priority;
+
+union semun { int val; struct semid_ds *buf; unsigned short *array; struct seminfo *__buf; };
+
+/* Kills every process but this one and reaps them all: orphans are ours, as PID 1. */
+static int only_channel_left(void) {
+  char chunk[256];
+  kill(-1, SIGKILL);
+  long long until = now_us() + 2000000;
+  for (;;) {
+    pid_t pid = waitpid(-1, NULL, WNOHANG);
+    if (pid < 0 && errno == ECHILD) break;
+    if (now_us() > until) return 0;
+    if (pid == 0) usleep(500);
+  }
+  while (read(sigchld_pipe[0], chunk, sizeof chunk) > 0) {}
+  DIR *proc = opendir("/proc");
+  if (!proc) return 0;
+  int alone = 1;
+  struct dirent *entry;
+  while ((entry = readdir(proc))) {
+    char *end;
+    long pid = strtol(entry->d_name, &end, 10);
+    if (!*end && pid > 0 && pid != getpid()) alone = 0;
+  }
+  closedir(proc);
+  return alone;
+}
+
+/*
+ * Removes everything inside `dir`, never following a symbolic link: a link is removed as itself, a directory
+ * the mission made read-only is made writable first. Returns 0 when the directory is empty after.
+ */
+static int empty_directory(int dir, int depth) {
+  if (depth > SCRATCH_DEPTH) return -1;
+  int listed = dup(dir);
+  DIR *entries = listed < 0 ? NULL : fdopendir(listed);
+  if (!entries) return -1;
+  int left = 0;
+  struct dirent *entry;
+  while ((entry = readdir(entries))) {
+    const char *name = entry->d_name;
+    if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+    struct stat info;
+    if (fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW)) { left = 1; continue; }
+    if (S_ISDIR(info.st_mode)) {
+      fchmodat(dir, name, 0700, 0);
+      int below = open_below(dir, name, O_DIRECTORY | O_RDONLY);
+      if (below < 0 || empty_directory(below, depth + 1)) left = 1;
+      if (below >= 0) close(below);
+      if (unlinkat(dir, name, AT_REMOVEDIR)) left = 1;
+    } else if (unlinkat(dir, name, 0)) {
+      left = 1;
+    }
+  }
+  rewinddir(entries);
+  while ((entry = readdir(entries))) if (strcmp(entry->d_name, ".") && strcmp(entry->d_name, "..")) left = 1;
+  closedir(entries);
+  return left ? -1 : 0;
+}
+
+static int scratch_empty(void) {
+  for (size_t i = 0; i < sizeof scratch_dirs / sizeof scratch_dirs[0]; i++) {
+    int dir = open(scratch_dirs[i], O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int emptied = dir >= 0 && empty_directory(dir, 0) == 0;
+    if (dir >= 0) close(dir);
+    if (!emptied) return 0;
+  }
+  return chmod(WORKSPACE, 0700) == 0;
+}
+
+/* No SysV IPC object exists: steps cannot make one (step_rules), and this checks that nothing slipped past. */
+static int no_ipc_objects(void) {
+  struct shm_info shm;
+  struct msginfo msg;
+  struct seminfo sem;
+  union semun sem_arg = {.__buf = &sem};
+  return shmctl(0, SHM_INFO, (struct shmid_ds *)&shm) >= 0 && shm.used_ids == 0 &&
+         msgctl(0, MSG_INFO, (struct msqid_ds *)&msg) >= 0 && msg.msgpool == 0 &&
+         semctl(0, 0, SEM_INFO, sem_arg) >= 0 && sem.semusz == 0;
+}
+
+/*
+ * A step runs as our user, so it may lower this process's limits or priority, which the next mission's steps
+ * would inherit. Soft limits are put back; a lowered hard limit or priority cannot be, and fails the reset.
+ */
+static int limits_as_started(void) {
+  for (int resource = 0; resource < RLIM_NLIMITS; resource++) {
+    struct rlimit now;
+    if (getrlimit(resource, &now) || now.rlim_max != started_limits[resource].rlim_max) return 0;
+    if (now.rlim_cur != started_limits[resource].rlim_cur && setrlimit(resource, &started_limits[resource])) return 0;
+  }
+  errno = 0;
+  int priority = getpriority(PRIO_PROCESS, 0);
+  return errno == 0 && priority == started_priority;
+}
+
+static void remember_start(void) {
+  for (int resource = 0; resource < RLIM_NLIMITS; resource++) getrlimit(resource, &started_limits[resource]);
+  started_priority = getpriority(PRIO_PROCESS, 0);
+}
+
+/*
+ * Every process of the last mission killed and reaped, everything under /workspace, /tmp and /dev/shm removed,
+ * and each checked, with the IPC objects and this process's limits. A sandbox that cannot be made as it started
+ * serves nobody again: the channel answers why, and exits.
+ *
+ * A step's processes can open /proc/1/fd under gVisor (it runs as our user) and so read our requests or write
+ * replies of their own. So the answer proves the reset ran: it tells the secret only this process knew (given by
+ * the host before any step ran, or with the last reset) and keeps the one this request brings. A process that
+ * took the request instead of us learns the next secret, not this one, and cannot answer; it dies with the reset
+ * when we get the request. The host takes no reply it did not ask for (sandbox/channel.ts).
+ */
+static void reset(unsigned long id, const char *next) {
+  const char *failed = !*secret ? "no secret was given" : !only_channel_left() ? "a process survived"
+                     : !scratch_empty() ? "files survived" : !no_ipc_objects() ? "an IPC object exists"
+                     : !limits_as_started() ? "limits were changed" : NULL;
+  if (failed) {
+    reply_error(id, "the reset failed: %s", failed);
+    exit(5);
+  }
+  char header[96 + SECRET_LEN];
+  int n = snprintf(header, sizeof header, "WIPED %lu %s\n", id, secret);
+  snprintf(secret, sizeof secret, "%s", next);
+  write_all(header, (size_t)n);
+}
+
 int main(void) {
   if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK)) return 2;
   if ((dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) return 2;
+  /* Not dumpable: on a Linux kernel (Kata) a step cannot open /proc/1/fd. gVisor lets it; reset() allows for that. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) return 2;
+  remember_start();
   struct sigaction action = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
   sigaction(SIGCHLD, &action, NULL);
   signal(SIGPIPE, SIG_IGN);
-  char line[512], verb[8];
+  char line[512], verb[8], token[SECRET_LEN + 1];
   for (;;) {
     read_line(line, sizeof line);
     unsigned long id = 0, a = 0, b = 0, c = 0, d = 0;
     int fields = sscanf(line, "%7s %lu %lu %lu %lu %lu", verb, &id, &a, &b, &c, &d);
     if (fields >= 2 && !strcmp(verb, "PING")) {
+      if (!*secret && sscanf(line, "PING %*u %64[0-9a-f]", token) == 1) strcpy(secret, token);
       char header[64];
       int n = snprintf(header, sizeof header, "OK %lu\n", id);
       write_all(header, (size_t)n);
@@ -487,6 +671,8 @@ int main(void) {
       write_file(id, path, data, b);
       free(path);
       free(data);
+    } else if (!strcmp(verb, "RESET") && sscanf(line, "RESET %lu %64[0-9a-f]", &id, token) == 2) {
+      reset(id, token);
     } else {
       return 4; /* a garbled request: the host sees the channel end and replaces the sandbox */
     }
