@@ -352,6 +352,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       };
       this.waiters.push(waiter);
       signal?.addEventListener('abort', abort, { once: true });
+      this.wakeWaiters(); // parked sandboxes of other tenants make room for it
     });
   }
 

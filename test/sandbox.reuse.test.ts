@@ -171,3 +171,16 @@ test('a sandbox serves at most its cap of missions, and none past its age', asyn
   await waitFor(() => old.ageMs >= 1);
   expect(await released(aged, old)).toMatchObject({ parked: 0 });
 });
+
+test("at the pool's bound, another tenant's mission is not kept waiting by parked sandboxes: the oldest makes room", async () => {
+  const pool = new SandboxPool(driver, { size: 0, maxSandboxes: 1, reuse });
+  pools.push(pool);
+  const alices = await pool.acquire(undefined, alice);
+  expect(await released(pool, alices)).toMatchObject({ parked: 1 });
+
+  // Holding its one sandbox parked for alice, the pool is at its bound: bob's acquire pushes it out.
+  const bobs = await pool.acquire(undefined, bob);
+  expect(bobs).not.toBe(alices);
+  expect(alices.alive).toBe(false);
+  expect(pool.stats()).toMatchObject({ parked: 0, inUse: 1 });
+});
