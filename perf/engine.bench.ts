@@ -5,23 +5,20 @@
 // worker while the sim policy "thinks" 5 s per action, its peak RSS, and the enqueue-to-start latency meanwhile, (f) how long a sandboxed mission holds
 // its slot after its outcome, and finish-only missions mixed with sandboxed ones against finish-only alone.
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import Docker from 'dockerode';
 import type { Knex } from 'knex';
 import { MissionSubmitter } from '../jobs/submitter';
-import { BatchStore } from '../jobs/batches/batchStore';
 import { createLogger } from '../lib/logger';
-import { MISSION_QUEUE, createMissionQueue, type MissionJobData } from '../lib/queue';
+import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
-import { SandboxDriver } from '../sandbox/driver';
 import { startWorker, type RunningWorker } from '../workers/main';
-import { bareStartsPerSecond } from './bareStarts';
 import type { MissionSpec, Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { StepWriter } from '../jobs/stepWriter';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
-import { hostCpuSeconds, quantile, writeResult } from './stats';
+import { quantile, writeResult } from './stats';
+import { bareStarts, sandboxedMissions, submitterOf } from './sandboxedMissions';
 import { freshSchema, dropSchema, runBenchmark } from './benchmark';
 
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
@@ -65,60 +62,6 @@ async function rawBullmqJobsPerMin(): Promise<number> {
   await queue.close();
   connection.disconnect();
   return RAW_JOBS / minutes;
-}
-
-/** (b): missions with one `shell` step each, through the pool, against the bare create/start/remove loop. */
-interface SandboxedRun {
-  perMin: number;
-  barePerMin: number;
-  /** Host CPU seconds per mission, and per bare start (create, start, remove). */
-  cpuPerMission: number;
-  cpuPerBareStart: number;
-  /** The most sandboxes the worker held at once (warm, in use, starting, released), and its bound. */
-  heldHighWater: number;
-  bound: number;
-}
-
-async function sandboxedMissions(db: Knex): Promise<SandboxedRun> {
-  const sandboxedConfig = loadConfig({ ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(PARALLEL) });
-  const worker = await startWorker(sandboxedConfig, createLogger('silent', 'perf'), `perf-sandboxed-${process.pid}`);
-  const producer = createRedis(config.REDIS_URL, 'producer');
-  const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
-  const submitter = submitterOf(db, queue);
-  let perMin: number;
-  let cpuPerMission: number;
-  let heldHighWater = 0;
-  const sampler = setInterval(() => {
-    const { idle, inUse, starting, removing } = worker.pool.stats();
-    heldHighWater = Math.max(heldHighWater, idle + inUse + starting + removing);
-  }, 5);
-  try {
-    while (worker.pool.stats().idle < PARALLEL) await new Promise((resolve) => setTimeout(resolve, 20));
-    const oneStep = { ...finishOnly, plan: [{ tool: 'shell' as const, input: { command: 'true' } }] };
-    const started = performance.now();
-    const cpuBefore = hostCpuSeconds();
-    const { batchId } = await submitter.submitBatch(ADMIN_TENANT_ID, Array.from({ length: SANDBOXED_MISSIONS }, () => oneStep), SANDBOXED_MISSIONS);
-    for (;;) {
-      const [{ n }] = await db('missions').where({ batch_id: batchId }).whereIn('status', ['succeeded', 'failed']).count({ n: '*' });
-      if (Number(n) === SANDBOXED_MISSIONS) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    perMin = SANDBOXED_MISSIONS / ((performance.now() - started) / 60_000);
-    cpuPerMission = (hostCpuSeconds() - cpuBefore) / SANDBOXED_MISSIONS;
-  } finally {
-    clearInterval(sampler);
-    await submitter.drain();
-    await queue.close();
-    producer.disconnect();
-    await worker.close();
-  }
-  const docker = new Docker();
-  const driver = new SandboxDriver(docker, { image: config.SANDBOX_IMAGE, runtime: config.SANDBOX_RUNTIME, owner: `perf-bare-${process.pid}`, fleet: 'perf' });
-  const cpuBefore = hostCpuSeconds();
-  const bare = await bareStartsPerSecond(docker, driver, SANDBOXED_MISSIONS, PARALLEL);
-  const cpuPerBareStart = (hostCpuSeconds() - cpuBefore) / (SANDBOXED_MISSIONS + 1);
-  driver.close();
-  return { perMin, barePerMin: bare * 60, cpuPerMission, cpuPerBareStart, heldHighWater, bound: worker.pool.limit };
 }
 
 /**
@@ -256,11 +199,6 @@ async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; picku
   }
 }
 
-function submitterOf(db: Knex, queue: Queue<MissionJobData>): MissionSubmitter {
-  const store = new MissionStore(db);
-  return new MissionSubmitter(store, new BatchStore(db, store), queue);
-}
-
 function step(missionId: string, seq: number): Step {
   const now = new Date();
   return {
@@ -316,7 +254,10 @@ async function main(): Promise<void> {
     const rawPerMin = await rawBullmqJobsPerMin();
     const platform = await missionsWithoutSandbox(db);
     const sim = await simInflight(db);
-    const sandboxed = await sandboxedMissions(db);
+    // (b): one-step missions through the pool, PARALLEL at a time, against the bare create/start/remove loop.
+    const sandboxedEnv = { ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(PARALLEL) };
+    const sandboxed = await sandboxedMissions(db, sandboxedEnv, SANDBOXED_MISSIONS);
+    const bare = await bareStarts(config, SANDBOXED_MISSIONS, PARALLEL);
     const mixed = await mixedBatch(db);
     writeResult('engine', {
       no_sandbox: {
@@ -327,10 +268,10 @@ async function main(): Promise<void> {
       },
       sandboxed: {
         missions_per_min: Math.round(sandboxed.perMin),
-        bare_sandbox_starts_per_min: Math.round(sandboxed.barePerMin),
-        ratio: Math.round((sandboxed.perMin / sandboxed.barePerMin) * 100) / 100,
+        bare_sandbox_starts_per_min: Math.round(bare.perMin),
+        ratio: Math.round((sandboxed.perMin / bare.perMin) * 100) / 100,
         host_cpu_s_per_mission: Math.round(sandboxed.cpuPerMission * 100) / 100,
-        host_cpu_s_per_bare_start: Math.round(sandboxed.cpuPerBareStart * 100) / 100,
+        host_cpu_s_per_bare_start: Math.round(bare.cpuPerStart * 100) / 100,
         sandboxes_held_high_water: sandboxed.heldHighWater,
         sandboxes_bound: sandboxed.bound,
         parallel: PARALLEL,
@@ -363,8 +304,8 @@ async function main(): Promise<void> {
       { name: 'peak RSS meanwhile', value: sim.peakRssMb, unit: 'MiB', target: { on: 'value', atMost: 1_024 } },
       { name: `steps persisted, ${MISSIONS} missions awaiting a step`, value: Math.round(grouped), unit: 'rows/s', baseline: { name: 'single-row inserts', value: Math.round(single) }, target: { on: 'value', atLeast: 20_000 } },
       { name: 'step flush p99', value: quantile(flushes, 0.99), unit: 'ms', target: { on: 'value', atMost: 50 } },
-      { name: 'missions with one sandboxed step', value: Math.round(sandboxed.perMin), unit: '/min', baseline: { name: 'bare sandbox starts', value: Math.round(sandboxed.barePerMin) }, target: { on: 'ratio', atLeast: 0.8 } },
-      { name: 'host CPU per sandboxed mission', value: Math.round(sandboxed.cpuPerMission * 100) / 100, unit: 's', baseline: { name: 'per bare sandbox start', value: Math.round(sandboxed.cpuPerBareStart * 100) / 100 } },
+      { name: 'missions with one sandboxed step', value: Math.round(sandboxed.perMin), unit: '/min', baseline: { name: 'bare sandbox starts', value: Math.round(bare.perMin) }, target: { on: 'ratio', atLeast: 0.8 } },
+      { name: 'host CPU per sandboxed mission', value: Math.round(sandboxed.cpuPerMission * 100) / 100, unit: 's', baseline: { name: 'per bare sandbox start', value: Math.round(bare.cpuPerStart * 100) / 100 } },
       { name: 'sandboxes held at most by the worker', value: sandboxed.heldHighWater, unit: 'sandboxes', target: { on: 'value', atMost: sandboxed.bound } },
       { name: 'finish-only missions beside sandboxed ones', value: Math.round(mixed.mixedPerMin), unit: '/min', baseline: { name: 'finish-only alone', value: Math.round(mixed.alonePerMin) } },
     ]);
