@@ -4,11 +4,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import IORedis from 'ioredis';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { percentiles, timed, writeResult } from './stats';
-import { freshSchema, runBenchmark } from './benchmark';
+import { dropQueueKeys, freshSchema, runBenchmark } from './benchmark';
 
 const CONNECTIONS = 50;
 const DURATION_S = 10;
@@ -55,11 +54,7 @@ async function resetState(): Promise<void> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 1 });
   await freshSchema(db, config.DATABASE_SCHEMA);
   await db.destroy();
-  const redis = new IORedis(config.REDIS_URL);
-  for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
-    if (keys.length > 0) await redis.del(...keys);
-  }
-  redis.disconnect();
+  await dropQueueKeys(config.REDIS_URL, config.QUEUE_PREFIX);
 }
 
 async function main(): Promise<void> {

@@ -19,7 +19,7 @@ import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { quantile, writeResult } from './stats';
 import { bareStarts, sandboxedMissions, submitterOf } from './sandboxedMissions';
-import { freshSchema, dropSchema, runBenchmark } from './benchmark';
+import { dropQueueKeys, dropSchema, freshSchema, runBenchmark } from './benchmark';
 
 const MISSIONS = Number(process.env.PERF_MISSIONS ?? 200); // missions writing steps at once, each waiting for its step to be durable
 const SECONDS = 5;
@@ -311,11 +311,7 @@ async function main(): Promise<void> {
     ]);
   } finally {
     await dropSchema(db, config.DATABASE_SCHEMA);
-    const redis = createRedis(config.REDIS_URL, 'worker');
-    for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
-      if (keys.length > 0) await redis.del(...keys);
-    }
-    redis.disconnect();
+    await dropQueueKeys(config.REDIS_URL, config.QUEUE_PREFIX);
   }
 }
 

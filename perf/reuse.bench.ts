@@ -4,8 +4,7 @@
 // Docker (create, start, remove) in the same run.
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
-import { createRedis } from '../lib/redis';
-import { freshSchema, dropSchema, runBenchmark } from './benchmark';
+import { dropQueueKeys, dropSchema, freshSchema, runBenchmark } from './benchmark';
 import { bareStarts, sandboxedMissions } from './sandboxedMissions';
 import { writeResult } from './stats';
 
@@ -58,11 +57,7 @@ async function main(): Promise<void> {
     ]);
   } finally {
     await dropSchema(db, config.DATABASE_SCHEMA);
-    const redis = createRedis(config.REDIS_URL, 'worker');
-    for await (const keys of redis.scanStream({ match: `${config.QUEUE_PREFIX}:*`, count: 1000 }) as AsyncIterable<string[]>) {
-      if (keys.length > 0) await redis.del(...keys);
-    }
-    redis.disconnect();
+    await dropQueueKeys(config.REDIS_URL, config.QUEUE_PREFIX);
   }
 }
 
