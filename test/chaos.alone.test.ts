@@ -3,8 +3,12 @@ import { runChaos } from './chaosRun';
 // Restarts the shared dockerd, so it runs alone, after the rest of the suite (jest.alone.config.js).
 jest.setTimeout(600_000);
 
-test('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left, none over the bound', async () => {
+test.each([
+  ['fresh sandboxes', false],
+  ['sandboxes reused within the tenant', true],
+])('a batch run while every service fails once ends with every mission succeeded, each step once, no sandbox left, none over the bound (%s)', async (_kind, reuse) => {
   const report = await runChaos({
+    reuse,
     missions: 40,
     steps: 3,
     stepSleepS: 1,
@@ -28,5 +32,7 @@ test('a batch run while every service fails once ends with every mission succeed
   });
   expect(report.by_status).toEqual({ succeeded: 40 });
   expect(report.most_live_sandboxes).toBeLessThanOrEqual(report.sandbox_bound);
+  if (reuse) expect(report.sandboxes_shared_by_missions).toBeGreaterThan(0);
+  else expect(report.sandboxes_shared_by_missions).toBe(0);
   expect(report.faults.map((fault) => fault.recovered_after_ms)).not.toContain(null);
 });

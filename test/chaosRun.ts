@@ -22,6 +22,8 @@ export interface ChaosOptions {
   faultGapMs: number;
   /** False for the baseline: the same batch with no fault. */
   inject: boolean;
+  /** Workers reuse sandboxes within the tenant (SANDBOX_REUSE=tenant). */
+  reuse?: boolean;
   /** How long the batch may take to end. */
   timeoutMs: number;
   log(line: string): void;
@@ -50,6 +52,8 @@ export interface ChaosReport {
   sandboxes_left: number;
   /** The most running sandboxes one worker had at once (sampled every 250 ms), and its bound. */
   most_live_sandboxes: number;
+  /** Sandboxes that served more than one mission (with reuse, within the tenant; without, none). */
+  sandboxes_shared_by_missions: number;
   sandbox_bound: number;
   /** Processes that exited without being killed by the run: must be 0. */
   unplanned_exits: number;
@@ -74,7 +78,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   try {
     env = await createTestEnv({ DATABASE_URL: postgres.url(), REDIS_URL: redis.url });
     const { config, db } = env;
-    const settings = { SWEEP_EVERY_MS: '1000', WORKER_LOCK_MS: '5000', WORKER_STALLED_CHECK_MS: '1000', WORKER_CONCURRENCY: String(options.concurrency) };
+    const settings = { SWEEP_EVERY_MS: '1000', WORKER_LOCK_MS: '5000', WORKER_STALLED_CHECK_MS: '1000', WORKER_CONCURRENCY: String(options.concurrency), SANDBOX_REUSE: options.reuse ? 'tenant' : 'off' };
     const workerIds = [`${env.owner}-a`, `${env.owner}-b`];
     const port = await freePort();
     watch('api', forkApi(config, port, settings));
@@ -85,7 +89,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     heartbeats.disconnect();
     await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false), 30_000, 'api up');
 
-    const plan = Array.from({ length: options.steps }, (_, k) => ({ tool: 'shell', input: { command: `echo step ${k + 1}; sleep ${options.stepSleepS}` } }));
+    const plan = Array.from({ length: options.steps }, (_, k) => ({ tool: 'shell', input: { command: `echo step ${k + 1} $(hostname); sleep ${options.stepSleepS}` } }));
     const missions = Array.from({ length: options.missions }, (_, i) => ({ goal: `chaos ${i}`, plan }));
     const started = Date.now();
     const response = await fetch(`http://127.0.0.1:${port}/v1/missions/batch`, {
@@ -163,6 +167,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       missions_with_wrong_steps: await twice(
         `select m.id from missions m left join steps s on s.mission_id = m.id group by m.id
          having count(s.seq) <> ${options.steps} or coalesce(min(s.seq), 0) <> 1 or coalesce(max(s.seq), 0) <> ${options.steps}`,
+      ),
+      // A sandbox's hostname is its container id: one seen in the steps of two missions served both.
+      sandboxes_shared_by_missions: await twice(
+        `select split_part(observation->>'stdout', ' ', 3) from steps group by 1 having count(distinct mission_id) > 1`,
       ),
       sandboxes_left: sandboxesLeft,
       most_live_sandboxes: mostLive,
