@@ -9,7 +9,7 @@ import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { runRetention } from '../jobs/runRetention';
 import type { Config } from '../lib/config';
-import { createDb } from '../lib/db';
+import { checkSchema, createDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
@@ -38,8 +38,9 @@ const withTimeout = <T>(work: Promise<T>, ms: number) =>
 
 /** Starts the HTTP API on config.PORT (0 picks a free port), and a sweeper that moves stranded missions on. */
 export async function startApi(config: Config, logger: Logger, metrics: Metrics = createMetrics()): Promise<RunningApi> {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { logger });
-  const redis = createRedis(config.REDIS_URL, 'producer');
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { logger, pooled: config.DATABASE_POOLED });
+  if (config.DATABASE_POOLED) await checkSchema(db, config.DATABASE_SCHEMA);
+  const redis = createRedis(config, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
   // Without listeners these 'error' events would throw: a Redis outage must never take the API down.
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
@@ -64,7 +65,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   const reader = new ConsoleReader(db);
   const deliverer = runDeliverer(webhooks, config, metrics, logger);
   const retention = runRetention(db, redis, config, metrics, logger, `api-${hostname()}-${process.pid}`);
-  const hub = new MissionEventHub(config.DATABASE_URL, logger);
+  const hub = new MissionEventHub(config.DATABASE_LISTEN_URL, logger);
   await hub.start();
   submitter.on('committed', (count, via) => metrics.missionsAccepted.inc({ via }, count));
   const streams = new Set<() => void>();

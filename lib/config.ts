@@ -21,6 +21,15 @@ export function localSandboxImage(): string {
 /** The admin key of a development machine; set your own anywhere else. */
 export const DEFAULT_ADMIN_KEY = 'dev-admin-key-change-me';
 
+/** `host:port`, as Redis Sentinel and Cluster nodes are given. */
+const hostPort = z
+  .string()
+  .regex(/^[\w.-]+:\d{1,5}$/, 'must be host:port')
+  .transform((value) => {
+    const at = value.lastIndexOf(':');
+    return { host: value.slice(0, at), port: Number(value.slice(at + 1)) };
+  });
+
 /** A comma-separated list of values, each checked by `item`. */
 const list = <T extends z.ZodType<unknown, string>>(item: T) =>
   z
@@ -35,7 +44,20 @@ const schema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://mission:mission@127.0.0.1:5432/mission'),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  /**
+   * DATABASE_URL goes through a pooler in transaction mode (PgBouncer): no session state is set on its
+   * connections, so DATABASE_SCHEMA must be the role's own search_path (checked at start).
+   */
+  DATABASE_POOLED: z.stringbool().default(false),
+  /** A direct connection for LISTEN, which a transaction-mode pooler cannot carry. Default: DATABASE_URL. */
+  DATABASE_LISTEN_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** One Redis; with REDIS_SENTINELS or REDIS_CLUSTER_NODES, only its user and password are used. */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** Sentinels to ask for the primary of REDIS_MASTER_NAME (high availability through Redis Sentinel). */
+  REDIS_SENTINELS: list(hostPort).optional(),
+  REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
+  /** Some nodes of a Redis Cluster; the rest are discovered. */
+  REDIS_CLUSTER_NODES: list(hostPort).optional(),
   QUEUE_PREFIX: z.string().regex(/^\{[\w-]+\}$/, 'must be a Redis Cluster hash tag such as {mc}').default('{mc}'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(4),
   MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(50),
@@ -91,8 +113,9 @@ const schema = z.object({
 
 type Parsed = z.infer<typeof schema>;
 export type Config = Readonly<
-  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS' | 'LLM_PRICES'> & {
+  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS' | 'LLM_PRICES' | 'DATABASE_LISTEN_URL'> & {
     SANDBOX_IMAGE: string;
+    DATABASE_LISTEN_URL: string;
     /** Every model endpoint missions may name, `default` (from LLM_BASE_URL) among them, with their keys. */
     LLM_ENDPOINTS: Readonly<Record<string, LlmEndpoint>>;
   }
@@ -109,6 +132,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       path: ['MISSION_DEADLINE_S'],
       message: 'must not be above MISSION_DEADLINE_MAX_S',
     })
+    .refine((config) => !(config.REDIS_SENTINELS && config.REDIS_CLUSTER_NODES), {
+      path: ['REDIS_CLUSTER_NODES'],
+      message: 'give REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both',
+    })
     .safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
@@ -120,5 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
   }
   const { LLM_PRICES: _prices, ...settings } = parsed.data;
-  return Object.freeze({ ...settings, SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(), LLM_ENDPOINTS: endpoints });
+  return Object.freeze({
+    ...settings,
+    SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(),
+    DATABASE_LISTEN_URL: parsed.data.DATABASE_LISTEN_URL ?? parsed.data.DATABASE_URL,
+    LLM_ENDPOINTS: endpoints,
+  });
 }

@@ -1,4 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
+import { ConfigError } from './config';
 import type { Logger } from './logger';
 
 export interface DbOptions {
@@ -6,17 +7,38 @@ export interface DbOptions {
   poolMax?: number;
   /** Where knex's own warnings go (a connection that failed, say); nowhere when not given. */
   logger?: Logger;
+  /**
+   * The URL is a transaction-mode pooler's (DATABASE_POOLED): set nothing on a connection, since the next
+   * transaction on it may be another client's; the role's own search_path must be `schema` (checkSchema).
+   */
+  pooled?: boolean;
 }
 
-/** A knex pool whose every connection uses `schema`, so tests and tenants of a database can be isolated. */
+/**
+ * A knex pool whose every connection uses `schema`, so tests and tenants of a database can be isolated:
+ * through `SET search_path` on each connection, or behind a pooler, through the role's own search_path.
+ * knex's pg client names no prepared statement, which a transaction-mode pooler could not carry either.
+ */
 export function createDb(databaseUrl: string, schema: string, options: DbOptions = {}): Knex {
   const { logger } = options;
   const log = (level: 'debug' | 'warn' | 'error') => (message: unknown) => logger?.[level]({ knex: message }, 'knex');
   return knexFactory({
     client: 'pg',
     connection: databaseUrl,
-    searchPath: [schema],
+    ...(!options.pooled && { searchPath: [schema] }),
     pool: { min: 0, max: options.poolMax ?? 10 },
     log: { debug: log('debug'), warn: log('warn'), error: log('error'), deprecate: log('warn') },
   });
+}
+
+/** Behind a pooler: refuses to start unless the role's search_path puts `schema` first. */
+export async function checkSchema(db: Knex, schema: string): Promise<void> {
+  const { rows } = (await db.raw('select current_user as role, current_schema() as schema')) as { rows: { role: string; schema: string | null }[] };
+  const { role, schema: current } = rows[0]!;
+  if (current !== schema) {
+    throw new ConfigError(
+      `DATABASE_SCHEMA is ${schema}, but role ${role} works in ${current ?? 'no schema'} behind the pooler: run ` +
+        `\`alter role ${role} set search_path = ${schema}\` (DATABASE_POOLED sets nothing on pooled connections)`,
+    );
+  }
 }

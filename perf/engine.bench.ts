@@ -49,7 +49,7 @@ const finishOnly = { goal: 'no tools', policy: 'scripted' as const, plan: [{ too
 
 /** The baseline of (a): raw BullMQ, bulk-added no-op jobs drained by one worker of the same concurrency. */
 async function rawBullmqJobsPerMin(): Promise<number> {
-  const connection = createRedis(config.REDIS_URL, 'worker');
+  const connection = createRedis(config, 'worker');
   const queue = new Queue('raw', { connection, prefix: config.QUEUE_PREFIX });
   for (let at = 0; at < RAW_JOBS; at += 1_000) await queue.addBulk(Array.from({ length: 1_000 }, (_, i) => ({ name: 'noop', data: { i } })));
   let done = 0;
@@ -71,10 +71,10 @@ async function rawBullmqJobsPerMin(): Promise<number> {
 async function mixedBatch(db: Knex): Promise<{ slotHeldMs: number[]; mixedPerMin: number; alonePerMin: number }> {
   const mixedConfig = loadConfig({ ...benchEnv, SANDBOX_POOL_SIZE: String(PARALLEL), WORKER_CONCURRENCY: String(MIXED_SLOTS) });
   const worker = await startWorker(mixedConfig, createLogger('silent', 'perf'), `perf-mixed-${process.pid}`);
-  const producer = createRedis(config.REDIS_URL, 'producer');
+  const producer = createRedis(config, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   // BullMQ does not close a connection it is given.
-  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
+  const eventsConnection = createRedis(config, 'worker');
   const events = new QueueEvents(MISSION_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX });
   const completedAt = new Map<string, number>();
   events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
@@ -139,7 +139,7 @@ async function pickups(submitter: MissionSubmitter, worker: RunningWorker, count
 async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb: number; pickups: number[]; inFlightDuringPickups: number }> {
   const simConfig = loadConfig({ ...benchEnv, WORKER_CONCURRENCY: String(SIM_MISSIONS + 100) });
   const worker = await startWorker(simConfig, createLogger('silent', 'perf'), `perf-sim-${process.pid}`);
-  const producer = createRedis(config.REDIS_URL, 'producer');
+  const producer = createRedis(config, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = submitterOf(db, queue);
   let started = 0;
@@ -177,7 +177,7 @@ async function simInflight(db: Knex): Promise<{ peakInFlight: number; peakRssMb:
 async function missionsWithoutSandbox(db: Knex): Promise<{ perMin: number; pickups: number[] }> {
   const logger = createLogger('silent', 'perf');
   const worker = await startWorker(config, logger, `perf-${process.pid}`);
-  const producer = createRedis(config.REDIS_URL, 'producer');
+  const producer = createRedis(config, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = submitterOf(db, queue);
   try {

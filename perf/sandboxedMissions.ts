@@ -52,7 +52,7 @@ export function submitterOf(db: Knex, queue: Queue<MissionJobData>): MissionSubm
 export async function sandboxedMissions(db: Knex, env: Record<string, string | undefined>, missions: number): Promise<SandboxedRun> {
   const config = loadConfig(env);
   const worker = await startWorker(config, createLogger('silent', 'perf'), `perf-sandboxed-${process.pid}`);
-  const producer = createRedis(config.REDIS_URL, 'producer');
+  const producer = createRedis(config, 'producer');
   const queue = createMissionQueue(producer, config.QUEUE_PREFIX);
   const submitter = submitterOf(db, queue);
   let heldHighWater = 0;

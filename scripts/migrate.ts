@@ -5,7 +5,7 @@ import { migrateToLatest } from '../migrations';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 1 });
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 1, pooled: config.DATABASE_POOLED });
   try {
     await migrateToLatest(db, config.DATABASE_SCHEMA);
   } finally {

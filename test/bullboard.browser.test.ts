@@ -49,7 +49,7 @@ test('the operator logs in, sees completed and failed jobs, and opens a job and 
   const created = await platform.request('POST', '/v1/missions/batch', { missions: [{ goal: 'works', plan: [shell('echo hi')] }, { goal: 'fails its step', plan: [shell('exit 3')] }] });
   const [succeeds] = ((await created.json()) as { items: { id: string }[] }).items;
   // A job that names no mission (added by hand) fails: the board shows failed jobs too.
-  const redis = createRedis(env.config.REDIS_URL, 'producer');
+  const redis = createRedis(env.config, 'producer');
   const queue = createMissionQueue(redis, env.config.QUEUE_PREFIX);
   await queue.add('mission', { mission_id: 'not-a-mission', tenant_id: 'nobody' }, { jobId: 'added-by-hand' });
   await queue.close();

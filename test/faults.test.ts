@@ -4,6 +4,7 @@ import IORedis from 'ioredis';
 import type { Knex } from 'knex';
 import { StepConflictError, faultKind, isUniqueViolation } from '../jobs/faults';
 import { createDb } from '../lib/db';
+import { loadConfig } from '../lib/config';
 import { createRedis } from '../lib/redis';
 import { SandboxDriver } from '../sandbox/driver';
 import { SandboxGoneError } from '../sandbox/errors';
@@ -60,7 +61,7 @@ test('Postgres stopped, restarting in immediate mode, or refusing connections is
 
 test('Redis killed is an infrastructure fault, for a producer that fails fast and for a client that retries', async () => {
   const redis = await PrivateRedis.start();
-  const producer = createRedis(redis.url, 'producer');
+  const producer = createRedis(loadConfig({ REDIS_URL: redis.url }), 'producer');
   producer.on('error', () => undefined);
   const plain = new IORedis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   plain.on('error', () => undefined);

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import Docker from 'dockerode';
-import IORedis from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { Knex } from 'knex';
 import { loadConfig, localSandboxImage, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createMissionQueue } from '../lib/queue';
+import { createRedis } from '../lib/redis';
 import { migrateToLatest } from '../migrations';
 import { OWNER_LABEL, SandboxDriver, type SandboxLimits } from '../sandbox/driver';
 
@@ -44,7 +45,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
       await removeSandboxes(owner);
       await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
       await db.destroy();
-      await deleteKeys(config.REDIS_URL, `${config.QUEUE_PREFIX}:*`);
+      await deleteKeys(config, `${config.QUEUE_PREFIX}:*`);
     },
   };
 }
@@ -82,11 +83,15 @@ export async function removeSandboxes(owner: string): Promise<void> {
   }
 }
 
-async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
-  const redis = new IORedis(redisUrl);
+/** Deletes this environment's keys: on its one Redis, or on every primary of a Cluster. */
+async function deleteKeys(config: Config, pattern: string): Promise<void> {
+  const redis = createRedis(config, 'worker');
   try {
-    for await (const keys of redis.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
-      if (keys.length > 0) await redis.del(...keys);
+    await redis.ping();
+    for (const server of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+      for await (const keys of server.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
+        if (keys.length > 0) await server.del(...keys);
+      }
     }
   } finally {
     redis.disconnect();
@@ -95,7 +100,7 @@ async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
 
 /** How many mission jobs are waiting or running in BullMQ for this test environment. */
 export async function pendingJobs(config: Config): Promise<number> {
-  const connection = new IORedis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createRedis(config, 'worker');
   const queue = createMissionQueue(connection, config.QUEUE_PREFIX);
   try {
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');

@@ -170,7 +170,7 @@ test("replay_of another tenant's mission is a 404 at submission, and the worker 
   const [smuggled] = await store.create([
     { tenant_id: malloryId, spec: { goal: 'peek', policy: 'replay', replay_of: recordedId, plan: [], max_steps: 10, deadline_s: 60, metadata: {} } },
   ]);
-  const redis = createRedis(context.env.config.REDIS_URL, 'producer');
+  const redis = createRedis(context.env.config, 'producer');
   const queue = createMissionQueue(redis, context.env.config.QUEUE_PREFIX);
   await enqueueMissions(queue, store, [smuggled!]);
   await queue.close();

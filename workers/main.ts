@@ -12,7 +12,7 @@ import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { ConfigError, type Config } from '../lib/config';
-import { createDb } from '../lib/db';
+import { checkSchema, createDb } from '../lib/db';
 import { createMetrics, type Metrics } from '../lib/metrics';
 import { serveMetrics } from '../lib/metricsServer';
 import type { Logger } from '../lib/logger';
@@ -84,8 +84,9 @@ export async function startWorker(
   // A worker that cannot start a single sandbox would take missions only to fail them: it does not start.
   const setupProblem = await driver.setupProblem();
   if (setupProblem) throw new ConfigError(setupProblem);
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
-  const redis = createRedis(config.REDIS_URL, 'worker');
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log, pooled: config.DATABASE_POOLED });
+  if (config.DATABASE_POOLED) await checkSchema(db, config.DATABASE_SCHEMA);
+  const redis = createRedis(config, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
   // an earlier life of a worker with the same id, and goes.
@@ -158,7 +159,9 @@ export async function startWorker(
     { workerId: id },
   );
   engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
-  const cancellations = await listenForCancellations(createRedis(config.REDIS_URL, 'worker'), cancelChannel(config.QUEUE_PREFIX));
+  const subscriber = createRedis(config, 'worker');
+  subscriber.on('error', (error) => log.debug({ err: error }, 'redis subscriber connection error'));
+  const cancellations = await listenForCancellations(subscriber, cancelChannel(config.QUEUE_PREFIX));
   const tenantSlots = new TenantSlots(redis, config.QUEUE_PREFIX, id, config.MAX_RUNNING_PER_TENANT, config.WORKER_LOCK_MS);
   const missions = createMissionWorker(engine, cancellations, tenantSlots, log, {
     connection: redis,
@@ -180,7 +183,7 @@ export async function startWorker(
   });
   // Every process sweeps for stranded missions (one at a time, by a lease in Redis), so missions move on
   // whether or not an API process runs. Its connection fails fast while Redis is away.
-  const sweeperRedis = createRedis(config.REDIS_URL, 'producer');
+  const sweeperRedis = createRedis(config, 'producer');
   sweeperRedis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   const sweeperQueue = createMissionQueue(sweeperRedis, config.QUEUE_PREFIX);
   sweeperQueue.on('error', (error) => log.debug({ err: error }, 'sweeper queue error'));
