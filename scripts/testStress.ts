@@ -14,7 +14,7 @@ interface JestReport {
 }
 
 const ROOT = join(__dirname, '..');
-const CONFIGS = ['jest.config.js', 'jest.alone.config.js'];
+const CONFIGS = ['jest.config.js', 'jest.alone.config.js', 'jest.pooled.config.js'];
 
 function ensureStressNg(): void {
   if (spawnSync('sh', ['-c', 'command -v stress-ng'], { stdio: 'ignore' }).status === 0) return;

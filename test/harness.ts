@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Cluster } from 'ioredis';
 import type { Knex } from 'knex';
+import { Client } from 'pg';
 import { loadConfig, localSandboxImage, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
@@ -26,15 +27,17 @@ export interface TestEnv {
 
 export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
   const tag = randomBytes(4).toString('hex');
-  const config = loadConfig({
+  const settings = {
     ...process.env,
     DATABASE_SCHEMA: `test_${tag}`,
     QUEUE_PREFIX: `{test-${tag}}`,
     PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...overrides,
-  });
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 4 });
+  };
+  const pooled = loadConfig(settings).DATABASE_POOLED;
+  const config = loadConfig(pooled ? { ...settings, ...(await roleForSchema(loadConfig(settings))) } : settings);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: 4, pooled });
   await migrateToLatest(db, config.DATABASE_SCHEMA);
   const owner = `test-${tag}`;
   return {
@@ -45,9 +48,43 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
       await removeSandboxes(owner);
       await db.raw('drop schema if exists ?? cascade', [config.DATABASE_SCHEMA]);
       await db.destroy();
+      if (pooled) await dropRole(loadConfig(settings), config.DATABASE_SCHEMA);
       await deleteKeys(config, `${config.QUEUE_PREFIX}:*`);
     },
   };
+}
+
+/**
+ * Behind a transaction-mode pooler nothing may be SET on a connection, so a test file's schema is the search_path
+ * of a role of its own (as an operator would give each deployment its role), made here as the database's owner.
+ */
+async function roleForSchema(config: Config, schema = config.DATABASE_SCHEMA): Promise<Record<string, string>> {
+  const password = randomBytes(12).toString('hex');
+  const database = new URL(config.DATABASE_LISTEN_URL).pathname.slice(1);
+  await asOwner(config, [
+    `create role "${schema}" login password '${password}'`,
+    `grant "${schema}" to current_user`,
+    `grant create on database "${database}" to "${schema}"`,
+    `create schema "${schema}" authorization "${schema}"`,
+    `alter role "${schema}" set search_path = "${schema}"`,
+  ]);
+  const as = (url: string) => Object.assign(new URL(url), { username: schema, password }).toString();
+  return { DATABASE_URL: as(config.DATABASE_URL), DATABASE_LISTEN_URL: as(config.DATABASE_LISTEN_URL) };
+}
+
+async function dropRole(config: Config, role: string): Promise<void> {
+  await asOwner(config, [`drop owned by "${role}"`, `drop role "${role}"`]);
+}
+
+/** Runs statements on a direct connection as the database's owner (DATABASE_LISTEN_URL is never pooled). */
+async function asOwner(config: Config, statements: string[]): Promise<void> {
+  const client = new Client({ connectionString: config.DATABASE_LISTEN_URL });
+  await client.connect();
+  try {
+    for (const statement of statements) await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 export const testLogger = () => createLogger(process.env.LOG_LEVEL ?? 'silent', 'test');
