@@ -5,7 +5,7 @@
 module.exports = {
   ...require('./jest.config'),
   testPathIgnorePatterns: ['/node_modules/'],
-  testMatch: ['<rootDir>/test/{missions.e2e,api.events,sse.end,api.idempotency,deployment.pooled}.test.ts'],
+  testMatch: ['<rootDir>/test/{missions.e2e,api.events,sse.end,api.idempotency,api.rateLimit,tenantSlots,llmLimiter,deployment.pooled}.test.ts'],
   globalSetup: '<rootDir>/test/pooled.setup.ts',
   globalTeardown: '<rootDir>/test/pooled.teardown.ts',
 };

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import IORedis from 'ioredis';
+import { createRedis } from '../lib/redis';
+import { scanKeys } from './harness';
 import { createTenant, usePlatform } from './platform';
 import { forkApi, stopProcess } from './processes';
 import { waitFor } from './waitFor';
@@ -38,8 +39,8 @@ test('two API processes together admit a limit of 1,000 a minute, short of it by
   // A block is a hundredth of the limit (10): each process may hold up to 9 tickets unused when the window fills.
   expect(admitted).toBeLessThanOrEqual(1_000);
   expect(admitted).toBeGreaterThanOrEqual(1_000 - 2 * 9);
-  const redis = new IORedis(env.config.REDIS_URL);
-  const keys = await redis.keys(`${env.config.QUEUE_PREFIX}:ratelimit:1000:*`);
+  const redis = createRedis(env.config, 'worker');
+  const keys = await scanKeys(env.config, `${env.config.QUEUE_PREFIX}:ratelimit:1000:*`);
   const leased = keys.length === 1 ? Number(await redis.get(keys[0]!)) : Number.NaN;
   redis.disconnect();
   expect(keys).toHaveLength(1);

@@ -120,16 +120,28 @@ export async function removeSandboxes(owner: string): Promise<void> {
   }
 }
 
-/** Deletes this environment's keys: on its one Redis, or on every primary of a Cluster. */
-async function deleteKeys(config: Config, pattern: string): Promise<void> {
+/** The keys matching `pattern`: on the one Redis, or on every primary of a Cluster. */
+export async function scanKeys(config: Config, pattern: string): Promise<string[]> {
   const redis = createRedis(config, 'worker');
+  const found: string[] = [];
   try {
     await redis.ping();
     for (const server of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
-      for await (const keys of server.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
-        if (keys.length > 0) await server.del(...keys);
-      }
+      for await (const keys of server.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) found.push(...keys);
     }
+  } finally {
+    redis.disconnect();
+  }
+  return found;
+}
+
+/** Deletes the keys matching `pattern` (a test's prefix): they share its hash tag, so one DEL takes them. */
+export async function deleteKeys(config: Config, pattern: string): Promise<void> {
+  const keys = await scanKeys(config, pattern);
+  if (keys.length === 0) return;
+  const redis = createRedis(config, 'worker');
+  try {
+    for (let at = 0; at < keys.length; at += 500) await redis.del(...keys.slice(at, at + 500));
   } finally {
     redis.disconnect();
   }

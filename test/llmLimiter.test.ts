@@ -1,15 +1,16 @@
-import IORedis from 'ioredis';
 import { limitedChatCompletion } from '../jobs/policies/llmLimiter';
 import type { ChatCompletion } from '../jobs/policies/openai';
 import { loadConfig } from '../lib/config';
+import { createRedis } from '../lib/redis';
+import { deleteKeys } from './harness';
 
 // Real Redis; the model endpoint is not what is tested here, so a function stands in for it.
-const redis = new IORedis(loadConfig().REDIS_URL);
+const config = loadConfig();
+const redis = createRedis(config, 'worker');
 const prefix = `{test-llm-${process.pid}}`;
 const request = { model: 'm', messages: [] };
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteKeys(config, `${prefix}:*`);
   redis.disconnect();
 });
 

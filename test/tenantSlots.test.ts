@@ -1,16 +1,16 @@
-import IORedis from 'ioredis';
 import { loadConfig } from '../lib/config';
+import { createRedis } from '../lib/redis';
 import { TenantSlots } from '../workers/tenantSlots';
+import { deleteKeys } from './harness';
 import { waitFor } from './waitFor';
 
 // Two workers' allowances against the real Redis: slots are leased in blocks, handed out locally, and the cap
 // holds for the fleet whatever the blocks.
 const config = loadConfig();
 const prefix = `{test-slots-${process.pid}}`;
-const redis = new IORedis(config.REDIS_URL);
+const redis = createRedis(config, 'worker');
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteKeys(config, `${prefix}:*`);
   redis.disconnect();
 });
 
