@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../lib/config';
-import { PgBouncer } from './pgbouncer';
-import { RedisCluster } from './redisTopologies';
+import { PgBouncer } from '../fleet/pgbouncer';
+import { RedisCluster } from '../fleet/redis';
 
 // `jest --config jest.pooled.config.js`: the end-to-end, SSE and idempotency files again, on Redis Cluster (three
 // primaries) and on Postgres through PgBouncer in transaction mode, as many operators deploy them. The settings

@@ -1,5 +1,5 @@
-import type { PgBouncer } from './pgbouncer';
-import type { RedisCluster } from './redisTopologies';
+import type { PgBouncer } from '../fleet/pgbouncer';
+import type { RedisCluster } from '../fleet/redis';
 
 export default async function tearDown(): Promise<void> {
   const { cluster, bouncer } = (globalThis as unknown as { pooledServices: { cluster: RedisCluster; bouncer: PgBouncer } }).pooledServices;

@@ -1,6 +1,6 @@
 import { createTestEnv, type TestEnv } from './harness';
 import { startPlatform, type TestPlatform } from './platform';
-import { RedisSentinels } from './redisTopologies';
+import { RedisSentinels } from '../fleet/redis';
 import { waitFor } from './waitFor';
 
 // The API and a worker on Redis under Sentinel (REDIS_SENTINELS): the primary is SIGKILLed, the sentinels

@@ -4,8 +4,8 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { freePort } from './services';
-import { waitFor } from './waitFor';
+import { freePort } from '../test/services';
+import { waitFor } from '../test/waitFor';
 
 const psqlAsPostgres = (database: string, sql: string) =>
   execFileSync('runuser', ['-u', 'postgres', '--', 'psql', '-v', 'ON_ERROR_STOP=1', '-qAt', '-d', database, '-c', sql], { stdio: 'pipe' });
@@ -17,6 +17,7 @@ const psqlAsPostgres = (database: string, sql: string) =>
  */
 export class PgBouncer {
   private child: ChildProcess | undefined;
+  private runAs!: { uid: number; gid: number; admin: { user: string; password: string }; database: string };
 
   private constructor(
     readonly port: number,
@@ -57,22 +58,37 @@ export class PgBouncer {
       '',
     ].join('\n'));
     for (const file of ['users.txt', 'pgbouncer.ini']) chownSync(join(dir, file), uid, gid);
-    bouncer.child = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { stdio: 'ignore', uid, gid }); // it refuses to run as root
-    await waitFor(async () => {
-      const client = new Client({ host: '127.0.0.1', port: bouncer.port, user: admin.user, password: admin.password, database: postgres.database });
-      return client.connect().then(() => client.end().then(() => true), () => false);
-    }, 30_000, 'pgbouncer start');
+    await bouncer.run(uid, gid, admin, postgres.database);
     return bouncer;
   }
 
+  /** SIGKILLed and started again on the same port: every client connection is cut, as in a crash and restart. */
+  async restart(): Promise<void> {
+    await this.kill('SIGKILL');
+    await this.run(this.runAs.uid, this.runAs.gid, this.runAs.admin, this.runAs.database);
+  }
+
   async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async run(uid: number, gid: number, admin: { user: string; password: string }, database: string): Promise<void> {
+    this.runAs = { uid, gid, admin, database };
+    this.child = spawn('/usr/sbin/pgbouncer', [join(this.dir, 'pgbouncer.ini')], { stdio: 'ignore', uid, gid }); // it refuses to run as root
+    await waitFor(async () => {
+      const client = new Client({ host: '127.0.0.1', port: this.port, user: admin.user, password: admin.password, database });
+      return client.connect().then(() => client.end().then(() => true), () => false);
+    }, 30_000, 'pgbouncer start');
+  }
+
+  private async kill(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (child && child.exitCode === null) {
       const exited = once(child, 'exit');
-      child.kill('SIGTERM');
+      child.kill(signal);
       await exited;
     }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { freePort } from './services';
-import { waitFor } from './waitFor';
+import { freePort } from '../test/services';
+import { waitFor } from '../test/waitFor';
 
 // Redis as operators run it for high availability, on free local ports: a Cluster of three primaries, and a
 // primary with a replica under three sentinels. Each process can be SIGKILLed for real.
@@ -25,6 +25,7 @@ class RedisProcess {
 
   async ready(): Promise<void> {
     const client = new IORedis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    client.on('error', () => undefined); // refused until the server listens: that is what this waits out
     try {
       await waitFor(() => client.ping().then((answer) => answer === 'PONG', () => false), 30_000, `redis on ${this.port}`);
     } finally {
