@@ -96,9 +96,12 @@ export class DockerHost {
     if (!existsSync(root)) return [];
     const pids: number[] = [];
     const walk = (dir: string) => {
-      const procs = join(dir, 'cgroup.procs');
-      if (existsSync(procs)) pids.push(...readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number));
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+      try {
+        pids.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+        for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+      } catch {
+        // a container's cgroup goes as its container stops
+      }
     };
     walk(root);
     return pids;
