@@ -9,7 +9,7 @@ import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { runRetention } from '../jobs/runRetention';
 import type { Config } from '../lib/config';
-import { checkSchema, createDb } from '../lib/db';
+import { openDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
@@ -38,8 +38,7 @@ const withTimeout = <T>(work: Promise<T>, ms: number) =>
 
 /** Starts the HTTP API on config.PORT (0 picks a free port), and a sweeper that moves stranded missions on. */
 export async function startApi(config: Config, logger: Logger, metrics: Metrics = createMetrics()): Promise<RunningApi> {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { logger, pooled: config.DATABASE_POOLED });
-  if (config.DATABASE_POOLED) await checkSchema(db, config.DATABASE_SCHEMA);
+  const db = await openDb(config, { logger });
   const redis = createRedis(config, 'producer');
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
   // Without listeners these 'error' events would throw: a Redis outage must never take the API down.

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
+import { firstStepAfter, missionOutcomes, type MissionOutcomes } from '../test/missionOutcomes';
 import { waitFor } from '../test/waitFor';
 import { Fleet } from './fleet';
 
@@ -18,12 +19,8 @@ export interface FleetChaosOptions {
   log(line: string): void;
 }
 
-export interface FleetChaosReport {
+export interface FleetChaosReport extends MissionOutcomes {
   submitted: number;
-  by_status: Record<string, number>;
-  stranded: number;
-  steps_recorded_twice: number;
-  missions_with_wrong_steps: number;
   /** Containers on any host once the workers stopped. */
   sandboxes_left: number;
   unplanned_exits: string[];
@@ -105,23 +102,15 @@ export async function runFleetChaos(options: FleetChaosOptions): Promise<FleetCh
     await waitFor(async () => (await open()) === 0, options.timeoutMs, 'every mission ended').catch((error: Error) => options.log(error.message));
     const batchMs = Date.now() - started;
     for (const record of faults.filter((fault) => fault.recovered_after_ms === null)) {
-      const { first } = (await db('steps').where('started_at', '>=', record.at).min({ first: 'started_at' }).first()) as { first: Date | null };
-      record.recovered_after_ms = first ? first.getTime() - record.at.getTime() : null;
+      record.recovered_after_ms = await firstStepAfter(db, record.at);
     }
 
     const unplanned = [...fleet.unplanned];
     const left = await fleet.stop();
     fleet = undefined;
-    const byStatus = Object.fromEntries(
-      ((await db('missions').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: string }[]).map((row) => [row.status, Number(row.n)]),
-    );
-    const twice = async (sql: string) => Number((await db!.raw(`select count(*) as n from (${sql}) repeated`)).rows[0].n);
     return {
       submitted: options.missions,
-      by_status: byStatus,
-      stranded: (byStatus.queued ?? 0) + (byStatus.running ?? 0),
-      steps_recorded_twice: await twice('select mission_id, seq from steps group by 1, 2 having count(*) > 1'),
-      missions_with_wrong_steps: await twice('select m.id from missions m left join steps s on s.mission_id = m.id group by m.id having count(s.seq) <> 1'),
+      ...(await missionOutcomes(db, 1)),
       sandboxes_left: left,
       unplanned_exits: unplanned,
       faults: faults.map(({ fault, recovered_after_ms }) => ({ fault, recovered_after_ms })),

@@ -1,5 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
-import { ConfigError } from './config';
+import { ConfigError, type Config } from './config';
 import type { Logger } from './logger';
 
 export interface DbOptions {
@@ -31,8 +31,24 @@ export function createDb(databaseUrl: string, schema: string, options: DbOptions
   });
 }
 
+/**
+ * The configured database, as the API and the workers use it: behind a pooler (DATABASE_POOLED), only once the
+ * role's own search_path is checked to be DATABASE_SCHEMA.
+ */
+export async function openDb(config: Config, options: Omit<DbOptions, 'pooled'> = {}): Promise<Knex> {
+  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { ...options, pooled: config.DATABASE_POOLED });
+  if (!config.DATABASE_POOLED) return db;
+  try {
+    await checkSchema(db, config.DATABASE_SCHEMA);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
 /** Behind a pooler: refuses to start unless the role's search_path puts `schema` first. */
-export async function checkSchema(db: Knex, schema: string): Promise<void> {
+async function checkSchema(db: Knex, schema: string): Promise<void> {
   const { rows } = (await db.raw('select current_user as role, current_schema() as schema')) as { rows: { role: string; schema: string | null }[] };
   const { role, schema: current } = rows[0]!;
   if (current !== schema) {

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import IORedis from 'ioredis';
 import { createTestEnv, removeSandboxes, sandboxesOf, type TestEnv } from './harness';
 import { forkApi, forkWorker, stopProcess } from './processes';
+import { countRows, firstStepAfter, missionOutcomes, type MissionOutcomes } from './missionOutcomes';
 import { waitFor } from './waitFor';
 import { freePort, PrivatePostgres, PrivateRedis, restartDockerd } from './services';
 
@@ -37,17 +38,11 @@ export interface FaultRecord {
   recovered_after_ms: number | null;
 }
 
-export interface ChaosReport {
+export interface ChaosReport extends MissionOutcomes {
   submitted: number;
-  by_status: Record<string, number>;
   failures: { id: string; code: string; message: string }[];
-  /** Missions still queued or running when the run ended: must be 0. */
-  stranded: number;
-  /** Step rows, and step events, recorded more than once for one step: must be 0. */
-  steps_recorded_twice: number;
+  /** Step events recorded more than once for one step: must be 0. */
   step_events_twice: number;
-  /** Missions whose steps are not exactly 1..steps. */
-  missions_with_wrong_steps: number;
   /** Sandboxes of the fleet left after the workers stopped: must be 0. */
   sandboxes_left: number;
   /** The most running sandboxes one worker had at once (sampled every 250 ms), and its bound. */
@@ -136,8 +131,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     options.log(`batch ended after ${batchMs} ms`);
 
     for (const record of faults) {
-      const { first } = (await db('steps').where('started_at', '>=', record.backAt).min({ first: 'started_at' }).first()) as { first: Date | null };
-      record.recovered_after_ms = first ? first.getTime() - record.backAt.getTime() : null;
+      record.recovered_after_ms = await firstStepAfter(db, record.backAt);
     }
     // Stopped sandboxes (dockerd stopped them as it restarted) are removed by their workers' reapers.
     const fleet = async () => (await Promise.all(workerIds.map(sandboxesOf))).flat();
@@ -148,28 +142,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([...processes.values()].map((child) => stopProcess(child)));
     const sandboxesLeft = (await fleet()).length;
 
-    const byStatus = Object.fromEntries(
-      ((await db('missions').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: string }[]).map((row) => [row.status, Number(row.n)]),
-    );
     const failures = (await db('missions').whereNot('status', 'succeeded').select('id', 'error')).map((row: { id: string; error: { code: string; message: string } | null }) => ({
       id: row.id,
       code: row.error?.code ?? '',
       message: row.error?.message ?? '',
     }));
-    const twice = async (sql: string) => Number((await db.raw(`select count(*) as n from (${sql}) repeated`)).rows[0].n);
+    const outcomes = await missionOutcomes(db, options.steps);
     return {
       submitted: options.missions,
-      by_status: byStatus,
+      ...outcomes,
       failures,
-      stranded: (byStatus.queued ?? 0) + (byStatus.running ?? 0),
-      steps_recorded_twice: await twice('select mission_id, seq from steps group by 1, 2 having count(*) > 1'),
-      step_events_twice: await twice(`select mission_id, data->>'seq' from mission_events where type = 'step' group by 1, 2 having count(*) > 1`),
-      missions_with_wrong_steps: await twice(
-        `select m.id from missions m left join steps s on s.mission_id = m.id group by m.id
-         having count(s.seq) <> ${options.steps} or coalesce(min(s.seq), 0) <> 1 or coalesce(max(s.seq), 0) <> ${options.steps}`,
-      ),
+      step_events_twice: await countRows(db, `select mission_id, data->>'seq' from mission_events where type = 'step' group by 1, 2 having count(*) > 1`),
       // A sandbox's hostname is its container id: one seen in the steps of two missions served both.
-      sandboxes_shared_by_missions: await twice(
+      sandboxes_shared_by_missions: await countRows(
+        db,
         `select split_part(observation->>'stdout', ' ', 3) from steps group by 1 having count(distinct mission_id) > 1`,
       ),
       sandboxes_left: sandboxesLeft,

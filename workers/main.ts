@@ -12,7 +12,7 @@ import { createPolicies } from '../jobs/policies';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { ConfigError, type Config } from '../lib/config';
-import { checkSchema, createDb } from '../lib/db';
+import { openDb } from '../lib/db';
 import { createMetrics, type Metrics } from '../lib/metrics';
 import { serveMetrics } from '../lib/metricsServer';
 import type { Logger } from '../lib/logger';
@@ -84,8 +84,7 @@ export async function startWorker(
   // A worker that cannot start a single sandbox would take missions only to fail them: it does not start.
   const setupProblem = await driver.setupProblem();
   if (setupProblem) throw new ConfigError(setupProblem);
-  const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log, pooled: config.DATABASE_POOLED });
-  if (config.DATABASE_POOLED) await checkSchema(db, config.DATABASE_SCHEMA);
+  const db = await openDb(config, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
   const redis = createRedis(config, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
