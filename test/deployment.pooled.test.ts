@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { startApi } from '../api/main';
 import { ConfigError, loadConfig } from '../lib/config';
 import { createRedis } from '../lib/redis';
-import { testLogger } from './harness';
+import { createTestEnv, testLogger } from './harness';
 import { shell, usePlatform } from './platform';
 
 // Only under jest.pooled.config.js: that this run really is on Redis Cluster and behind PgBouncer, and what a
@@ -42,4 +42,21 @@ test('behind the pooler, a DATABASE_SCHEMA that is not the role\'s own search_pa
 
   expect(refused).toBeInstanceOf(ConfigError);
   expect((refused as Error).message).toMatch(new RegExp(`alter role ${context.env.config.DATABASE_SCHEMA} set search_path = public`));
+});
+
+test('test files make and drop their own roles at the same moment', async () => {
+  // Jest starts test files in parallel; each makes a role and grants it the database (CI once failed here with
+  // "tuple concurrently updated" when two grants met on the database's row).
+  const envs = await Promise.all(Array.from({ length: 8 }, () => createTestEnv()));
+  const schemas = envs.map((env) => env.config.DATABASE_SCHEMA);
+  const users = await Promise.all(envs.map(async (env) => (await env.db.raw('select current_user as name')).rows[0].name));
+  expect(users).toEqual(schemas);
+  await Promise.all(envs.map((env) => env.cleanup()));
+  const owner = new Client({ connectionString: process.env.DATABASE_LISTEN_URL });
+  await owner.connect();
+  try {
+    expect((await owner.query('select rolname from pg_roles where rolname = any($1)', [schemas])).rows).toEqual([]);
+  } finally {
+    await owner.end();
+  }
 });

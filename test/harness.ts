@@ -76,12 +76,19 @@ async function dropRole(config: Config, role: string): Promise<void> {
   await asOwner(config, [`drop owned by "${role}"`, `drop role "${role}"`]);
 }
 
-/** Runs statements on a direct connection as the database's owner (DATABASE_LISTEN_URL is never pooled). */
+/**
+ * Runs statements in one transaction on a direct connection as the database's owner (DATABASE_LISTEN_URL is never
+ * pooled). Test files run in parallel, and Postgres refuses two grants that meet on the database's row ("tuple
+ * concurrently updated"), so each file's role changes wait for the others' under one advisory lock.
+ */
 async function asOwner(config: Config, statements: string[]): Promise<void> {
   const client = new Client({ connectionString: config.DATABASE_LISTEN_URL });
   await client.connect();
   try {
+    await client.query('begin');
+    await client.query("select pg_advisory_xact_lock(hashtext('test roles'))");
     for (const statement of statements) await client.query(statement);
+    await client.query('commit');
   } finally {
     await client.end();
   }
