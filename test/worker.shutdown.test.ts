@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { startApi } from '../api/main';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
 import { forkWorker, serviceEnv, stopProcess } from './processes';
@@ -11,8 +12,11 @@ import { shell } from './platform';
 // The process as `npm start` runs it (built with tsc, run by node, under npm), stopped the ways operators and
 // supervisors stop it, beside a second worker that takes over what it hands back.
 jest.setTimeout(180_000);
-// What a process group needs beyond its deadline to exit and be reaped (npm waits for node), on a loaded machine.
+// What a process needs beyond its deadline to exit, on a loaded machine.
 const EXIT_MARGIN_MS = 1_000;
+// What a supervisor should allow beyond the deadline for a whole process group (npm waits for node, then exits):
+// the grace docs/operations.md and the Kubernetes manifests give. Once, in a full suite, a group took 1.5 s.
+const GROUP_EXIT_GRACE_MS = 5_000;
 
 let env: TestEnv;
 let port: number;
@@ -35,11 +39,20 @@ function npmStart(settings: Record<string, string>): ChildProcess {
   const child = spawn('npm', ['start'], {
     cwd: join(__dirname, '..'),
     detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, ...serviceEnv(env.config), PORT: String(port), WORKER_ID: mainId, ...settings },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, ...serviceEnv(env.config), PORT: String(port), WORKER_ID: mainId, LOG_LEVEL: 'info', ...settings },
   });
   children.push(child);
   return child;
+}
+
+/** The log lines a process writes, parsed as they come. */
+function logLines(child: ChildProcess): { msg: string; time: number; clean?: boolean }[] {
+  const lines: { msg: string; time: number; clean?: boolean }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) lines.push(JSON.parse(line));
+  });
+  return lines;
 }
 
 async function submit(apiPort: number, missions: object[]): Promise<string[]> {
@@ -58,6 +71,7 @@ test('a group SIGTERM, sent twice, drains npm start holding four sandboxed missi
   const timeoutMs = 6_000;
   const main = npmStart({ SHUTDOWN_TIMEOUT_MS: String(timeoutMs), WORKER_CONCURRENCY: '4', SANDBOX_POOL_SIZE: '2' });
   const exited = once(main, 'exit');
+  const logged = logLines(main);
   await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false), 90_000, 'npm start up');
   const ids = await submit(port, Array.from({ length: 4 }, (_, i) => ({ goal: `long ${i}`, plan: [shell('sleep 2'), shell('sleep 30'), shell('echo done')] })));
   await waitFor(async () => (await running(mainId)) === 4, 60_000, 'four missions running');
@@ -78,11 +92,15 @@ test('a group SIGTERM, sent twice, drains npm start holding four sandboxed missi
     }
   }, 15_000, 'every process of the group gone');
 
-  // Within the deadline, and not at once: it drained until the deadline neared (at most half of it is kept for
-  // handing back and removing sandboxes), then handed back.
-  const stoppedAfter = Date.now() - signalled;
-  expect(stoppedAfter).toBeGreaterThan(timeoutMs / 2);
-  expect(stoppedAfter).toBeLessThan(timeoutMs + EXIT_MARGIN_MS);
+  // Cleanly within the deadline by the process's own clock, and not at once: it drained until the deadline neared
+  // (at most half of it is kept for handing back and removing sandboxes), then handed back. The whole group within
+  // the grace a supervisor gives.
+  const shuttingDown = logged.find((line) => line.msg === 'shutting down')!;
+  const exiting = logged.find((line) => line.msg === 'exiting')!;
+  expect(exiting.clean).toBe(true);
+  expect(exiting.time - shuttingDown.time).toBeGreaterThan(timeoutMs / 2);
+  expect(exiting.time - shuttingDown.time).toBeLessThan(timeoutMs + EXIT_MARGIN_MS);
+  expect(Date.now() - signalled).toBeLessThan(timeoutMs + GROUP_EXIT_GRACE_MS);
   expect(await sandboxesOf(mainId)).toEqual([]);
   expect(await running(mainId)).toBe(0);
   const handedBack = await env.db('mission_events').whereIn('mission_id', ids).whereRaw(`data->>'handed_back_by' = ?`, [mainId]).select('mission_id', 'created_at');
