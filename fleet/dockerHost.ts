@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { waitFor } from '../test/waitFor';
+import { claimHost } from './hostClaim';
 
 /**
  * A simulated machine of the fleet: a dockerd of its own (socket, data root, exec root, pid file and cgroup parent
@@ -18,6 +19,10 @@ export class DockerHost {
 
   static async start(name: string, image: string): Promise<DockerHost> {
     const host = new DockerHost(name, `/run/mc-fleet/${name}`, `/var/lib/mc-fleet/${name}`);
+    mkdirSync(host.run, { recursive: true });
+    claimHost(host.run, name);
+    // A daemon a fleet that died left running is lost first, so this fleet starts its host afresh.
+    await host.lose();
     await host.startDaemon();
     const loaded = await host.docker().getImage(image).inspect().then(() => true, () => false);
     if (!loaded) execFileSync('sh', ['-c', `docker save '${image}' | docker -H '${host.socketUrl}' load -q`], { stdio: 'ignore' });
