@@ -15,6 +15,7 @@ import type { Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
 import { announceCancellations, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
+import { redisErrorListener } from '../lib/redisErrors';
 import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
 import { runDeliverer } from '../webhooks/runDeliverer';
@@ -43,7 +44,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   const queue = createMissionQueue(redis, config.QUEUE_PREFIX);
   // Without listeners these 'error' events would throw: a Redis outage must never take the API down.
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  queue.on('error', (error) => logger.warn({ err: error }, 'mission queue error'));
+  queue.on('error', redisErrorListener(logger, 'mission queue error'));
   const store = new MissionStore(db);
   const batches = new BatchStore(db, store);
   const submitter = new MissionSubmitter(store, batches, queue);

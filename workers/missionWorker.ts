@@ -7,6 +7,7 @@ import { HandedBackError } from '../jobs/missionStops';
 import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, MISSION_RETRY_BACKOFF, type MissionJobData } from '../lib/queue';
+import { redisErrorListener } from '../lib/redisErrors';
 import type { Cancellations } from './cancellations';
 import type { TenantSlots } from './tenantSlots';
 
@@ -132,7 +133,7 @@ export function createMissionWorker(
     },
   );
   worker.on('failed', (job, error) => logger.warn({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'mission job failed; it is tried again'));
-  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  worker.on('error', redisErrorListener(logger, 'worker error'));
   return {
     worker,
     events,

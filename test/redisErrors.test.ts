@@ -1,0 +1,56 @@
+import { Writable } from 'node:stream';
+import { Worker } from 'bullmq';
+import Redis from 'ioredis';
+import { loadConfig } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { redisErrorListener } from '../lib/redisErrors';
+import { freePort } from './services';
+import { waitFor } from './waitFor';
+
+// A worker whose Redis is gone raises an error for each reconnect attempt; an operator should read one warning,
+// not a screenful of errors, while anything else Redis says stays an error each time.
+function capturedLogger(): { logger: ReturnType<typeof createLogger>; lines: { level: number; msg: string; folded?: number }[] } {
+  const lines: { level: number; msg: string; folded?: number }[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  return { logger: createLogger('debug', 'test', undefined, destination), lines };
+}
+
+test('a worker that cannot reach Redis logs one warning for its many reconnect errors', async () => {
+  const { logger, lines } = capturedLogger();
+  const unreachable = { host: '127.0.0.1', port: await freePort(), retryStrategy: () => 20 };
+  const worker = new Worker('unreachable', async () => undefined, { connection: unreachable, prefix: '{unreachable}' });
+  let raised = 0;
+  worker.on('error', () => (raised += 1));
+  worker.on('error', redisErrorListener(logger, 'worker error'));
+  try {
+    await waitFor(() => raised >= 10, 30_000, 'ten connection errors');
+  } finally {
+    await worker.close(true).catch(() => undefined);
+  }
+  expect(lines).toEqual([expect.objectContaining({ level: 40, msg: 'worker error: redis unreachable, reconnecting', folded: 0 })]);
+});
+
+test('an error Redis answers with is logged as an error, each time', async () => {
+  const { logger, lines } = capturedLogger();
+  const redis = new Redis(loadConfig().REDIS_URL);
+  const key = `redis-errors-test-${process.pid}`;
+  try {
+    await redis.hset(key, 'field', 'value');
+    const wrongType = await redis.get(key).then(() => undefined, (error: Error) => error);
+    const listener = redisErrorListener(logger, 'worker error');
+    listener(wrongType!);
+    listener(wrongType!);
+  } finally {
+    await redis.del(key);
+    redis.disconnect();
+  }
+  expect(lines.map(({ level, msg }) => ({ level, msg }))).toEqual([
+    { level: 50, msg: 'worker error' },
+    { level: 50, msg: 'worker error' },
+  ]);
+});
