@@ -17,11 +17,12 @@ const psqlAsPostgres = (database: string, sql: string) =>
  */
 export class PgBouncer {
   private child: ChildProcess | undefined;
-  private runAs!: { uid: number; gid: number; admin: { user: string; password: string }; database: string };
 
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    /** The postgres user it runs as (it refuses root), and the role and database its readiness check logs in with. */
+    private readonly runAs: { uid: number; gid: number; admin: { user: string; password: string }; database: string },
   ) {}
 
   /** `admin` (a role with a password, e.g. mission:mission) is PgBouncer's auth_user. Needs root (runs as postgres). */
@@ -37,7 +38,7 @@ export class PgBouncer {
     const uid = Number(execFileSync('id', ['-u', 'postgres']));
     const gid = Number(execFileSync('id', ['-g', 'postgres']));
     chownSync(dir, uid, gid);
-    const bouncer = new PgBouncer(await freePort(), dir);
+    const bouncer = new PgBouncer(await freePort(), dir, { uid, gid, admin, database: postgres.database });
     writeFileSync(join(dir, 'users.txt'), `"${admin.user}" "${admin.password}"\n`);
     writeFileSync(join(dir, 'pgbouncer.ini'), [
       '[databases]',
@@ -58,14 +59,14 @@ export class PgBouncer {
       '',
     ].join('\n'));
     for (const file of ['users.txt', 'pgbouncer.ini']) chownSync(join(dir, file), uid, gid);
-    await bouncer.run(uid, gid, admin, postgres.database);
+    await bouncer.run();
     return bouncer;
   }
 
   /** SIGKILLed and started again on the same port: every client connection is cut, as in a crash and restart. */
   async restart(): Promise<void> {
     await this.kill('SIGKILL');
-    await this.run(this.runAs.uid, this.runAs.gid, this.runAs.admin, this.runAs.database);
+    await this.run();
   }
 
   async stop(): Promise<void> {
@@ -73,9 +74,9 @@ export class PgBouncer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async run(uid: number, gid: number, admin: { user: string; password: string }, database: string): Promise<void> {
-    this.runAs = { uid, gid, admin, database };
-    this.child = spawn('/usr/sbin/pgbouncer', [join(this.dir, 'pgbouncer.ini')], { stdio: 'ignore', uid, gid }); // it refuses to run as root
+  private async run(): Promise<void> {
+    const { uid, gid, admin, database } = this.runAs;
+    this.child = spawn('/usr/sbin/pgbouncer', [join(this.dir, 'pgbouncer.ini')], { stdio: 'ignore', uid, gid });
     await waitFor(async () => {
       const client = new Client({ host: '127.0.0.1', port: this.port, user: admin.user, password: admin.password, database });
       return client.connect().then(() => client.end().then(() => true), () => false);

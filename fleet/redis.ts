@@ -1,51 +1,14 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { freePort } from '../test/services';
 import { waitFor } from '../test/waitFor';
+import { RedisProcess, serverArgs } from './redisProcess';
 
 // Redis as operators run it for high availability, on free local ports: a Cluster of three primaries, and a
 // primary with a replica under three sentinels. Each process can be SIGKILLed for real.
-
-/** One redis-server (or sentinel) process with its own directory. */
-class RedisProcess {
-  private child: ChildProcess | undefined;
-
-  constructor(
-    readonly port: number,
-    private readonly args: string[],
-  ) {}
-
-  start(): void {
-    this.child = spawn('redis-server', this.args, { stdio: 'ignore' });
-  }
-
-  async ready(): Promise<void> {
-    const client = new IORedis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
-    client.on('error', () => undefined); // refused until the server listens: that is what this waits out
-    try {
-      await waitFor(() => client.ping().then((answer) => answer === 'PONG', () => false), 30_000, `redis on ${this.port}`);
-    } finally {
-      client.disconnect();
-    }
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    this.child = undefined;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-const serverArgs = (port: number, dir: string, extra: string[] = []) => [
-  '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra,
-];
 
 /** A Redis Cluster of three primaries, no replicas: every slot served, as `redis-cli --cluster create` makes it. */
 export class RedisCluster {

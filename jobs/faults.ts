@@ -44,7 +44,7 @@ const POSTGRES_CODES = new Set(['40001', '40P01', '55P03', '25006']);
 
 // Messages of pg, knex, ioredis and BullMQ when their connection is gone or not there yet.
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Timeout acquiring a connection|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries per request|Missing lock for job|socket hang up/i;
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Timeout acquiring a connection|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries per request|Missing lock for job|socket hang up|All sentinels are unreachable/i;
 // Redis replies of a server that is loading, failing over or busy.
 const REDIS_REPLIES = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN)\b/;
 

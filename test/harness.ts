@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { Cluster } from 'ioredis';
 import type { Knex } from 'knex';
 import { Client } from 'pg';
 import { loadConfig, localSandboxImage, type Config } from '../lib/config';
 import { createDb } from '../lib/db';
-import { createLogger } from '../lib/logger';
+import { createLogger, type Logger } from '../lib/logger';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { migrateToLatest } from '../migrations';
@@ -95,6 +96,13 @@ async function asOwner(config: Config, statements: string[]): Promise<void> {
 }
 
 export const testLogger = () => createLogger(process.env.LOG_LEVEL ?? 'silent', 'test');
+
+/** A logger at debug level whose lines (after `redact`) are kept in `lines`, for tests about what is logged. */
+export function capturedLogger(redact?: (line: string) => string): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) });
+  return { logger: createLogger('debug', 'test', redact, destination), lines };
+}
 
 /** Sandboxes labelled with `owner`, running or not. */
 export async function sandboxesOf(owner: string): Promise<Docker.ContainerInfo[]> {

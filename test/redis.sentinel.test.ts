@@ -1,4 +1,4 @@
-import { createTestEnv, type TestEnv } from './harness';
+import { capturedLogger, createTestEnv, type TestEnv } from './harness';
 import { startPlatform, type TestPlatform } from './platform';
 import { RedisSentinels } from '../fleet/redis';
 import { waitFor } from './waitFor';
@@ -9,11 +9,12 @@ import { waitFor } from './waitFor';
 let sentinels: RedisSentinels;
 let env: TestEnv;
 let platform: TestPlatform;
+const { logger, lines } = capturedLogger();
 
 beforeAll(async () => {
   sentinels = await RedisSentinels.start();
   env = await createTestEnv({ REDIS_SENTINELS: sentinels.sentinelList, REDIS_MASTER_NAME: sentinels.name, SWEEP_EVERY_MS: '1000' });
-  platform = await startPlatform(env);
+  platform = await startPlatform(env, { logger });
 });
 afterAll(async () => {
   await platform?.close();
@@ -39,4 +40,8 @@ test('after the primary is killed and the replica promoted, the same API and wor
   expect(await platform.waitForMission(after, 60_000)).toMatchObject({ status: 'succeeded', result: 'after' });
   const more = await Promise.all(['a', 'b', 'c'].map((goal) => finishOnly(goal)));
   for (const id of more) expect((await platform.waitForMission(id, 60_000)).status).toBe('succeeded');
+  // The failover is told as a warning per component, not as an error per reconnect attempt.
+  const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string });
+  expect(logged.filter((line) => line.level >= 50)).toEqual([]);
+  expect(logged.map((line) => line.msg)).toContain('worker error: redis unavailable, retrying');
 });

@@ -1,10 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { Writable } from 'node:stream';
 import IORedis from 'ioredis';
-import { createLogger, type Logger } from '../lib/logger';
+import type { Logger } from '../lib/logger';
 import { redactor, secretsOf } from '../lib/secrets';
-import { createTestEnv, type TestEnv } from './harness';
+import { capturedLogger, createTestEnv, type TestEnv } from './harness';
 import { shell, startPlatform, type TestPlatform } from './platform';
 import { PrivatePostgres, PrivateRedis } from './services';
 
@@ -24,7 +23,7 @@ let env: TestEnv;
 let platform: TestPlatform;
 let logger: Logger;
 let model: Server;
-const logLines: string[] = [];
+let logLines: string[];
 const answers: string[] = [];
 
 beforeAll(async () => {
@@ -51,8 +50,7 @@ beforeAll(async () => {
     LLM_ENDPOINTS: JSON.stringify({ echo: { base_url: `${base}/echo`, api_key_env: 'TEST_ECHOED_KEY', models: ['m'] } }),
     TEST_ECHOED_KEY: SECRETS.echoed,
   });
-  const destination = new Writable({ write: (chunk: Buffer, _encoding, done) => (logLines.push(chunk.toString()), done()) });
-  logger = createLogger('debug', 'secrets', redactor(secretsOf(env.config)), destination);
+  ({ logger, lines: logLines } = capturedLogger(redactor(secretsOf(env.config))));
   platform = await startPlatform(env, { logger });
 });
 

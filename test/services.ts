@@ -1,11 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { RedisProcess, serverArgs } from '../fleet/redisProcess';
 import { waitFor } from './waitFor';
 
 // Services of a test file's own, on free ports, so it can kill and restart them for real without touching the
@@ -21,17 +21,21 @@ export async function freePort(): Promise<number> {
 
 /** A redis-server without persistence: killed and started again, it comes back empty, as a Redis that lost its data. */
 export class PrivateRedis {
-  private process: ChildProcess | undefined;
-
   private constructor(
-    readonly port: number,
+    private readonly server: RedisProcess,
     private readonly password?: string,
   ) {}
 
   static async start(password?: string): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), password);
+    const port = await freePort();
+    const auth = password ? ['--requirepass', password] : [];
+    const redis = new PrivateRedis(new RedisProcess(port, [...serverArgs(port, tmpdir()), ...auth], password), password);
     await redis.start();
     return redis;
+  }
+
+  get port(): number {
+    return this.server.port;
   }
 
   get url(): string {
@@ -39,28 +43,16 @@ export class PrivateRedis {
   }
 
   get running(): boolean {
-    return this.process !== undefined;
+    return this.server.running;
   }
 
   async start(): Promise<void> {
-    const auth = this.password ? ['--requirepass', this.password] : [];
-    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth], { stdio: 'ignore' });
-    const client = new IORedis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
-    try {
-      await waitFor(() => client.ping().then((answer) => answer === 'PONG', () => false), 30_000, 'redis start');
-    } finally {
-      client.disconnect();
-    }
+    this.server.start();
+    await this.server.ready();
   }
 
-  /** SIGKILL, as a crash or an OOM kill would. */
-  async kill(): Promise<void> {
-    const process = this.process;
-    if (!process) return;
-    this.process = undefined;
-    const exited = once(process, 'exit');
-    process.kill('SIGKILL');
-    await exited;
+  kill(): Promise<void> {
+    return this.server.kill();
   }
 }
 

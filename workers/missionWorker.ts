@@ -4,10 +4,10 @@ import type { MissionEngine, RunResult } from '../jobs/engine';
 import type { Step } from '../jobs/mission';
 import { faultKind, type FaultKind } from '../jobs/faults';
 import { HandedBackError } from '../jobs/missionStops';
+import { redisErrorListener } from '../jobs/redisErrors';
 import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { MISSION_QUEUE, MISSION_RETRY_BACKOFF, type MissionJobData } from '../lib/queue';
-import { redisErrorListener } from '../lib/redisErrors';
 import type { Cancellations } from './cancellations';
 import type { TenantSlots } from './tenantSlots';
 
