@@ -90,6 +90,8 @@ export interface RunResult extends MissionOutcome {
 }
 
 const NEVER = new AbortController().signal;
+/** Step errors after which the mission's sandbox serves no further step: the mission ends with them. */
+const SANDBOX_ENDED = new Set(['ERR_SANDBOX_GONE', 'ERR_SANDBOX_FLOOD']);
 
 /** Runs missions: asks the policy for each step, runs it in the mission's own sandbox, records it, repeats. */
 export class MissionEngine extends EventEmitter<EngineEvents> {
@@ -240,8 +242,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         }
         await record(step.row);
         if (signal.aborted) return stops.outcome(mission, history.length);
-        // A model is shown its failed step and may recover; a script, or a sandbox that is gone, cannot.
-        if (step.error && (!policy.feedsBackErrors || step.error.code === 'ERR_SANDBOX_GONE')) {
+        // A model is shown its failed step and may recover; a script, or a sandbox that is gone or flooded, cannot.
+        if (step.error && (!policy.feedsBackErrors || SANDBOX_ENDED.has(step.error.code))) {
           const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };
           return { status: 'failed', steps: history.length, error };
         }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex } from 'node:stream';
 import { bytesToText, type StoredBytes } from '../lib/text';
-import { SandboxGoneError, SandboxRequestError } from './errors';
+import { ByteQueue } from './byteQueue';
+import { SandboxFloodError, SandboxGoneError, SandboxRequestError } from './errors';
 
 /**
  * What one command run in a sandbox produced. Output is head-and-tail truncated inside the sandbox, cut between
@@ -43,11 +44,17 @@ type Reply =
   | { kind: 'done'; result: CommandResult }
   | { kind: 'data'; file: FileContent }
   | { kind: 'wiped'; secret: string };
-type Waiter = { resolve(reply: Reply): void; reject(error: Error): void };
+type Waiter = { resolve(reply: Reply): void; reject(error: Error): void; maxPayloadBytes: number };
 
 /** How long past a command's own timeout we wait for the channel before declaring the sandbox gone. */
 const REPLY_GRACE_MS = 5_000;
 const FILE_TIMEOUT_MS = 30_000;
+/** The longest header line channel.c writes is WIPED's (a 64-digit secret); anything far longer is a flood. */
+const MAX_HEADER_BYTES = 256;
+/** channel.c's error messages fit in 512 bytes. */
+const MAX_ERROR_BYTES = 512;
+/** What the truncation marker adds to a stream's kept bytes ("[... N bytes omitted ...]" and two newlines). */
+const MARKER_BYTES = 64;
 
 /**
  * The host side of sandbox/image/channel.c, over the container's attached stdio: a header line and its
@@ -57,7 +64,9 @@ const FILE_TIMEOUT_MS = 30_000;
 export class StepChannel {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Bytes of the channel's stdout not parsed yet: at most a header line and the payload its request allows. */
+  private readonly unparsed = new ByteQueue();
+  private header: Header | undefined;
   private closedBecause: Error | undefined;
   private readonly closeListeners: ((reason: Error) => void)[] = [];
   /** Known only to us and the channel process: its answer to a reset tells it (see reset() in channel.c). */
@@ -88,7 +97,7 @@ export class StepChannel {
 
   /** Resolves once the channel process inside answers, i.e. the sandbox is ready for steps. */
   async ready(timeoutMs: number): Promise<void> {
-    await this.request((id) => [`PING ${id} ${this.secret}`], timeoutMs);
+    await this.request((id) => [`PING ${id} ${this.secret}`], timeoutMs, MAX_ERROR_BYTES);
   }
 
   async run(command: string, options: RunOptions): Promise<CommandResult> {
@@ -97,6 +106,7 @@ export class StepChannel {
     const reply = await this.request(
       (id) => [`RUN ${id} ${options.timeoutMs} ${options.maxOutputBytes} ${commandBytes.length} ${stdin.length}`, commandBytes, stdin],
       options.timeoutMs + REPLY_GRACE_MS,
+      Math.max(2 * (options.maxOutputBytes + MARKER_BYTES), MAX_ERROR_BYTES),
     );
     if (reply.kind !== 'done') throw new SandboxGoneError('the step channel answered out of turn');
     return reply.result;
@@ -105,7 +115,7 @@ export class StepChannel {
   /** Reads a file under /workspace (path relative to it), at most maxBytes of it. */
   async readFile(path: string, maxBytes: number): Promise<FileContent> {
     const pathBytes = Buffer.from(path);
-    const reply = await this.request((id) => [`READ ${id} ${maxBytes} ${pathBytes.length}`, pathBytes], FILE_TIMEOUT_MS);
+    const reply = await this.request((id) => [`READ ${id} ${maxBytes} ${pathBytes.length}`, pathBytes], FILE_TIMEOUT_MS, Math.max(maxBytes, MAX_ERROR_BYTES));
     if (reply.kind !== 'data') throw new SandboxGoneError('the step channel answered out of turn');
     return reply.file;
   }
@@ -113,7 +123,7 @@ export class StepChannel {
   /** Writes a file under /workspace (path relative to it), creating its directories. */
   async writeFile(path: string, data: Buffer): Promise<void> {
     const pathBytes = Buffer.from(path);
-    await this.request((id) => [`WRITE ${id} ${pathBytes.length} ${data.length}`, pathBytes, data], FILE_TIMEOUT_MS);
+    await this.request((id) => [`WRITE ${id} ${pathBytes.length} ${data.length}`, pathBytes, data], FILE_TIMEOUT_MS, MAX_ERROR_BYTES);
   }
 
   /**
@@ -123,7 +133,7 @@ export class StepChannel {
    */
   async reset(timeoutMs: number): Promise<void> {
     const next = newSecret();
-    const reply = await this.request((id) => [`RESET ${id} ${next}`], timeoutMs);
+    const reply = await this.request((id) => [`RESET ${id} ${next}`], timeoutMs, MAX_ERROR_BYTES);
     if (reply.kind !== 'wiped' || reply.secret !== this.secret) {
       const error = new SandboxGoneError('the reset was answered without its secret: a process of the last mission forged it');
       this.close(error);
@@ -142,7 +152,8 @@ export class StepChannel {
     for (const listener of this.closeListeners.splice(0)) listener(reason);
   }
 
-  private request(frame: (id: number) => [string, ...Buffer[]], timeoutMs: number): Promise<Reply> {
+  /** Sends a request; its reply may carry at most `maxPayloadBytes`, or the sandbox is flooding its channel. */
+  private request(frame: (id: number) => [string, ...Buffer[]], timeoutMs: number, maxPayloadBytes: number): Promise<Reply> {
     if (this.closedBecause) return Promise.reject(this.closedBecause);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
@@ -151,6 +162,7 @@ export class StepChannel {
         reject(new SandboxGoneError(`no answer from the step channel within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(id, {
+        maxPayloadBytes,
         resolve: (reply) => (clearTimeout(timer), resolve(reply)),
         reject: (error) => (clearTimeout(timer), reject(error)),
       });
@@ -160,76 +172,78 @@ export class StepChannel {
   }
 
   private receive(chunk: Buffer): void {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    if (this.closedBecause) return;
+    this.unparsed.push(chunk);
     for (;;) {
-      const newline = this.buffered.indexOf(0x0a);
-      if (newline < 0) return;
-      const fields = this.buffered.subarray(0, newline).toString('latin1').split(' ');
-      const parsed = parseReply(fields, this.buffered.subarray(newline + 1));
-      if (parsed === 'incomplete') return;
-      if (parsed === 'garbled') {
+      if (!this.header) {
+        const line = this.unparsed.takeLine(MAX_HEADER_BYTES);
+        if (line === undefined) return;
+        if (line === 'too long') return this.close(new SandboxFloodError(`a reply header ran past ${MAX_HEADER_BYTES} bytes without its newline`));
+        const header = parseHeader(line.toString('latin1').split(' '));
         // Only mission code could garble the channel (it runs as the same user): that ends this sandbox only.
-        this.close(new SandboxGoneError('the step channel sent a garbled reply'));
-        return;
-      }
-      this.buffered = this.buffered.subarray(newline + 1 + parsed.consumed);
-      const waiter = this.waiting.get(parsed.id);
-      if (!waiter) {
+        if (header === 'garbled') return this.close(new SandboxGoneError('the step channel sent a garbled reply'));
+        const waiter = this.waiting.get(header.id);
+        const allowed = waiter?.maxPayloadBytes ?? 0;
+        if (header.payloadBytes > allowed) {
+          return this.close(new SandboxFloodError(`a reply declared ${header.payloadBytes} bytes where its request allows ${allowed}`));
+        }
         // Nothing asked for it: a step's process wrote it (it can open the channel's stdout under gVisor).
-        this.close(new SandboxGoneError('the step channel sent a reply nobody asked for'));
-        return;
+        if (!waiter) return this.close(new SandboxGoneError('the step channel sent a reply nobody asked for'));
+        this.header = header;
       }
-      this.waiting.delete(parsed.id);
-      if (parsed.error !== undefined) waiter.reject(new SandboxRequestError(parsed.error));
-      else waiter.resolve(parsed.reply);
+      const payload = this.unparsed.take(this.header.payloadBytes);
+      if (!payload) return;
+      const { id, decode } = this.header;
+      this.header = undefined;
+      const waiter = this.waiting.get(id)!;
+      this.waiting.delete(id);
+      const decoded = decode(payload);
+      if ('error' in decoded) waiter.reject(new SandboxRequestError(decoded.error));
+      else waiter.resolve(decoded);
     }
   }
 }
 
-type Parsed = { id: number; consumed: number } & ({ reply: Reply; error?: undefined } | { error: string });
+/** A reply's header line, parsed: whose it is, how many payload bytes follow, and how to read them. */
+interface Header {
+  id: number;
+  payloadBytes: number;
+  decode(payload: Buffer): Reply | { error: string };
+}
 
-function parseReply([verb, ...numbers]: string[], body: Buffer): Parsed | 'incomplete' | 'garbled' {
-  if (verb === 'WIPED' && numbers.length === 2) {
-    const id = Number(numbers[0]);
-    return Number.isSafeInteger(id) ? { id, consumed: 0, reply: { kind: 'wiped', secret: numbers[1]! } } : 'garbled';
+function parseHeader([verb, ...fields]: string[]): Header | 'garbled' {
+  if (verb === 'WIPED' && fields.length === 2) {
+    const id = Number(fields[0]);
+    return Number.isSafeInteger(id) ? { id, payloadBytes: 0, decode: () => ({ kind: 'wiped', secret: fields[1]! }) } : 'garbled';
   }
-  const n = numbers.map(Number);
-  if (n.some((value) => !Number.isSafeInteger(value))) return 'garbled';
+  const n = fields.map(Number);
+  if (n.some((value) => !Number.isSafeInteger(value) || value < 0)) return 'garbled';
   const [id] = n;
   if (id === undefined) return 'garbled';
-  const take = (...lengths: number[]) => {
-    const total = lengths.reduce((sum, length) => sum + length, 0);
-    if (body.length < total) return undefined;
-    let at = 0;
-    return lengths.map((length) => body.subarray(at, (at += length)));
-  };
-  if (verb === 'OK' && n.length === 1) return { id, consumed: 0, reply: { kind: 'ok' } };
-  if (verb === 'ERR' && n.length === 2) {
-    const parts = take(n[1]!);
-    return parts ? { id, consumed: n[1]!, error: parts[0]!.toString() } : 'incomplete';
-  }
+  if (verb === 'OK' && n.length === 1) return { id, payloadBytes: 0, decode: () => ({ kind: 'ok' }) };
+  if (verb === 'ERR' && n.length === 2) return { id, payloadBytes: n[1]!, decode: (payload) => ({ error: payload.toString() }) };
   if (verb === 'DATA' && n.length === 3) {
-    const parts = take(n[2]!);
-    return parts ? { id, consumed: n[2]!, reply: { kind: 'data', file: { size: n[1]!, data: Buffer.from(parts[0]!) } } } : 'incomplete';
+    return { id, payloadBytes: n[2]!, decode: (payload) => ({ kind: 'data', file: { size: n[1]!, data: Buffer.from(payload) } }) };
   }
   if (verb === 'DONE' && n.length === 9) {
     const [, exitCode, timedOut, signal, stdoutBytes, stderrBytes, durationUs, stdoutLength, stderrLength] = n as number[];
-    const parts = take(stdoutLength!, stderrLength!);
-    if (!parts) return 'incomplete';
-    const [stdout, stderr] = parts.map(bytesToText) as [StoredBytes, StoredBytes];
-    const result: CommandResult = {
-      exit_code: exitCode!,
-      timed_out: timedOut === 1,
-      signal: signal || null,
-      stdout: stdout.text,
-      stderr: stderr.text,
-      ...(stdout.base64 !== undefined && { stdout_base64: stdout.base64 }),
-      ...(stderr.base64 !== undefined && { stderr_base64: stderr.base64 }),
-      stdout_bytes: stdoutBytes!,
-      stderr_bytes: stderrBytes!,
-      duration_ms: durationUs! / 1000,
+    const decode = (payload: Buffer): Reply => {
+      const [stdout, stderr] = [payload.subarray(0, stdoutLength), payload.subarray(stdoutLength)].map(bytesToText) as [StoredBytes, StoredBytes];
+      const result: CommandResult = {
+        exit_code: exitCode!,
+        timed_out: timedOut === 1,
+        signal: signal || null,
+        stdout: stdout.text,
+        stderr: stderr.text,
+        ...(stdout.base64 !== undefined && { stdout_base64: stdout.base64 }),
+        ...(stderr.base64 !== undefined && { stderr_base64: stderr.base64 }),
+        stdout_bytes: stdoutBytes!,
+        stderr_bytes: stderrBytes!,
+        duration_ms: durationUs! / 1000,
+      };
+      return { kind: 'done', result };
     };
-    return { id, consumed: stdoutLength! + stderrLength!, reply: { kind: 'done', result } };
+    return { id, payloadBytes: stdoutLength! + stderrLength!, decode };
   }
   return 'garbled';
 }

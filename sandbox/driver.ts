@@ -139,6 +139,9 @@ export class SandboxDriver {
         MemorySwap: limits.memoryBytes,
         NanoCpus: Math.round(limits.cpus * 1e9),
         Privileged: false,
+        // The channel's stdout is read through the attach stream; a json-file log would keep a copy on the host's
+        // disk of everything a mission writes to it, without bound.
+        LogConfig: { Type: 'none', Config: {} },
         Binds: [],
       },
     };

@@ -40,3 +40,13 @@ export class SandboxRequestError extends SandboxError {
     super('ERR_SANDBOX_REQUEST', reason, options);
   }
 }
+
+/**
+ * The sandbox wrote more to its step channel than the request allows, or a header with no end: only mission code
+ * can (it can open the channel's stdout). The sandbox is closed and the mission fails; nothing is retried.
+ */
+export class SandboxFloodError extends SandboxError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super('ERR_SANDBOX_FLOOD', `the sandbox flooded its step channel: ${reason}`, options);
+  }
+}

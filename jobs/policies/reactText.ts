@@ -19,15 +19,19 @@ Thought: <your reasoning>
 Final Answer: <the result>`;
 }
 
-/** Parses a text-format reply into an action; anything else is an invalid action the model is told about. */
+/**
+ * Parses a text-format reply into an action; anything else is an invalid action the model is told about. The
+ * reply comes from a model URL the tenant may choose: it is read in time linear in its length (no pattern here
+ * can backtrack over a run of whitespace).
+ */
 export function parseTextReply(reply: unknown): Action {
   const text = (reply as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message?.content;
   if (typeof text !== 'string' || !text.trim()) return { kind: 'invalid', thought: null, error: 'the reply has no text', output: { reply } };
-  const thought = /Thought:\s*([\s\S]*?)(?=\n\s*(Action|Final Answer):|$)/.exec(text)?.[1]?.trim() || null;
-  const final = /Final Answer:\s*([\s\S]*)$/.exec(text);
-  if (final) return { kind: 'finish', thought, result: final[1]!.trim() };
-  const tool = /Action:\s*(\S+)/.exec(text)?.[1];
-  const rawInput = /Action Input:\s*([\s\S]*)$/.exec(text)?.[1]?.trim().replace(/^```(json)?\s*|\s*```$/g, '');
+  const thought = thoughtOf(text);
+  const final = after(text, 'Final Answer:');
+  if (final !== undefined) return { kind: 'finish', thought, result: final.trim() };
+  const tool = after(text, 'Action:')?.trimStart().split(/\s/, 1)[0];
+  const rawInput = unfenced(after(text, 'Action Input:'));
   const invalid = (error: string): Action => ({ kind: 'invalid', thought, error, output: { text } });
   if (!tool || rawInput === undefined) return invalid('expected "Action:" and "Action Input:" lines, or "Final Answer:"');
   let input: unknown;
@@ -39,4 +43,30 @@ export function parseTextReply(reply: unknown): Action {
   const parsed = toolCallSchema.safeParse({ tool, input });
   if (!parsed.success) return invalid(z.prettifyError(parsed.error).replaceAll('\n', ' '));
   return { kind: 'tool', thought, call: parsed.data };
+}
+
+/** What follows the first `marker`, or undefined without one. */
+function after(text: string, marker: string): string | undefined {
+  const at = text.indexOf(marker);
+  return at < 0 ? undefined : text.slice(at + marker.length);
+}
+
+// A line that starts (after blanks, not newlines: a newline-free class cannot rescan a run of them) an action.
+const NEXT_SECTION = /\n[^\S\n]*(?:Action|Final Answer):/;
+
+/** The text after "Thought:" up to the line that starts the action or the answer, trimmed; null if none. */
+function thoughtOf(text: string): string | null {
+  const rest = after(text, 'Thought:');
+  if (rest === undefined) return null;
+  const end = NEXT_SECTION.exec(rest)?.index ?? rest.length;
+  return rest.slice(0, end).trim() || null;
+}
+
+/** The Action Input without a Markdown code fence around it. */
+function unfenced(input: string | undefined): string | undefined {
+  if (input === undefined) return undefined;
+  let body = input.trim();
+  if (body.startsWith('```')) body = body.slice(body.startsWith('```json') ? 7 : 3).trimStart();
+  if (body.endsWith('```')) body = body.slice(0, -3).trimEnd();
+  return body;
 }
