@@ -2,10 +2,10 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import express, { type Request, type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { MissionJobData } from '../lib/queue';
-import { ADMIN_SUBJECT, SESSION_COOKIE, cookieValue, type BrowserSessions } from './browserSessions';
+import type { BrowserSessions } from './browserSessions';
 import type { ApiKeys, Caller } from './apiKeys';
 import { HttpProblem } from './problem';
 
@@ -28,20 +28,21 @@ export function adminUi(keys: ApiKeys, sessions: BrowserSessions, queue: Queue<M
     options: { uiConfig: { boardTitle: 'mission-control' } },
   });
   const form = express.urlencoded({ extended: false, limit: '4kb' });
-  // Guessing the key by the form is slowed down; it is long anyway.
-  const loginLimit = rateLimit({ windowMs: 60_000, limit: 20, standardHeaders: 'draft-8', legacyHeaders: false });
+  // Guessing the key by the form is slowed down (failed tries, per client address); it is long anyway.
+  const loginLimit = rateLimit({ windowMs: 60_000, limit: 20, skipSuccessfulRequests: true, standardHeaders: 'draft-8', legacyHeaders: false });
+  const page = (req: Request, res: Response, status: number, error?: string) => void res.status(status).type('html').send(loginPage(sessions.loginToken(req, res), error));
 
-  router.get(LOGIN_PATH, (_req, res) => void res.type('html').send(loginPage()));
+  router.get(LOGIN_PATH, (req, res) => page(req, res, 200));
   router.post(LOGIN_PATH, loginLimit, form, async (req, res) => {
+    if (!sessions.validLogin(req, req.body?._login)) return page(req, res, 403, 'This form has expired; log in again.');
     const key = typeof req.body?.key === 'string' ? req.body.key : '';
     const caller = key ? await keys.resolve(key) : undefined;
-    if (!caller?.admin) return void res.status(401).type('html').send(loginPage('That is not the admin key.'));
-    const session = sessions.issue(ADMIN_SUBJECT);
-    res.cookie(SESSION_COOKIE, session.value, { httpOnly: true, sameSite: 'strict', secure: req.secure, maxAge: session.maxAgeMs, path: '/' });
+    if (!caller?.admin) return page(req, res, 401, 'That is not the admin key.');
+    sessions.start(req, res, caller);
     res.redirect(303, BOARD_PATH);
   });
-  router.post('/admin/logout', (_req, res) => {
-    res.clearCookie(SESSION_COOKIE, { path: '/' });
+  router.post('/admin/logout', async (req, res) => {
+    await sessions.end(req, res);
     res.redirect(303, LOGIN_PATH);
   });
   router.use(BOARD_PATH, requireAdminCaller(keys, sessions), board.getRouter() as RequestHandler);
@@ -51,7 +52,7 @@ export function adminUi(keys: ApiKeys, sessions: BrowserSessions, queue: Queue<M
 /** Lets the admin through, by session cookie, Bearer token or HTTP Basic; everyone else is refused. */
 function requireAdminCaller(keys: ApiKeys, sessions: BrowserSessions): RequestHandler {
   return async (req, res, next) => {
-    if (sessions.subject(cookieValue(req.get('cookie'), SESSION_COOKIE)) === ADMIN_SUBJECT) return next();
+    if ((await sessions.viewer(req))?.caller.admin) return next();
     const caller = await callerOf(req, keys);
     if (caller?.admin) return next();
     if (caller) return next(new HttpProblem(403, 'forbidden', 'Bull Board needs the admin key.'));
@@ -76,7 +77,7 @@ function missionLink(job: { data?: unknown }) {
   return { displayText: 'mission', href: `/console/missions/${encodeURIComponent(missionId)}` };
 }
 
-function loginPage(error?: string): string {
+function loginPage(token: string, error?: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mission-control admin</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -85,6 +86,7 @@ form{display:flex;flex-direction:column;gap:.75rem;width:22rem}input,button{font
 .error{color:#ff8a80}</style></head>
 <body><form method="post" action="${LOGIN_PATH}">
 <h1>mission-control</h1><label for="key">Admin key</label>
+<input type="hidden" name="_login" value="${token}">
 <input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
 ${error ? `<p class="error" role="alert">${error}</p>` : ''}<button type="submit">Log in</button></form></body></html>`;
 }

@@ -23,6 +23,7 @@ import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
 import type { Idempotency } from './idempotency';
 import { openApiDocument } from './openapi';
+import type { OpenStreams } from './openStreams';
 import { HttpProblem } from './problem';
 import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
@@ -40,12 +41,16 @@ export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHa
   queue: Queue<MissionJobData>;
   idempotency: Idempotency;
   hub: MissionEventHub;
-  /** Ends each open SSE stream; shutdown calls them. */
-  streams: Set<() => void>;
+  /** The open event streams: shutdown and key revocations end them. */
+  streams: OpenStreams;
   rateLimit: RequestHandler;
+  /** Invalid API keys one client address may send a minute before it is refused without a lookup. */
+  authFailuresPerMinute: number;
   /** Whether Postgres and Redis answer, and how many workers have a live heartbeat (null: Redis does not say), for /readyz. */
   readiness(): Promise<{ checks: Record<string, boolean>; workers: number | null }>;
   sseHeartbeatMs: number;
+  /** Express's `trust proxy` (TRUST_PROXY): false unless proxies stand in front. */
+  trustProxy: boolean | number | string;
   /** Origins whose browsers may call the API (CORS); none unless configured. */
   corsOrigins: readonly string[];
 }
@@ -62,6 +67,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind a proxy (TRUST_PROXY), req.ip is the client's address and req.secure what the client used.
+  app.set('trust proxy', deps.trustProxy);
   const missions = missionHandlers(deps);
   const batches = batchHandlers(deps);
   const webhooks = webhookHandlers(deps);
@@ -96,7 +103,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(adminUi(deps.keys, deps.sessions, deps.queue));
   const renderer = new ConsoleRenderer();
   mountConsole(app, { ...deps, ...deps.console, renderer, missions, batchActions: batches });
-  app.use('/v1', authenticate(deps.keys), deps.rateLimit);
+  app.use('/v1', authenticate(deps.keys, deps.authFailuresPerMinute), deps.rateLimit);
   app.post('/v1/missions/batch', json(BATCH_BODY_LIMIT), route((req) => idempotent(req, () => missions.createBatch(callerOf(req), req.body))));
   app.post('/v1/missions', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => missions.create(callerOf(req), req.body))));
   app.get('/v1/missions', route((req) => missions.list(callerOf(req), req.query)));
@@ -106,7 +113,7 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/missions/:id/approvals', json(SINGLE_BODY_LIMIT), route((req) => missions.decide(callerOf(req), req.params.id as string, req.body)));
   app.get('/v1/missions/:id/events', async (req, res) => {
     const mission = await missions.findMission(callerOf(req), req.params.id as string);
-    await streamMissionEvents(req, res, mission, deps, { heartbeatMs: deps.sseHeartbeatMs });
+    await streamMissionEvents(req, res, mission, callerOf(req), deps, { heartbeatMs: deps.sseHeartbeatMs });
   });
   app.get('/v1/batches/:id', route((req) => batches.get(callerOf(req), req.params.id as string)));
   app.get('/v1/batches/:id/results', async (req, res) => {
@@ -129,6 +136,9 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/webhooks/:id/deliveries/:delivery/redeliver', route((req) => webhooks.redeliver(callerOf(req), req.params.id as string, req.params.delivery as string)));
   app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
   app.patch('/v1/admin/tenants/:id', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.updateTenant(req.params.id as string, req.body)));
+  app.post('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.createKey(req.params.id as string)));
+  app.get('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.listKeys(req.params.id as string, req.query)));
+  app.delete('/v1/admin/tenants/:id/keys/:key', requireAdmin, route((req) => admin.revokeKey(req.params.id as string, req.params.key as string)));
 
   app.use((req, _res, next) => next(HttpProblem.notFound(`${req.method} ${req.path}`)));
   app.use(problemMiddleware(deps.logger));

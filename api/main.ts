@@ -20,12 +20,13 @@ import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
 import { runDeliverer } from '../webhooks/runDeliverer';
 import { WebhookStore } from '../webhooks/webhookStore';
-import { BrowserSessions } from './browserSessions';
+import { BrowserSessions, redisSessionEnds, sessionSecret } from './browserSessions';
 import { ApiKeys } from './apiKeys';
 import { createApp } from './app';
 import { missionAdmission } from './handlers/admission';
 import { MissionEventHub } from './eventHub';
 import { Idempotency } from './idempotency';
+import { OpenStreams } from './openStreams';
 import { tenantRateLimit } from './rateLimit';
 
 export interface RunningApi {
@@ -68,7 +69,13 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   const hub = new MissionEventHub(config.DATABASE_LISTEN_URL, logger);
   await hub.start();
   submitter.on('committed', (count, via) => metrics.missionsAccepted.inc({ via }, count));
-  const streams = new Set<() => void>();
+  const streams = new OpenStreams(config.SSE_STREAMS_PER_TENANT);
+  const keys = new ApiKeys(db, config.ADMIN_API_KEY);
+  // A key revoked by any API process is forgotten here, and whatever was opened with it ends.
+  hub.onKeyRevoked((keyId) => {
+    keys.forget(keyId);
+    streams.endKey(keyId);
+  });
   const app = createApp({
     store,
     approvals: new Approvals(db),
@@ -77,10 +84,11 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     metrics,
     hub,
     streams,
-    keys: new ApiKeys(db, config.ADMIN_API_KEY),
-    sessions: new BrowserSessions(config.ADMIN_API_KEY),
+    keys,
+    sessions: new BrowserSessions(keys, redisSessionEnds(redis, config.QUEUE_PREFIX), { secret: sessionSecret(config), cookieSecure: config.COOKIE_SECURE }),
     queue,
     idempotency: new Idempotency(db),
+    authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
     batches,
     webhooks,
@@ -92,6 +100,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     console: { reader, fleet: () => fleetModel({ reader, queue, redis, prefix: config.QUEUE_PREFIX }), grafanaUrl: config.GRAFANA_URL },
     corsOrigins: config.CORS_ORIGINS,
+    trustProxy: config.TRUST_PROXY,
     readiness: async () => ({
       checks: {
         postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),
@@ -118,7 +127,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
         async (until) => {
           logger.info({ event_streams: streams.size }, 'api: taking no more requests; ending event streams');
           const closed = new Promise((resolve) => server.close(resolve));
-          [...streams].forEach((end) => end());
+          streams.endAll();
           server.closeIdleConnections();
           // Requests under way may finish until shortly before the deadline; then their connections are cut.
           let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,9 @@
 import type { Request, Response } from 'express';
 import { STOPPING_GRACE_MS, TERMINAL_STATUSES, type MissionEvent, type MissionStatus } from '../jobs/mission';
 import type { MissionStore } from '../jobs/missionStore';
+import type { Caller } from './apiKeys';
 import type { MissionEventHub } from './eventHub';
+import type { OpenStreams } from './openStreams';
 import { HttpProblem } from './problem';
 
 const PAGE = 500;
@@ -27,10 +29,12 @@ export async function streamMissionEvents(
   req: Request,
   res: Response,
   mission: { id: string },
-  /** `streams` holds a way to end each open stream, so shutdown can end them. */
-  deps: { store: MissionStore; hub: MissionEventHub; streams: Set<() => void> },
+  /** Who opens it: a tenant has a bounded number open, and a revoked key's streams end. */
+  caller: Caller,
+  deps: { store: MissionStore; hub: MissionEventHub; streams: OpenStreams },
   options: EventStreamOptions,
 ): Promise<void> {
+  deps.streams.checkRoom(caller);
   const lastEventId = req.get('last-event-id') ?? options.after ?? '0';
   if (!/^\d{1,18}$/.test(lastEventId)) {
     throw new HttpProblem(400, 'invalid-last-event-id', 'Last-Event-ID is not valid.', 'send the id of the last event received');
@@ -45,7 +49,7 @@ export async function streamMissionEvents(
   const finish = () => {
     if (ended) return;
     ended = true;
-    deps.streams.delete(finish);
+    deps.streams.remove(finish);
     unsubscribe();
     clearInterval(heartbeat);
     res.end();
@@ -93,6 +97,6 @@ export async function streamMissionEvents(
     wake();
   }, options.heartbeatMs);
   req.on('close', finish);
-  deps.streams.add(finish);
+  deps.streams.add(caller, finish);
   wake();
 }

@@ -4,6 +4,7 @@ import { ApiClient } from './client';
 import { batchCommands } from './batches';
 import { commands } from './commands';
 import { CliError, EXIT, EXIT_HELP } from './exitCodes';
+import { keyCommands } from './keys';
 import { submit } from './submit';
 import { webhookCommands } from './webhooks';
 
@@ -135,6 +136,23 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .option('--rate-limit <per-minute>', 'its requests per minute', positiveInteger)
     .option('--allow-llm-base-url', 'let its missions name model URLs of their own', false)
     .action((name: string, options) => run((client, asJson) => commands(client, asJson).createTenant(name, options)));
+  const keys = cli.command('admin').description('administration (the admin key)').command('keys').description("a tenant's API keys: rotate by create, switch, revoke");
+  keys
+    .command('create')
+    .description('a new key for the tenant, printed the only time it is shown')
+    .argument('<tenant-id>')
+    .action((tenant: string) => run((client, asJson) => keyCommands(client, asJson).create(tenant)));
+  keys
+    .command('list')
+    .description("the tenant's keys: created, last used, revoked (never the keys)")
+    .argument('<tenant-id>')
+    .action((tenant: string) => run((client, asJson) => keyCommands(client, asJson).list(tenant)));
+  keys
+    .command('revoke')
+    .description('refuse the key everywhere within seconds, and end its sessions and streams')
+    .argument('<tenant-id>')
+    .argument('<key-id>')
+    .action((tenant: string, keyId: string) => run((client, asJson) => keyCommands(client, asJson).revoke(tenant, keyId)));
   return cli;
 }
 

@@ -4,6 +4,7 @@ import type { missionHandlers } from '../api/handlers/missions';
 import { HttpProblem } from '../api/problem';
 import { streamMissionEvents } from '../api/sse';
 import type { MissionEventHub } from '../api/eventHub';
+import type { OpenStreams } from '../api/openStreams';
 import { MISSION_STATUSES, TERMINAL_STATUSES, missionUsage, stepView, type MissionEvent, type MissionStatus } from '../jobs/mission';
 import type { MissionStore } from '../jobs/missionStore';
 import { isUuid, uuidv7Floor } from '../lib/ids';
@@ -19,7 +20,7 @@ export interface MissionPagesDeps {
   missions: ReturnType<typeof missionHandlers>;
   store: MissionStore;
   hub: MissionEventHub;
-  streams: Set<() => void>;
+  streams: OpenStreams;
   sseHeartbeatMs: number;
 }
 
@@ -115,7 +116,7 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
         return `id: ${event.id}\nevent: status\n${summary}\n\n${end}`;
       };
       const after = /^\d{1,18}$/.test(String(req.query.after)) ? String(req.query.after) : undefined;
-      await streamMissionEvents(req, res, mission, deps, { heartbeatMs: deps.sseHeartbeatMs, after, frame });
+      await streamMissionEvents(req, res, mission, viewerOf(res).caller, deps, { heartbeatMs: deps.sseHeartbeatMs, after, frame });
     } catch (error) {
       next(error);
     }

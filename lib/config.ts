@@ -80,6 +80,15 @@ const schema = z.object({
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default(DEFAULT_ADMIN_KEY),
+  /** Signs console and Bull Board sessions. Required outside development, where it is derived from the admin key. */
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Express's `trust proxy`: how many proxies (or which addresses) stand in front, e.g. `1` or `loopback`. */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined ? false : /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value)),
+  /** Session cookies are `Secure` on https requests anyway; this makes them so whatever the request says. */
+  COOKIE_SECURE: z.stringbool().default(false),
   LLM_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   LLM_MODELS: list(z.string().min(1).max(200)).default(['gpt-4o-mini']),
   LLM_API_KEY: z.string().optional(),
@@ -99,6 +108,8 @@ const schema = z.object({
   LLM_TPM: z.coerce.number().int().min(1).default(1_000_000),
   BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
+  /** Invalid API keys one client address may send a minute before it is refused without a lookup. */
+  AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   SWEEP_EVERY_MS: z.coerce.number().int().min(100).default(5_000),
   /** Ended missions, batches, idempotency keys and settled webhook deliveries older than this are deleted. */
   RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
@@ -108,6 +119,8 @@ const schema = z.object({
   // A Node timer holds at most 2^31 - 1 ms (24.8 days).
   MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).max(2_000_000).default(86_400),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Event streams one tenant may hold open on one API process. */
+  SSE_STREAMS_PER_TENANT: z.coerce.number().int().min(1).default(100),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });
 
@@ -121,6 +134,11 @@ export type Config = Readonly<
   }
 >;
 
+/** Development and tests (jest's own NODE_ENV) may run with the default admin key; anything else may not. */
+export function isDevelopment(config: { NODE_ENV: string }): boolean {
+  return config.NODE_ENV === 'development' || config.NODE_ENV === 'test';
+}
+
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
 }
@@ -131,6 +149,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .refine((config) => config.MISSION_DEADLINE_S <= config.MISSION_DEADLINE_MAX_S, {
       path: ['MISSION_DEADLINE_S'],
       message: 'must not be above MISSION_DEADLINE_MAX_S',
+    })
+    .refine((config) => isDevelopment(config) || config.ADMIN_API_KEY !== DEFAULT_ADMIN_KEY, {
+      path: ['ADMIN_API_KEY'],
+      message: `is the development default, which anyone can read; set your own (NODE_ENV is not development)`,
+    })
+    .refine((config) => isDevelopment(config) || config.SESSION_SECRET !== undefined, {
+      path: ['SESSION_SECRET'],
+      message: 'is required outside development (32 random characters or more; e.g. openssl rand -hex 32)',
     })
     .refine((config) => !(config.REDIS_SENTINELS && config.REDIS_CLUSTER_NODES), {
       path: ['REDIS_CLUSTER_NODES'],

@@ -12,6 +12,7 @@ import * as missionsFillfactor from './010_missions_fillfactor';
 import * as batchItemsAndUsage from './011_batch_items_and_usage';
 import * as webhooks from './012_webhooks';
 import * as retention from './013_retention';
+import * as keyUse from './014_key_use';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -30,6 +31,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['011_batch_items_and_usage', batchItemsAndUsage],
   ['012_webhooks', webhooks],
   ['013_retention', retention],
+  ['014_key_use', keyUse],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { MissionStore } from '../jobs/missionStore';
+import { ADMIN_CALLER } from '../api/apiKeys';
 import { MissionEventHub } from '../api/eventHub';
+import { OpenStreams } from '../api/openStreams';
 import { streamMissionEvents } from '../api/sse';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
@@ -39,7 +41,7 @@ test('a mission that ends between two reads of its stream still sends its end ev
     return events;
   };
   const app = express().get('/events', (req, res) =>
-    streamMissionEvents(req, res, mission!, { store: racing, hub, streams: new Set() }, { heartbeatMs: 60_000 }),
+    streamMissionEvents(req, res, mission!, ADMIN_CALLER, { store: racing, hub, streams: new OpenStreams(1) }, { heartbeatMs: 60_000 }),
   );
   const server = app.listen(0, '127.0.0.1');
   try {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { isUuid } from '../../lib/ids';
-import type { ApiKeys } from '../apiKeys';
+import type { ApiKeys, KeyListing } from '../apiKeys';
+import { decodeCursor, encodeCursor } from '../cursor';
+import { iso } from '../views';
 import { HttpProblem } from '../problem';
 import type { HandlerResult } from './result';
 
@@ -30,6 +32,13 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
+const keysQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(200).optional() }).strict();
+const isKeyPosition = (value: unknown): value is { id: string } => {
+  const id = (value as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && isUuid(id);
+};
+const keyView = (key: KeyListing) => ({ key_id: key.key_id, created_at: iso(key.created_at), last_used_at: iso(key.last_used_at), revoked_at: iso(key.revoked_at) });
+
 /** Tenant administration: only the admin key reaches these. */
 export function adminHandlers(keys: ApiKeys) {
   return {
@@ -46,6 +55,30 @@ export function adminHandlers(keys: ApiKeys) {
       const tenant = isUuid(id) ? await keys.updateTenant(id, changes) : undefined;
       if (!tenant) throw HttpProblem.notFound(`tenant ${id}`);
       return { status: 200, body: tenant };
+    },
+
+    /** A new key for the tenant, shown this once; its other keys keep working (rotation: create, switch, revoke). */
+    async createKey(tenantId: string): Promise<HandlerResult> {
+      const created = isUuid(tenantId) ? await keys.createKey(tenantId) : undefined;
+      if (!created) throw HttpProblem.notFound(`tenant ${tenantId}`);
+      return { status: 201, body: created };
+    },
+
+    async listKeys(tenantId: string, query: unknown): Promise<HandlerResult> {
+      const parsed = keysQuerySchema.safeParse(query);
+      if (!parsed.success) throw HttpProblem.validation(parsed.error, 'the query');
+      const { limit, cursor } = parsed.data;
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, isKeyPosition).id;
+      const page = isUuid(tenantId) ? await keys.listKeys(tenantId, limit, after) : undefined;
+      if (!page) throw HttpProblem.notFound(`tenant ${tenantId}`);
+      const next = page.length === limit ? encodeCursor({ id: page[page.length - 1]!.key_id }) : null;
+      return { status: 200, body: { data: page.map(keyView), next_cursor: next } };
+    },
+
+    /** Revokes a key: refused by every API process within seconds, and what was opened with it ends. */
+    async revokeKey(tenantId: string, keyId: string): Promise<HandlerResult> {
+      if (!(isUuid(tenantId) && isUuid(keyId) && (await keys.revokeKey(tenantId, keyId)))) throw HttpProblem.notFound(`key ${keyId} of tenant ${tenantId}`);
+      return { status: 204, body: undefined };
     },
   };
 }
