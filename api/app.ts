@@ -130,7 +130,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));
-  app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req))));
+  app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req), req.query)));
   app.delete('/v1/webhooks/:id', route((req) => webhooks.remove(callerOf(req), req.params.id as string)));
   app.get('/v1/webhooks/:id/deliveries', route((req) => webhooks.deliveries(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/webhooks/:id/deliveries/:delivery/redeliver', route((req) => webhooks.redeliver(callerOf(req), req.params.id as string, req.params.delivery as string)));

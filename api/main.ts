@@ -93,6 +93,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     batches,
     webhooks,
     webhookAllowlist: config.WEBHOOK_URL_ALLOWLIST,
+    webhooksPerTenant: config.WEBHOOKS_PER_TENANT,
     announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },

@@ -20,7 +20,14 @@ export function webhookCommands(client: ApiClient, asJson: boolean) {
     },
 
     async list(): Promise<number> {
-      const { data } = await client.expect<{ data: { id: string; url: string; events: string[]; disabled_at: string | null; disabled_reason: string | null }[] }>('GET', '/v1/webhooks');
+      type Hook = { id: string; url: string; events: string[]; disabled_at: string | null; disabled_reason: string | null };
+      const data: Hook[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { data: Hook[]; next_cursor: string | null } = await client.expect('GET', `/v1/webhooks?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        data.push(...page.data);
+        cursor = page.next_cursor;
+      } while (cursor);
       if (asJson) json(data);
       else for (const hook of data) out(`${hook.id} ${hook.url} ${hook.events.join(',')}${hook.disabled_at ? ` (disabled: ${hook.disabled_reason})` : ''}`);
       return EXIT.ok;

@@ -96,6 +96,8 @@ const schema = z.object({
   LLM_PRICES: z.string().optional(),
   LLM_TENANT_URL_ALLOWLIST: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   WEBHOOK_URL_ALLOWLIST: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
+  /** Webhook endpoints one tenant may register. */
+  WEBHOOKS_PER_TENANT: z.coerce.number().int().min(1).max(10_000).default(20),
   WEBHOOK_RETRY_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
   WEBHOOK_FIRST_RETRY_MS: z.coerce.number().int().min(100).default(5_000),
   WEBHOOK_POLL_MS: z.coerce.number().int().min(50).default(1_000),

@@ -13,6 +13,7 @@ import * as batchItemsAndUsage from './011_batch_items_and_usage';
 import * as webhooks from './012_webhooks';
 import * as retention from './013_retention';
 import * as keyUse from './014_key_use';
+import * as fairWebhookClaims from './015_fair_webhook_claims';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -32,6 +33,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['012_webhooks', webhooks],
   ['013_retention', retention],
   ['014_key_use', keyUse],
+  ['015_fair_webhook_claims', fairWebhookClaims],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

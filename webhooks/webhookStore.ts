@@ -53,6 +53,8 @@ export interface AttemptOutcome {
   next: { status: 'delivered' | 'failed' } | { status: 'pending'; retryAt: Date };
 }
 
+const WEBHOOK_COLUMNS = ['id', 'tenant_id', 'url', 'events', 'description', 'created_at', 'disabled_at', 'disabled_reason'];
+
 /** A signing secret as Standard Webhooks writes them: `whsec_` and 24 random bytes in base64. */
 const newSecret = () => `whsec_${randomBytes(24).toString('base64')}`;
 
@@ -60,21 +62,36 @@ const newSecret = () => `whsec_${randomBytes(24).toString('base64')}`;
 export class WebhookStore {
   constructor(private readonly db: Knex) {}
 
-  /** Registers an endpoint; its secret is answered here only. */
-  async create(tenantId: string, fields: { url: string; events: readonly WebhookEvent[]; description?: string }): Promise<{ webhook: Webhook; secret: string }> {
+  /**
+   * Registers an endpoint; its secret is answered here only. Undefined when the tenant has `maxPerTenant`
+   * already (counted under a lock on the tenant's row, so two at once cannot pass it).
+   */
+  async create(
+    tenantId: string,
+    fields: { url: string; events: readonly WebhookEvent[]; description?: string },
+    maxPerTenant: number,
+  ): Promise<{ webhook: Webhook; secret: string } | undefined> {
     const secret = newSecret();
-    const [webhook] = await this.db('webhooks')
-      .insert({ id: uuidv7(), tenant_id: tenantId, url: fields.url, events: fields.events, description: fields.description ?? null, secret })
-      .returning(['id', 'tenant_id', 'url', 'events', 'description', 'created_at', 'disabled_at', 'disabled_reason']);
-    return { webhook: webhook as Webhook, secret };
+    return this.db.transaction(async (trx) => {
+      await trx('tenants').where({ id: tenantId }).forUpdate().first('id');
+      const [{ count }] = (await trx('webhooks').where({ tenant_id: tenantId }).count({ count: '*' })) as [{ count: string }];
+      if (Number(count) >= maxPerTenant) return undefined;
+      const [webhook] = await trx('webhooks')
+        .insert({ id: uuidv7(), tenant_id: tenantId, url: fields.url, events: fields.events, description: fields.description ?? null, secret })
+        .returning(WEBHOOK_COLUMNS);
+      return { webhook: webhook as Webhook, secret };
+    });
   }
 
-  async list(tenantId: string): Promise<Webhook[]> {
-    return this.db('webhooks').where({ tenant_id: tenantId }).orderBy('id').select('id', 'tenant_id', 'url', 'events', 'description', 'created_at', 'disabled_at', 'disabled_reason');
+  /** One page of the tenant's endpoints, oldest first, after the endpoint `after`. */
+  async list(tenantId: string, limit: number, after?: string): Promise<Webhook[]> {
+    const query = this.db('webhooks').where({ tenant_id: tenantId }).orderBy('id').limit(limit).select(WEBHOOK_COLUMNS);
+    if (after) query.where('id', '>', after);
+    return query;
   }
 
   async find(tenantId: string, id: string): Promise<Webhook | undefined> {
-    return this.db('webhooks').where({ tenant_id: tenantId, id }).first('id', 'tenant_id', 'url', 'events', 'description', 'created_at', 'disabled_at', 'disabled_reason');
+    return this.db('webhooks').where({ tenant_id: tenantId, id }).first(WEBHOOK_COLUMNS);
   }
 
   /** Removes an endpoint and its deliveries; false when the tenant has no such endpoint. */
@@ -101,13 +118,24 @@ export class WebhookStore {
 
   /**
    * Takes up to `limit` deliveries that are due and leases them for `leaseMs`: a deliverer that dies holding one
-   * lets another take it once the lease runs out, so each is sent at least once.
+   * lets another take it once the lease runs out, so each is sent at least once. Claims go round the tenants
+   * with deliveries due (each one's oldest first, then each one's second...), so one tenant's thousands of
+   * retries to a failing endpoint never queue another tenant's first attempt behind them.
    */
   async claim(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
     const { rows } = await this.db.raw(
-      `with due as (
-         select id from webhook_deliveries where status = 'pending' and next_attempt_at <= now()
-         order by next_attempt_at limit :limit for update skip locked
+      `with tenants as (
+         select distinct w.tenant_id from webhooks w
+         where exists (select 1 from webhook_deliveries d where d.webhook_id = w.id and d.status = 'pending' and d.next_attempt_at <= now())
+       ), picked as (
+         select t.tenant_id, p.id, p.next_attempt_at from tenants t cross join lateral (
+           select d.id, d.next_attempt_at from webhook_deliveries d join webhooks w on w.id = d.webhook_id
+           where w.tenant_id = t.tenant_id and d.status = 'pending' and d.next_attempt_at <= now()
+           order by d.next_attempt_at limit :limit for update of d skip locked
+         ) p
+       ), due as (
+         select id from (select id, next_attempt_at, row_number() over (partition by tenant_id order by next_attempt_at) as turn from picked) turns
+         order by turn, next_attempt_at limit :limit
        )
        update webhook_deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => :lease)
        from due, webhooks w where d.id = due.id and w.id = d.webhook_id

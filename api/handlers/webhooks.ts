@@ -13,6 +13,8 @@ export interface WebhookHandlerDeps {
   webhooks: WebhookStore;
   /** Origins a webhook URL may have without https and the public-address rule (the operator's receivers). */
   webhookAllowlist: readonly string[];
+  /** Endpoints one tenant may register (WEBHOOKS_PER_TENANT). */
+  webhooksPerTenant: number;
 }
 
 export const newWebhookSchema = z
@@ -23,7 +25,11 @@ export const newWebhookSchema = z
   })
   .strict();
 
-const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }).strict();
+const pageQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }).strict();
+const isWebhookPosition = (value: unknown): value is { id: string } => {
+  const id = (value as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && isUuid(id);
+};
 
 function webhookView(webhook: Webhook) {
   const { id, url, events, description, created_at: createdAt, disabled_at: disabledAt, disabled_reason: disabledReason } = webhook;
@@ -54,7 +60,7 @@ const isDeliveryPosition = (value: unknown): value is { id: string } =>
   typeof (value as { id?: unknown } | null)?.id === 'string' && /^msg_[0-9a-f]{32}$/.test((value as { id: string }).id);
 
 /** The webhook endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
-export function webhookHandlers({ webhooks, webhookAllowlist }: WebhookHandlerDeps) {
+export function webhookHandlers({ webhooks, webhookAllowlist, webhooksPerTenant }: WebhookHandlerDeps) {
   const findWebhook = async (caller: Caller, id: string) => {
     const webhook = isUuid(id) ? await webhooks.find(caller.tenantId, id) : undefined;
     if (!webhook) throw HttpProblem.notFound(`webhook ${id}`);
@@ -67,12 +73,20 @@ export function webhookHandlers({ webhooks, webhookAllowlist }: WebhookHandlerDe
       const fields = parse(newWebhookSchema, body, 'the webhook');
       const refused = await refuseTenantUrl(fields.url, webhookAllowlist);
       if (refused) throw HttpProblem.invalidField(['url'], refused);
-      const { webhook, secret } = await webhooks.create(caller.tenantId, fields);
+      const created = await webhooks.create(caller.tenantId, fields, webhooksPerTenant);
+      if (!created) {
+        throw new HttpProblem(409, 'too-many-webhooks', `A tenant may register ${webhooksPerTenant} webhook endpoints.`, 'remove one you no longer use (DELETE /v1/webhooks/:id)');
+      }
+      const { webhook, secret } = created;
       return { status: 201, body: { ...webhookView(webhook), secret }, headers: { Location: `/v1/webhooks/${webhook.id}` } };
     },
 
-    async list(caller: Caller): Promise<HandlerResult> {
-      return { status: 200, body: { data: (await webhooks.list(caller.tenantId)).map(webhookView) } };
+    async list(caller: Caller, query: unknown): Promise<HandlerResult> {
+      const { limit, cursor } = parse(pageQuerySchema, query, 'the query');
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, isWebhookPosition).id;
+      const page = await webhooks.list(caller.tenantId, limit + 1, after);
+      const data = page.slice(0, limit);
+      return { status: 200, body: { data: data.map(webhookView), next_cursor: page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null } };
     },
 
     async remove(caller: Caller, id: string): Promise<HandlerResult> {
@@ -82,7 +96,7 @@ export function webhookHandlers({ webhooks, webhookAllowlist }: WebhookHandlerDe
 
     /** An endpoint's deliveries, newest first, each with every attempt and what the endpoint answered. */
     async deliveries(caller: Caller, id: string, query: unknown): Promise<HandlerResult> {
-      const { limit, cursor } = parse(deliveriesQuerySchema, query, 'the query');
+      const { limit, cursor } = parse(pageQuerySchema, query, 'the query');
       const webhook = await findWebhook(caller, id);
       const before = cursor === undefined ? undefined : decodeCursor(cursor, isDeliveryPosition).id;
       const page = await webhooks.deliveries(webhook.id, before, limit + 1);
