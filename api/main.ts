@@ -5,6 +5,7 @@ import { ConsoleReader } from '../console/reader';
 import { Approvals } from '../jobs/approvals';
 import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionStore } from '../jobs/missionStore';
+import { ownUrlPermission } from '../jobs/tenantPermissions';
 import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { runRetention } from '../jobs/runRetention';
@@ -97,7 +98,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
-    admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST }),
+    admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     console: { reader, fleet: () => fleetModel({ reader, queue, redis, prefix: config.QUEUE_PREFIX }), grafanaUrl: config.GRAFANA_URL },
     corsOrigins: config.CORS_ORIGINS,

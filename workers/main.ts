@@ -9,6 +9,7 @@ import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
 import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
+import { ownUrlPermission } from '../jobs/tenantPermissions';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { ConfigError, type Config } from '../lib/config';
@@ -140,6 +141,7 @@ export async function startWorker(
       historySteps: config.LLM_HISTORY_STEPS,
     },
     calls: new LlmCalls(db),
+    allowsOwnUrl: ownUrlPermission(db),
     observeLlm: llmMetrics(metrics),
     redis,
     prefix: config.QUEUE_PREFIX,

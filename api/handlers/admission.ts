@@ -12,6 +12,8 @@ export interface AdmissionDeps {
   endpoints: Readonly<Record<string, LlmEndpoint>>;
   /** Origins a tenant's own URL may have without https and the public-address rule. */
   tenantUrlAllowlist: readonly string[];
+  /** The tenant's permission to use a URL of its own, as it is now (not as a cached caller or the admin had it). */
+  allowsOwnUrl(tenantId: string): Promise<boolean>;
 }
 
 /**
@@ -20,10 +22,12 @@ export interface AdmissionDeps {
  * to a public address; the mission it replays, only one of the caller's own (404 otherwise, as for any mission of
  * another tenant). One query and one DNS lookup per distinct host, whatever the number of missions.
  */
-export function missionAdmission({ store, endpoints, tenantUrlAllowlist }: AdmissionDeps) {
+export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
   return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
     const replayed = [...new Set(specs.flatMap((spec) => (spec.policy === 'replay' ? [spec.replay_of!] : [])))];
     const owned = replayed.length > 0 ? await store.idsOf(caller.tenantId, replayed) : new Set<string>();
+    const ownUrls = specs.some((spec) => spec.policy === 'openai' && spec.llm?.base_url);
+    const allowed = ownUrls && (await allowsOwnUrl(caller.tenantId));
     const verdicts = new Map<string, Promise<string | undefined>>();
     const verdictOn = (url: string) => verdicts.get(url) ?? verdicts.set(url, refuseTenantUrl(url, tenantUrlAllowlist)).get(url)!;
     return Promise.all(
@@ -32,7 +36,7 @@ export function missionAdmission({ store, endpoints, tenantUrlAllowlist }: Admis
           return new HttpProblem(404, 'not-found', 'Not found.', `replay_of: mission ${spec.replay_of} does not exist.`);
         }
         if (spec.policy !== 'openai') return undefined;
-        if (spec.llm?.base_url && !caller.allowLlmBaseUrl) {
+        if (spec.llm?.base_url && !allowed) {
           return HttpProblem.invalidField(['llm', 'base_url'], 'this tenant may not send model calls to a URL of its own (the operator can allow it)');
         }
         const target = modelTarget(spec.llm, endpoints);

@@ -7,6 +7,7 @@ import { MISSION_STATUSES } from '../../jobs/mission';
 import type { MissionSubmitter } from '../../jobs/submitter';
 import { isUuid } from '../../lib/ids';
 import type { Caller } from '../apiKeys';
+import type { MissionHandlerDeps } from './missions';
 import { HttpProblem } from '../problem';
 import { iso } from '../views';
 import { parse } from './parse';
@@ -17,6 +18,8 @@ export interface BatchHandlerDeps {
   submitter: MissionSubmitter;
   /** Tells workers to stop these cancelled missions. */
   announceCancel(missionIds: readonly string[]): Promise<void>;
+  /** The checks of a new submission (handlers/admission.ts), which a retry passes too. */
+  admit: MissionHandlerDeps['admit'];
 }
 
 const statusList = <T extends string>(statuses: readonly [T, ...T[]]) =>
@@ -58,7 +61,7 @@ export function batchView(batch: BatchSummary) {
 }
 
 /** The batch endpoints, free of any HTTP framework: plain input in, `{status, body}` out. */
-export function batchHandlers({ batches, submitter, announceCancel }: BatchHandlerDeps) {
+export function batchHandlers({ batches, submitter, announceCancel, admit }: BatchHandlerDeps) {
   const findBatch = async (caller: Caller, id: string) => {
     const batch = isUuid(id) ? await batches.find(caller.tenantId, id) : undefined;
     if (!batch) throw HttpProblem.notFound(`batch ${id}`);
@@ -97,7 +100,10 @@ export function batchHandlers({ batches, submitter, announceCancel }: BatchHandl
     async retry(caller: Caller, id: string, body: unknown): Promise<HandlerResult> {
       const filter = parse(retrySchema, body ?? {}, 'the retry');
       await findBatch(caller, id);
-      const created = await batches.retry(id, { statuses: filter.statuses, errorCodes: filter.error_codes });
+      const created = await batches.retry(id, { statuses: filter.statuses, errorCodes: filter.error_codes }, async (specs) => {
+        const refused = (await admit(caller, specs)).find(Boolean);
+        if (refused) throw refused;
+      });
       submitter.enqueue(created);
       const items = created.map((mission) => ({ item: mission.item, custom_id: mission.custom_id, mission_id: mission.id, attempt: mission.attempt, retry_of: mission.retry_of }));
       return { status: 202, body: { batch_id: id, retried: created.length, items } };

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Mission, MissionStatus } from '../mission';
+import type { Mission, MissionSpec, MissionStatus } from '../mission';
 import type { MissionStore } from '../missionStore';
 
 /** Statuses an item may be retried from: whatever did not succeed and has ended. */
@@ -11,12 +11,15 @@ export interface RetryFilter {
   errorCodes?: readonly string[];
 }
 
+/** Checks specs as a new submission would be checked; throws to refuse them. */
+export type Admit = (specs: MissionSpec[]) => Promise<void>;
+
 /**
  * A new attempt of each item of the batch whose latest attempt matches: the same spec, `attempt` one more,
  * `retry_of` the attempt before (which is superseded). Items that succeeded are never run again. The batch is
  * in progress again until its new attempts end. Returns the new missions, committed, for the caller to enqueue.
  */
-export async function retryItems(db: Knex, missions: MissionStore, batchId: string, filter: RetryFilter): Promise<Mission[]> {
+export async function retryItems(db: Knex, missions: MissionStore, batchId: string, filter: RetryFilter, admit: Admit): Promise<Mission[]> {
   return db.transaction(async (trx) => {
     const query = trx('missions')
       .where({ batch_id: batchId })
@@ -26,6 +29,8 @@ export async function retryItems(db: Knex, missions: MissionStore, batchId: stri
     // Locked, so a retry that runs at the same moment finds them superseded and retries nothing twice.
     const previous = (await query.orderBy('item').forUpdate().select('id', 'tenant_id', 'item', 'attempt', 'spec')) as Pick<Mission, 'id' | 'tenant_id' | 'item' | 'attempt' | 'spec'>[];
     if (previous.length === 0) return [];
+    // The same admission as a new submission: what the tenant may no longer do is refused, and nothing is retried.
+    await admit(previous.map((mission) => mission.spec));
     const created = await missions.create(
       previous.map((mission) => ({ tenant_id: mission.tenant_id, spec: mission.spec, batch_id: batchId, item: mission.item!, attempt: mission.attempt + 1, retry_of: mission.id })),
       trx,

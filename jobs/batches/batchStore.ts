@@ -7,7 +7,7 @@ import { cancelStatement } from '../cancelMissions';
 import { compareBatches, type ComparedItem } from './batchCompare';
 import { batchReport, type BatchReport } from './batchReport';
 import { batchResults, type ResultRow, type ResultsFilter } from './batchResults';
-import { retryItems, type RetryFilter } from './batchRetry';
+import { retryItems, type Admit, type RetryFilter } from './batchRetry';
 import { MISSION_STATUSES, STOPPING_GRACE_MS, missionUsage, UNFINISHED_STATUSES, type Mission, type MissionError, type MissionSpec, type MissionStatus } from '../mission';
 import type { MissionStore } from '../missionStore';
 
@@ -176,8 +176,8 @@ export class BatchStore {
   }
 
   /** A new attempt of each item whose latest attempt matches (retryItems); the new missions, to enqueue. */
-  retry(id: string, filter: RetryFilter): Promise<Mission[]> {
-    return retryItems(this.db, this.missions, id, filter);
+  retry(id: string, filter: RetryFilter, admit: Admit): Promise<Mission[]> {
+    return retryItems(this.db, this.missions, id, filter, admit);
   }
 
   /** Durations, errors by code, slowest and costliest missions of a batch (batchReport). */

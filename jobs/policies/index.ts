@@ -25,6 +25,8 @@ export interface PolicyDeps {
     historySteps: number;
   };
   calls: LlmCalls;
+  /** Whether the tenant may call a URL of its own now: asked before every such call (jobs/tenantPermissions.ts). */
+  allowsOwnUrl(tenantId: string): Promise<boolean>;
   /** Told of each endpoint's calls, by the endpoint's name (a tenant's own URL is "tenant-url"). */
   observeLlm?: (endpoint: string) => LlmObserver;
   /** Where the fleet-wide LLM limits are counted. */
@@ -65,7 +67,7 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
         const target = modelTarget(spec.llm, deps.llm.endpoints);
         if (isTargetProblem(target)) return failingPolicy(`${target.path.join('.')}: ${target.message}`);
         let complete = clientFor(target);
-        if (target.kind === 'tenant-url') complete = checkedUrl(complete, target.baseUrl, deps.llm.tenantUrlAllowlist);
+        if (target.kind === 'tenant-url') complete = checkedUrl(complete, target.baseUrl, deps.llm.tenantUrlAllowlist, () => deps.allowsOwnUrl(mission.tenant_id));
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         const price = target.kind === 'endpoint' && Object.hasOwn(target.endpoint.prices, target.model) ? target.endpoint.prices[target.model] : undefined;
         const endpoint = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
@@ -77,14 +79,18 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
   };
 }
 
-/** A tenant's own URL is checked once more before its first call (https or allow-listed, a public address). */
-function checkedUrl(complete: ChatCompletion, baseUrl: string, allowlist: readonly string[]): ChatCompletion {
+/**
+ * A tenant's own URL is checked once more before its first call (https or allow-listed, a public address), and
+ * the tenant's permission to use one before every call (the operator may have taken it away since admission).
+ */
+function checkedUrl(complete: ChatCompletion, baseUrl: string, allowlist: readonly string[], allowed: () => Promise<boolean>): ChatCompletion {
   let checked: Promise<void> | undefined;
   return async (request, signal, callIndex) => {
     checked ??= refuseTenantUrl(baseUrl, allowlist).then((reason) => {
       if (reason) throw new Error(`llm.base_url ${reason}`);
     });
     await checked;
+    if (!(await allowed())) throw new Error('llm.base_url: this tenant may no longer send model calls to a URL of its own (the operator took it away)');
     return complete(request, signal, callIndex);
   };
 }
