@@ -25,8 +25,12 @@ const V4: [string, number][] = [
   ['240.0.0.0', 4],
 ];
 const V6: [string, number][] = [
-  ['::', 128],
-  ['::1', 128],
+  // Unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d, which some stacks still route.
+  ['::', 96],
+  // 6to4 and local-use NAT64 embed an IPv4 address a relay or translator would take us to.
+  ['2002::', 16],
+  ['64:ff9b:1::', 48],
+  ['fec0::', 10],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
