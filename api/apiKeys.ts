@@ -10,8 +10,6 @@ export interface Caller {
   admin: boolean;
   /** Requests per minute this caller may make; null for the default. */
   rateLimitPerMinute: number | null;
-  /** Whether its missions may name a model URL of their own (`llm.base_url`). */
-  allowLlmBaseUrl: boolean;
   /** The key it called with (an `api_keys` id, or the admin's): what a revocation ends. */
   keyId: string;
 }
@@ -43,17 +41,16 @@ const KNOWN_KEYS = 10_000;
 const UNKNOWN_KEYS = 1_000;
 
 /** The admin key acts as the admin tenant, with every permission. */
-export const ADMIN_CALLER: Caller = Object.freeze({ tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null, allowLlmBaseUrl: true, keyId: 'admin' });
+export const ADMIN_CALLER: Caller = Object.freeze({ tenantId: ADMIN_TENANT_ID, admin: true, rateLimitPerMinute: null, keyId: 'admin' });
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 const newKey = () => `mc_${randomBytes(24).toString('base64url')}`;
 
-type KeyRow = { key_id: string; tenant_id: string; name: string; rate_limit_per_minute: number | null; allow_llm_base_url: boolean };
+type KeyRow = { key_id: string; tenant_id: string; name: string; rate_limit_per_minute: number | null };
 const callerOf = (row: KeyRow): Caller => ({
   tenantId: row.tenant_id,
   admin: false,
   rateLimitPerMinute: row.rate_limit_per_minute,
-  allowLlmBaseUrl: row.allow_llm_base_url,
   keyId: row.key_id,
 });
 
@@ -179,7 +176,7 @@ export class ApiKeys {
     return this.db('api_keys')
       .join('tenants', 'tenants.id', 'api_keys.tenant_id')
       .whereNull('api_keys.revoked_at')
-      .select<KeyRow[]>('api_keys.id as key_id', 'tenants.id as tenant_id', 'tenants.name', 'tenants.rate_limit_per_minute', 'tenants.allow_llm_base_url');
+      .select<KeyRow[]>('api_keys.id as key_id', 'tenants.id as tenant_id', 'tenants.name', 'tenants.rate_limit_per_minute');
   }
 
   private async insertKey(db: Knex, tenantId: string): Promise<{ key_id: string; api_key: string }> {

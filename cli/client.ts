@@ -71,6 +71,23 @@ export class ApiClient {
     throw new CliError(`${method} ${path}: ${answer.status} ${problemLine(answer.body)}`, exitCode);
   }
 
+  /** Every item of a paged list (`{data, next_cursor}`), following the cursors from `path` to the last page. */
+  async *pages<T>(path: string): AsyncGenerator<T> {
+    let cursor: string | null = null;
+    do {
+      const page: { data: T[]; next_cursor: string | null } = await this.expect('GET', cursor ? `${path}${path.includes('?') ? '&' : '?'}cursor=${encodeURIComponent(cursor)}` : path);
+      yield* page.data;
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+
+  /** Every item of a paged list, in one array. */
+  async all<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    for await (const item of this.pages<T>(path)) items.push(item);
+    return items;
+  }
+
   /** The body of a GET, as it arrives (a results file can be larger than memory). */
   async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
     const response = await fetch(new URL(path, this.options.url), { headers: this.auth() }).catch((error: Error) => {

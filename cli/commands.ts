@@ -73,12 +73,7 @@ export function commands(client: ApiClient, asJson: boolean) {
     /** The trace; with --follow, live from the event stream, resumed after a dropped connection, until the end. */
     async logs(id: string, follow: boolean): Promise<number> {
       if (!follow) {
-        let cursor: string | null = null;
-        do {
-          const page: { data: Step[]; next_cursor: string | null } = await client.expect('GET', `/v1/missions/${id}/steps?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-          for (const step of page.data) out(asJson ? JSON.stringify(step) : stepLines(step));
-          cursor = page.next_cursor;
-        } while (cursor);
+        for await (const step of client.pages<Step>(`/v1/missions/${id}/steps?limit=1000`)) out(asJson ? JSON.stringify(step) : stepLines(step));
         return EXIT.ok;
       }
       let lastEventId: string | undefined;

@@ -24,14 +24,7 @@ export function keyCommands(client: ApiClient, asJson: boolean) {
     },
 
     async list(tenant: string): Promise<number> {
-      const keys: KeyListing[] = [];
-      let cursor: string | null = null;
-      do {
-        const query: string = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
-        const page: { data: KeyListing[]; next_cursor: string | null } = await client.expect('GET', `${keysOf(tenant)}${query}`);
-        keys.push(...page.data);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const keys = await client.all<KeyListing>(`${keysOf(tenant)}?limit=100`);
       if (asJson) json(keys);
       else for (const key of keys) out(`${key.key_id} created ${key.created_at} last used ${key.last_used_at ?? 'never'}${key.revoked_at ? ` revoked ${key.revoked_at}` : ''}`);
       return EXIT.ok;

@@ -150,13 +150,8 @@ async function cancelOpen(client: ApiClient, batches: readonly string[]): Promis
   }
 }
 
-async function* missionsOf(client: ApiClient, batch: string): AsyncGenerator<MissionView> {
-  let cursor: string | null = null;
-  do {
-    const page: { data: MissionView[]; next_cursor: string | null } = await client.expect('GET', `/v1/missions?batch_id=${batch}&limit=500${cursor ? `&cursor=${cursor}` : ''}`);
-    yield* page.data;
-    cursor = page.next_cursor;
-  } while (cursor);
+function missionsOf(client: ApiClient, batch: string): AsyncGenerator<MissionView> {
+  return client.pages<MissionView>(`/v1/missions?batch_id=${batch}&limit=500`);
 }
 
 /**

@@ -21,13 +21,7 @@ export function webhookCommands(client: ApiClient, asJson: boolean) {
 
     async list(): Promise<number> {
       type Hook = { id: string; url: string; events: string[]; disabled_at: string | null; disabled_reason: string | null };
-      const data: Hook[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: { data: Hook[]; next_cursor: string | null } = await client.expect('GET', `/v1/webhooks?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-        data.push(...page.data);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const data = await client.all<Hook>('/v1/webhooks?limit=100');
       if (asJson) json(data);
       else for (const hook of data) out(`${hook.id} ${hook.url} ${hook.events.join(',')}${hook.disabled_at ? ` (disabled: ${hook.disabled_reason})` : ''}`);
       return EXIT.ok;

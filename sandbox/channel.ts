@@ -195,7 +195,9 @@ export class StepChannel {
       if (!payload) return;
       const { id, decode } = this.header;
       this.header = undefined;
-      const waiter = this.waiting.get(id)!;
+      const waiter = this.waiting.get(id);
+      // Its request timed out while the payload came in: the channel is out of step with us.
+      if (!waiter) return this.close(new SandboxGoneError('the step channel answered a request that had timed out'));
       this.waiting.delete(id);
       const decoded = decode(payload);
       if ('error' in decoded) waiter.reject(new SandboxRequestError(decoded.error));

@@ -84,7 +84,7 @@ test('a list page costs one query whatever its size', async () => {
   db.on('query', (query: { sql: string }) => queries.push(query.sql));
   const handlers = missionHandlers({ store: new MissionStore(db), approvals: new Approvals(db), submitter: {} as MissionSubmitter, announceCancel: async () => {}, maxBatch: 10, missionLimits: { defaultDeadlineS: 60, maxDeadlineS: 60 }, admit: async () => [] });
   const admin = await db('tenants').where({ name: 'admin' }).first('id');
-  const caller = { tenantId: admin.id, admin: true, rateLimitPerMinute: null, allowLlmBaseUrl: true, keyId: 'admin' };
+  const caller = { tenantId: admin.id, admin: true, rateLimitPerMinute: null, keyId: 'admin' };
   try {
     const counts = [];
     for (const limit of [1, 50, 500]) {

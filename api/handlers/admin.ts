@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { isUuid } from '../../lib/ids';
 import type { ApiKeys, KeyListing } from '../apiKeys';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { decodeCursor, isIdPosition, keysetPage, pageQuerySchema } from '../cursor';
+import { parse } from './parse';
 import { iso } from '../views';
 import { HttpProblem } from '../problem';
 import type { HandlerResult } from './result';
@@ -26,17 +27,7 @@ export const tenantChangesSchema = z
   .strict()
   .refine((changes) => Object.keys(changes).length > 0, 'change at least one setting');
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw HttpProblem.validation(parsed.error, 'the tenant');
-  return parsed.data;
-}
 
-const keysQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(200).optional() }).strict();
-const isKeyPosition = (value: unknown): value is { id: string } => {
-  const id = (value as { id?: unknown } | null)?.id;
-  return typeof id === 'string' && isUuid(id);
-};
 const keyView = (key: KeyListing) => ({ key_id: key.key_id, created_at: iso(key.created_at), last_used_at: iso(key.last_used_at), revoked_at: iso(key.revoked_at) });
 
 /** Tenant administration: only the admin key reaches these. */
@@ -44,14 +35,14 @@ export function adminHandlers(keys: ApiKeys) {
   return {
     /** Creates a tenant and returns its API key, the only time the key is shown. */
     async createTenant(body: unknown): Promise<HandlerResult> {
-      const { name, ...settings } = parse(newTenantSchema, body);
+      const { name, ...settings } = parse(newTenantSchema, body, 'the tenant');
       const created = await keys.createTenant(name, settings);
       if (!created) throw new HttpProblem(409, 'tenant-exists', 'A tenant with this name exists.');
       return { status: 201, body: created };
     },
 
     async updateTenant(id: string, body: unknown): Promise<HandlerResult> {
-      const changes = parse(tenantChangesSchema, body);
+      const changes = parse(tenantChangesSchema, body, 'the tenant');
       const tenant = isUuid(id) ? await keys.updateTenant(id, changes) : undefined;
       if (!tenant) throw HttpProblem.notFound(`tenant ${id}`);
       return { status: 200, body: tenant };
@@ -65,14 +56,12 @@ export function adminHandlers(keys: ApiKeys) {
     },
 
     async listKeys(tenantId: string, query: unknown): Promise<HandlerResult> {
-      const parsed = keysQuerySchema.safeParse(query);
-      if (!parsed.success) throw HttpProblem.validation(parsed.error, 'the query');
-      const { limit, cursor } = parsed.data;
-      const after = cursor === undefined ? undefined : decodeCursor(cursor, isKeyPosition).id;
-      const page = isUuid(tenantId) ? await keys.listKeys(tenantId, limit, after) : undefined;
-      if (!page) throw HttpProblem.notFound(`tenant ${tenantId}`);
-      const next = page.length === limit ? encodeCursor({ id: page[page.length - 1]!.key_id }) : null;
-      return { status: 200, body: { data: page.map(keyView), next_cursor: next } };
+      const { limit, cursor } = parse(pageQuerySchema, query, 'the query');
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, isIdPosition).id;
+      const rows = isUuid(tenantId) ? await keys.listKeys(tenantId, limit + 1, after) : undefined;
+      if (!rows) throw HttpProblem.notFound(`tenant ${tenantId}`);
+      const page = keysetPage(rows, limit, (last) => ({ id: last.key_id }));
+      return { status: 200, body: { data: page.data.map(keyView), next_cursor: page.next_cursor } };
     },
 
     /** Revokes a key: refused by every API process within seconds, and what was opened with it ends. */

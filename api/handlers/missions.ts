@@ -5,7 +5,7 @@ import type { MissionStore } from '../../jobs/missionStore';
 import type { MissionSubmitter } from '../../jobs/submitter';
 import { isUuid } from '../../lib/ids';
 import type { Caller } from '../apiKeys';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { decodeCursor, isIdPosition, keysetPage } from '../cursor';
 import { HttpProblem } from '../problem';
 import { missionView, stepView } from '../views';
 import { parse } from './parse';
@@ -45,8 +45,6 @@ export const stepsQuerySchema = z
   })
   .strict();
 
-const isIdPosition = (value: unknown): value is { id: string } =>
-  typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' && isUuid((value as { id: string }).id);
 const isSeqPosition = (value: unknown): value is { seq: number } => {
   const seq = (value as { seq?: unknown } | null)?.seq;
   return typeof value === 'object' && Number.isInteger(seq) && (seq as number) >= 0 && (seq as number) <= MAX_SEQ;
@@ -157,20 +155,16 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
     async list(caller: Caller, query: unknown): Promise<HandlerResult> {
       const { status, batch_id, limit, cursor } = parse(listQuerySchema, query, 'the query');
       const before = cursor === undefined ? undefined : decodeCursor(cursor, isIdPosition).id;
-      const page = await store.list(caller.tenantId, { status, batch_id, before, limit: limit + 1 });
-      const data = page.slice(0, limit);
-      const next = page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null;
-      return { status: 200, body: { data: data.map((mission) => missionView(mission)), next_cursor: next } };
+      const page = keysetPage(await store.list(caller.tenantId, { status, batch_id, before, limit: limit + 1 }), limit, (last) => ({ id: last.id }));
+      return { status: 200, body: { data: page.data.map((mission) => missionView(mission)), next_cursor: page.next_cursor } };
     },
 
     async steps(caller: Caller, id: string, query: unknown): Promise<HandlerResult> {
       const { after, limit, cursor } = parse(stepsQuerySchema, query, 'the query');
       const mission = await findMission(caller, id);
       const from = cursor === undefined ? (after ?? 0) : decodeCursor(cursor, isSeqPosition).seq;
-      const page = await store.steps(mission.id, from, limit + 1);
-      const data = page.slice(0, limit);
-      const next = page.length > limit ? encodeCursor({ seq: data.at(-1)!.seq }) : null;
-      return { status: 200, body: { data: data.map(stepView), next_cursor: next } };
+      const page = keysetPage(await store.steps(mission.id, from, limit + 1), limit, (last) => ({ seq: last.seq }));
+      return { status: 200, body: { data: page.data.map(stepView), next_cursor: page.next_cursor } };
     },
 
     /** Cancels a mission; a `409` when the cancel did not take effect (it had finished, or another came first). */

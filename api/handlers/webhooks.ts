@@ -3,7 +3,7 @@ import { isUuid } from '../../lib/ids';
 import { refuseTenantUrl } from '../../lib/publicAddress';
 import { WEBHOOK_EVENTS, type Attempt, type Delivery, type Webhook, type WebhookStore } from '../../webhooks/webhookStore';
 import type { Caller } from '../apiKeys';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { decodeCursor, isIdPosition, keysetPage, pageQuerySchema } from '../cursor';
 import { HttpProblem } from '../problem';
 import { iso } from '../views';
 import { parse } from './parse';
@@ -25,11 +25,6 @@ export const newWebhookSchema = z
   })
   .strict();
 
-const pageQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }).strict();
-const isWebhookPosition = (value: unknown): value is { id: string } => {
-  const id = (value as { id?: unknown } | null)?.id;
-  return typeof id === 'string' && isUuid(id);
-};
 
 function webhookView(webhook: Webhook) {
   const { id, url, events, description, created_at: createdAt, disabled_at: disabledAt, disabled_reason: disabledReason } = webhook;
@@ -83,10 +78,9 @@ export function webhookHandlers({ webhooks, webhookAllowlist, webhooksPerTenant 
 
     async list(caller: Caller, query: unknown): Promise<HandlerResult> {
       const { limit, cursor } = parse(pageQuerySchema, query, 'the query');
-      const after = cursor === undefined ? undefined : decodeCursor(cursor, isWebhookPosition).id;
-      const page = await webhooks.list(caller.tenantId, limit + 1, after);
-      const data = page.slice(0, limit);
-      return { status: 200, body: { data: data.map(webhookView), next_cursor: page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null } };
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, isIdPosition).id;
+      const page = keysetPage(await webhooks.list(caller.tenantId, limit + 1, after), limit, (last) => ({ id: last.id }));
+      return { status: 200, body: { data: page.data.map(webhookView), next_cursor: page.next_cursor } };
     },
 
     async remove(caller: Caller, id: string): Promise<HandlerResult> {
@@ -99,9 +93,8 @@ export function webhookHandlers({ webhooks, webhookAllowlist, webhooksPerTenant 
       const { limit, cursor } = parse(pageQuerySchema, query, 'the query');
       const webhook = await findWebhook(caller, id);
       const before = cursor === undefined ? undefined : decodeCursor(cursor, isDeliveryPosition).id;
-      const page = await webhooks.deliveries(webhook.id, before, limit + 1);
-      const data = page.slice(0, limit);
-      return { status: 200, body: { data: data.map(deliveryView), next_cursor: page.length > limit ? encodeCursor({ id: data.at(-1)!.id }) : null } };
+      const page = keysetPage(await webhooks.deliveries(webhook.id, before, limit + 1), limit, (last) => ({ id: last.id }));
+      return { status: 200, body: { data: page.data.map(deliveryView), next_cursor: page.next_cursor } };
     },
 
     /** Sends a delivery again, under its id, whatever became of it. */
