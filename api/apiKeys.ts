@@ -64,6 +64,7 @@ export class ApiKeys {
   private readonly adminDigest: Buffer;
   /** The admin's sessions name this key id: another admin key ends them. */
   readonly adminKeyId: string;
+  private readonly adminCaller: Caller;
   private readonly known: LruCache<{ caller: Caller; name: string }>;
   private readonly unknown: LruCache<true>;
   private readonly byId: LruCache<{ caller: Caller; name: string } | null>;
@@ -75,6 +76,7 @@ export class ApiKeys {
   ) {
     this.adminDigest = digest(adminApiKey);
     this.adminKeyId = `admin-${this.adminDigest.toString('hex').slice(0, 16)}`;
+    this.adminCaller = Object.freeze({ ...ADMIN_CALLER, keyId: this.adminKeyId });
     this.known = new LruCache(KNOWN_KEYS, cacheTtlMs);
     this.unknown = new LruCache(UNKNOWN_KEYS, cacheTtlMs);
     this.byId = new LruCache(KNOWN_KEYS, cacheTtlMs);
@@ -82,7 +84,7 @@ export class ApiKeys {
 
   async resolve(key: string): Promise<Caller | undefined> {
     const hash = digest(key);
-    if (timingSafeEqual(hash, this.adminDigest)) return { ...ADMIN_CALLER, keyId: this.adminKeyId };
+    if (timingSafeEqual(hash, this.adminDigest)) return this.adminCaller;
     const cacheKey = hash.toString('base64');
     const cached = this.known.get(cacheKey);
     if (cached) return cached.caller;
@@ -102,7 +104,7 @@ export class ApiKeys {
    * revoked (or, for the admin, once the admin key changed).
    */
   async session(keyId: string): Promise<{ caller: Caller; name: string } | undefined> {
-    if (keyId === this.adminKeyId) return { caller: { ...ADMIN_CALLER, keyId }, name: 'admin' };
+    if (keyId === this.adminKeyId) return { caller: this.adminCaller, name: 'admin' };
     if (!isUuid(keyId)) return undefined;
     const cached = this.byId.get(keyId);
     if (cached !== undefined) return cached ?? undefined;

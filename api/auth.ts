@@ -15,8 +15,8 @@ const ADDRESSES_COUNTED = 100_000;
 export function authenticate(keys: ApiKeys, failuresPerMinute: number): RequestHandler {
   const failures = new LruCache<{ count: number; since: number }>(ADDRESSES_COUNTED, FAILURE_WINDOW_MS);
   return async (req, res, next) => {
-    const address = req.ip ?? 'unknown';
-    const seen = failures.get(address);
+    // Nothing to look up until some address has failed (req.ip parses the forwarding headers on each call).
+    const seen = failures.size > 0 ? failures.get(clientAddress(req)) : undefined;
     if (seen && seen.count >= failuresPerMinute) {
       res.set('Retry-After', String(Math.ceil((seen.since + FAILURE_WINDOW_MS - Date.now()) / 1000)));
       return next(new HttpProblem(429, 'too-many-failed-logins', `This address sent ${failuresPerMinute} invalid API keys within a minute.`, 'wait, then use a valid key'));
@@ -28,11 +28,13 @@ export function authenticate(keys: ApiKeys, failuresPerMinute: number): RequestH
       return next();
     }
     if (seen) seen.count++;
-    else failures.set(address, { count: 1, since: Date.now() });
+    else failures.set(clientAddress(req), { count: 1, since: Date.now() });
     res.set('WWW-Authenticate', 'Bearer');
     next(new HttpProblem(401, 'unauthorized', 'A valid API key is required.', 'send Authorization: Bearer <api key>'));
   };
 }
+
+const clientAddress = (req: Request) => req.ip ?? 'unknown';
 
 export function callerOf(req: Request): Caller {
   return req.res!.locals.caller as Caller;
