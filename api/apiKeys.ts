@@ -133,13 +133,13 @@ export class ApiKeys {
 
   /** A new key for tenant `tenantId`; undefined when there is no such tenant (the admin tenant has none). */
   async createKey(tenantId: string): Promise<{ key_id: string; api_key: string } | undefined> {
-    if (tenantId === ADMIN_TENANT_ID || !(await this.db('tenants').where({ id: tenantId }).first('id'))) return undefined;
+    if (tenantId === ADMIN_TENANT_ID || !(await this.tenantExists(tenantId))) return undefined;
     return this.insertKey(this.db, tenantId);
   }
 
   /** The tenant's keys, newest first, `limit` after the key `after` (keyset pages); undefined when no such tenant. */
   async listKeys(tenantId: string, limit: number, after?: string): Promise<KeyListing[] | undefined> {
-    if (!(await this.db('tenants').where({ id: tenantId }).first('id'))) return undefined;
+    if (!(await this.tenantExists(tenantId))) return undefined;
     const query = this.db('api_keys')
       .where({ tenant_id: tenantId })
       .orderBy('id', 'desc')
@@ -147,6 +147,10 @@ export class ApiKeys {
       .select('id as key_id', 'created_at', 'last_used_at', 'revoked_at');
     if (after) query.where('id', '<', after);
     return query;
+  }
+
+  async tenantExists(tenantId: string): Promise<boolean> {
+    return (await this.db('tenants').where({ id: tenantId }).first('id')) !== undefined;
   }
 
   /**

@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): Express {
   const missions = missionHandlers(deps);
   const batches = batchHandlers(deps);
   const webhooks = webhookHandlers(deps);
-  const admin = adminHandlers(deps.keys);
+  const admin = adminHandlers(deps.keys, deps.store);
   const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
     const result = await handler(req);
     res.status(result.status).set(result.headers ?? {}).json(result.body);
@@ -136,6 +136,7 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/webhooks/:id/deliveries/:delivery/redeliver', route((req) => webhooks.redeliver(callerOf(req), req.params.id as string, req.params.delivery as string)));
   app.post('/v1/admin/tenants', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.createTenant(req.body)));
   app.patch('/v1/admin/tenants/:id', requireAdmin, json(SINGLE_BODY_LIMIT), route((req) => admin.updateTenant(req.params.id as string, req.body)));
+  app.get('/v1/admin/tenants/:id/storage', requireAdmin, route((req) => admin.storage(req.params.id as string)));
   app.post('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.createKey(req.params.id as string)));
   app.get('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.listKeys(req.params.id as string, req.query)));
   app.delete('/v1/admin/tenants/:id/keys/:key', requireAdmin, route((req) => admin.revokeKey(req.params.id as string, req.params.key as string)));

@@ -33,8 +33,10 @@ interface MissionView extends MissionResult {
   result: unknown;
   /** The next attempt of its batch item, once the item was retried. */
   superseded_by?: string | null;
-  steps?: { observation: { stdout?: string; stderr?: string } | null }[];
+  step_count: number;
 }
+
+type StepView = { observation: { stdout?: string; stderr?: string } | null };
 
 const OPEN = ['queued', 'running', 'waiting_approval'];
 const TAIL_CHARS = 1_000;
@@ -168,8 +170,8 @@ async function collect(client: ApiClient, batches: readonly string[], accepted: 
     const { id } = mission;
     let lastOutput: string | undefined;
     if (mission.status === 'failed' || mission.status === 'timed_out') {
-      const full = await client.expect<MissionView>('GET', `/v1/missions/${id}`);
-      const observation = full.steps?.at(-1)?.observation;
+      const last = await client.expect<{ data: StepView[] }>('GET', `/v1/missions/${id}/steps?after=${Math.max(0, mission.step_count - 1)}&limit=1`);
+      const observation = last.data[0]?.observation;
       lastOutput = [observation?.stdout, observation?.stderr].filter(Boolean).join('\n').slice(-TAIL_CHARS) || undefined;
     }
     const { goal, status, metadata, error, result, duration_ms: durationMs, custom_id: customId, usage } = mission;

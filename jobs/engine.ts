@@ -16,10 +16,13 @@ import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from '
 export interface EngineOptions extends ToolLimits {
   /** Recorded on each mission this engine runs. */
   workerId: string;
+  /** Bytes a mission's steps and their events may hold; the step that passes it is the mission's last. */
+  maxStoredBytes: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   workerId: 'unnamed',
+  maxStoredBytes: 32 << 20,
   shellTimeoutMs: 300_000,
   pythonTimeoutMs: 60_000,
   maxOutputBytes: 10_240,
@@ -168,9 +171,10 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
     const gated = new Set<string>(mission.spec.require_approval ?? []);
     let tokensUsed = Number(mission.input_tokens) + Number(mission.output_tokens);
+    let storedBytes = Number(mission.stored_bytes);
     let batchExhausted = false;
     const record = async (step: Step) => {
-      await this.deps.steps.append(step).catch((error: unknown) => {
+      storedBytes += await this.deps.steps.append(step).catch((error: unknown) => {
         throw isUniqueViolation(error) ? new StepConflictError(mission.id, step.seq, { cause: error }) : error;
       });
       history.push(step);
@@ -242,6 +246,10 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         }
         await record(step.row);
         if (signal.aborted) return stops.outcome(mission, history.length);
+        if (storedBytes > this.options.maxStoredBytes) {
+          const message = `the mission stored ${storedBytes} bytes of steps, past its cap of ${this.options.maxStoredBytes} (MISSION_STORED_MB)`;
+          return { status: 'failed', steps: history.length, error: { code: 'ERR_STORAGE_CAP', message, step: step.row.seq } };
+        }
         // A model is shown its failed step and may recover; a script, or a sandbox that is gone or flooded, cannot.
         if (step.error && (!policy.feedsBackErrors || SANDBOX_ENDED.has(step.error.code))) {
           const error = { ...step.error, step: step.row.seq, exit_code: step.row.exit_code };

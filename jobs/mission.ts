@@ -137,6 +137,8 @@ export interface Mission {
   cost_usd: string;
   /** Tokens of calls to models without a price: while any, the mission's cost is unknown. */
   unpriced_tokens: string;
+  /** Bytes its steps and their events hold (a bigint: a string). */
+  stored_bytes: string;
   status: MissionStatus;
   goal: string;
   spec: MissionSpec;

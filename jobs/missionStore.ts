@@ -55,6 +55,7 @@ export class MissionStore {
       output_tokens: '0',
       cost_usd: '0',
       unpriced_tokens: '0',
+      stored_bytes: '0',
       status: 'queued',
       goal: mission.spec.goal,
       spec: mission.spec,
@@ -166,6 +167,15 @@ export class MissionStore {
   }
 
   /** A mission's steps in order, after step `after`, at most `limit` of them. */
+  /** What a tenant's missions store now: how many there are and the bytes of their steps and events. */
+  async storageOf(tenantId: string): Promise<{ missions: number; stored_bytes: number }> {
+    const [row] = (await this.db('missions').where({ tenant_id: tenantId }).select(this.db.raw('count(*) as missions, coalesce(sum(stored_bytes), 0) as stored_bytes'))) as {
+      missions: string;
+      stored_bytes: string;
+    }[];
+    return { missions: Number(row!.missions), stored_bytes: Number(row!.stored_bytes) };
+  }
+
   async steps(missionId: string, after = 0, limit = 100_000): Promise<Step[]> {
     return this.db<Step>('steps').where({ mission_id: missionId }).where('seq', '>', after).orderBy('seq').limit(limit);
   }

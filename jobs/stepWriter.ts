@@ -13,9 +13,9 @@ interface StepWriterEvents {
 }
 
 const COLUMNS = `mission_id uuid, seq int, thought text, tool text, input jsonb, observation jsonb, exit_code int,
-  error text, started_at timestamptz, finished_at timestamptz, usage jsonb, view jsonb`;
+  error text, started_at timestamptz, finished_at timestamptz, usage jsonb, view jsonb, bytes bigint`;
 
-const increments = usageIncrements('usage');
+const increments = usageIncrements('s.usage');
 
 // Steps, their missions' step counts and model usage, their events and the notification, for a whole group in
 // one statement. Two groups are written at once; a count only grows, whichever of them commits last.
@@ -27,10 +27,11 @@ const INSERT_GROUP = `
     returning mission_id, seq, usage
   ),
   m as (
-    update missions set step_count = greatest(missions.step_count, latest.seq), ${addToMissionTotals('latest')}
+    update missions set step_count = greatest(missions.step_count, latest.seq), stored_bytes = missions.stored_bytes + latest.bytes,
+      ${addToMissionTotals('latest')}
     from (
-      select mission_id, max(seq) as seq, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
-      from s group by mission_id
+      select mission_id, max(seq) as seq, sum(input.bytes) as bytes, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
+      from s join input using (mission_id, seq) group by mission_id
     ) latest
     where missions.id = latest.mission_id
   ),
@@ -47,25 +48,28 @@ const INSERT_GROUP = `
  * Postgres refuses (a step another run recorded first) fails alone; the rest of its group is written.
  */
 export class StepWriter extends EventEmitter<StepWriterEvents> {
-  private readonly group: GroupCommit<Step, void>;
+  private readonly group: GroupCommit<Step, number>;
 
   constructor(db: Knex, maxGroup = 1_000) {
     super();
     this.group = new GroupCommit(
       async (steps: Step[]) => {
-        const rows = steps.map((step) => ({ ...step, view: stepView(step) }));
         // Tool output is text already (sandbox/channel.ts); a model's thought or input may still hold NUL or an
-        // unpaired surrogate, which would fail the statement: storableJson replaces them.
-        await db.raw(INSERT_GROUP, { rows: storableJson(rows), channel: EVENTS_CHANNEL });
-        return steps.map(() => undefined);
+        // unpaired surrogate, which would fail the statement: storableJson replaces them. What a row stores (the
+        // step and its event) is counted as the bytes of its JSON, added to its mission's stored_bytes.
+        const rows = steps.map((step) => storableJson({ ...step, view: stepView(step) }));
+        const bytes = rows.map((row) => Buffer.byteLength(row));
+        const withBytes = rows.map((row, at) => `${row.slice(0, -1)},"bytes":${bytes[at]}}`);
+        await db.raw(INSERT_GROUP, { rows: `[${withBytes.join(',')}]`, channel: EVENTS_CHANNEL });
+        return bytes;
       },
       { maxGroup, concurrency: 2, retryAlone: (error) => !isInfrastructureFault(error) },
     );
     this.group.on('committed', (rows, ms) => this.emit('flushed', rows, ms));
   }
 
-  /** Resolves once the step is committed. */
-  append(step: Step): Promise<void> {
+  /** Resolves once the step is committed, with the bytes it stored (counted in its mission's stored_bytes). */
+  append(step: Step): Promise<number> {
     return this.group.add(step);
   }
 

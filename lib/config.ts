@@ -118,6 +118,8 @@ const schema = z.object({
   /** How long one purge (once a minute) may delete, chunk after chunk: raise it when more ends a minute than it deletes. */
   RETENTION_BUDGET_MS: z.coerce.number().int().min(100).max(50_000).default(2_000),
   MISSION_DEADLINE_S: z.coerce.number().int().min(1).default(3_600),
+  /** What one mission's steps and their events may store, in MiB; the step past it ends the mission (ERR_STORAGE_CAP). */
+  MISSION_STORED_MB: z.coerce.number().int().min(1).max(1_024).default(32),
   // A Node timer holds at most 2^31 - 1 ms (24.8 days).
   MISSION_DEADLINE_MAX_S: z.coerce.number().int().min(1).max(2_000_000).default(86_400),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),

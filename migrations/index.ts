@@ -14,6 +14,7 @@ import * as webhooks from './012_webhooks';
 import * as retention from './013_retention';
 import * as keyUse from './014_key_use';
 import * as fairWebhookClaims from './015_fair_webhook_claims';
+import * as storedBytes from './016_stored_bytes';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -34,6 +35,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['013_retention', retention],
   ['014_key_use', keyUse],
   ['015_fair_webhook_claims', fairWebhookClaims],
+  ['016_stored_bytes', storedBytes],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -157,7 +157,7 @@ export async function startWorker(
   };
   const engine = new MissionEngine(
     { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, batches: batchHooks },
-    { workerId: id },
+    { workerId: id, maxStoredBytes: config.MISSION_STORED_MB << 20 },
   );
   engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
   const subscriber = createRedis(config, 'worker');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isUuid } from '../../lib/ids';
+import type { MissionStore } from '../../jobs/missionStore';
 import type { ApiKeys, KeyListing } from '../apiKeys';
 import { decodeCursor, isIdPosition, keysetPage, pageQuerySchema } from '../cursor';
 import { parse } from './parse';
@@ -31,7 +32,7 @@ export const tenantChangesSchema = z
 const keyView = (key: KeyListing) => ({ key_id: key.key_id, created_at: iso(key.created_at), last_used_at: iso(key.last_used_at), revoked_at: iso(key.revoked_at) });
 
 /** Tenant administration: only the admin key reaches these. */
-export function adminHandlers(keys: ApiKeys) {
+export function adminHandlers(keys: ApiKeys, store: MissionStore) {
   return {
     /** Creates a tenant and returns its API key, the only time the key is shown. */
     async createTenant(body: unknown): Promise<HandlerResult> {
@@ -46,6 +47,12 @@ export function adminHandlers(keys: ApiKeys) {
       const tenant = isUuid(id) ? await keys.updateTenant(id, changes) : undefined;
       if (!tenant) throw HttpProblem.notFound(`tenant ${id}`);
       return { status: 200, body: tenant };
+    },
+
+    /** What the tenant's missions store now (steps and their events), for quotas and bills. */
+    async storage(tenantId: string): Promise<HandlerResult> {
+      if (!(isUuid(tenantId) && (await keys.tenantExists(tenantId)))) throw HttpProblem.notFound(`tenant ${tenantId}`);
+      return { status: 200, body: { tenant_id: tenantId, ...(await store.storageOf(tenantId)) } };
     },
 
     /** A new key for the tenant, shown this once; its other keys keep working (rotation: create, switch, revoke). */

@@ -45,6 +45,8 @@ export const stepsQuerySchema = z
   })
   .strict();
 
+/** Steps shown with a mission (GET /v1/missions/:id); the rest are pages of GET /v1/missions/:id/steps. */
+const MISSION_STEPS_PAGE = 100;
 const isSeqPosition = (value: unknown): value is { seq: number } => {
   const seq = (value as { seq?: unknown } | null)?.seq;
   return typeof value === 'object' && Number.isInteger(seq) && (seq as number) >= 0 && (seq as number) <= MAX_SEQ;
@@ -136,7 +138,9 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
 
     async get(caller: Caller, id: string): Promise<HandlerResult> {
       const mission = await findMission(caller, id);
-      const body = missionView(mission, await store.steps(mission.id));
+      // The first page of its trace; the rest through /steps, so no mission's size is a read's.
+      const steps = keysetPage(await store.steps(mission.id, 0, MISSION_STEPS_PAGE + 1), MISSION_STEPS_PAGE, (last) => ({ seq: last.seq }));
+      const body = { ...missionView(mission, steps.data), steps_next_cursor: steps.next_cursor };
       if (mission.status !== 'waiting_approval') return { status: 200, body };
       const pending = await approvals.get(mission.id, mission.step_count + 1);
       return { status: 200, body: { ...body, approval: pending && { step: pending.seq, tool: pending.tool, input: pending.input, thought: pending.thought } } };
