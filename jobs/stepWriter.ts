@@ -15,7 +15,7 @@ interface StepWriterEvents {
 const COLUMNS = `mission_id uuid, seq int, thought text, tool text, input jsonb, observation jsonb, exit_code int,
   error text, started_at timestamptz, finished_at timestamptz, usage jsonb, view jsonb, bytes bigint`;
 
-const increments = usageIncrements('s.usage');
+const increments = usageIncrements('usage');
 
 // Steps, their missions' step counts and model usage, their events and the notification, for a whole group in
 // one statement. Two groups are written at once; a count only grows, whichever of them commits last.
@@ -24,14 +24,13 @@ const INSERT_GROUP = `
   s as (
     insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage)
     select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage from input
-    returning mission_id, seq, usage
   ),
   m as (
     update missions set step_count = greatest(missions.step_count, latest.seq), stored_bytes = missions.stored_bytes + latest.bytes,
       ${addToMissionTotals('latest')}
     from (
-      select mission_id, max(seq) as seq, sum(input.bytes) as bytes, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
-      from s join input using (mission_id, seq) group by mission_id
+      select mission_id, max(seq) as seq, sum(bytes) as bytes, ${Object.entries(increments).map(([column, sql]) => `sum(${sql}) as ${column}`).join(', ')}
+      from input group by mission_id
     ) latest
     where missions.id = latest.mission_id
   ),
