@@ -1,5 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import { ConfigError, type Config } from './config';
+import { pendingMigrations } from '../migrations';
 import type { Logger } from './logger';
 
 export interface DbOptions {
@@ -33,18 +34,31 @@ export function createDb(databaseUrl: string, schema: string, options: DbOptions
 
 /**
  * The configured database, as the API and the workers use it: behind a pooler (DATABASE_POOLED), only once the
- * role's own search_path is checked to be DATABASE_SCHEMA.
+ * role's own search_path is checked to be DATABASE_SCHEMA; and only once DATABASE_SCHEMA has every migration,
+ * so a process never serves 500s over tables it lacks. A database that cannot be asked does not stop the start:
+ * an outage is waited out, as everywhere.
  */
 export async function openDb(config: Config, options: Omit<DbOptions, 'pooled'> = {}): Promise<Knex> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_SCHEMA, { ...options, pooled: config.DATABASE_POOLED });
-  if (!config.DATABASE_POOLED) return db;
   try {
-    await checkSchema(db, config.DATABASE_SCHEMA);
+    if (config.DATABASE_POOLED) await checkSchema(db, config.DATABASE_SCHEMA);
+    await checkMigrated(db, config.DATABASE_SCHEMA);
   } catch (error) {
     await db.destroy();
     throw error;
   }
   return db;
+}
+
+async function checkMigrated(db: Knex, schema: string): Promise<void> {
+  // Only an answer that names missing migrations stops the start; a database that cannot answer now is waited
+  // out by the process like any outage.
+  const pending = await pendingMigrations(db, schema).catch(() => []);
+  if (pending.length === 0) return;
+  throw new ConfigError(
+    `DATABASE_SCHEMA ${schema} lacks ${pending.length} migration(s), from ${pending[0]}: run \`npm run bootstrap\` ` +
+      `(or \`node dist/scripts/migrate.js\` with the same settings) before starting`,
+  );
 }
 
 /** Behind a pooler: refuses to start unless the role's search_path puts `schema` first. */

@@ -44,6 +44,14 @@ export const migrationSource: Knex.MigrationSource<readonly [string, Migration]>
   getMigration: async ([, migration]) => migration,
 };
 
+/** The migrations `schema` has not had yet, by name (all of them when it has had none). */
+export async function pendingMigrations(knex: Knex, schema: string): Promise<string[]> {
+  const applied = (await knex.schema.withSchema(schema).hasTable('knex_migrations'))
+    ? new Set<string>(await knex.withSchema(schema).from('knex_migrations').pluck('name'))
+    : new Set<string>();
+  return migrations.map(([name]) => name).filter((name) => !applied.has(name));
+}
+
 /** Brings the connection's schema up to date; creates the schema first when it is missing. */
 export async function migrateToLatest(knex: Knex, schema: string): Promise<void> {
   await knex.raw('create schema if not exists ??', [schema]);
