@@ -52,4 +52,8 @@ test('a mission accepted while allowed makes no further call once the permission
   expect(ended.status).toBe('failed');
   expect(ended.error!.message).toMatch(/may no longer send model calls to a URL of its own/);
   expect(own.requests.length).toBe(before + 1);
+  // The model name was the tenant's to choose: it makes no metric series of its own.
+  const metrics = await context.platform.worker!.metrics.registry.metrics();
+  expect(metrics).toMatch(/llm_tokens_total\{endpoint="tenant-url",model="tenant-url"/);
+  expect(metrics).not.toMatch(/model="own"/);
 });

@@ -22,7 +22,9 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
   for (const kind of ['infrastructure', 'conflict', 'defect'] as const) metrics.missionRetries.inc({ kind }, 0);
   for (const reason of ['not_enqueued', 'job_missing', 'job_failed', 'job_completed'] as const) metrics.sweeperRescues.inc({ reason }, 0);
   engine.on('started', () => metrics.missionsStarted.inc());
-  engine.on('modelCalled', ({ endpoint, model, input_tokens: input, output_tokens: output, cost_usd: cost }) => {
+  engine.on('modelCalled', ({ endpoint, model: named, input_tokens: input, output_tokens: output, cost_usd: cost }) => {
+    // An operator's endpoint offers a fixed list of models; a tenant's own URL takes any name, so it gets no series each.
+    const model = endpoint === 'tenant-url' ? 'tenant-url' : named;
     metrics.llmTokens.inc({ endpoint, model, kind: 'input' }, input);
     metrics.llmTokens.inc({ endpoint, model, kind: 'output' }, output);
     if (cost !== null) metrics.llmCost.inc({ endpoint, model }, cost);
