@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import type { MissionStore } from '../jobs/missionStore';
 import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import type { metricsAccess } from '../lib/metricsAccess';
 import { renderMetrics, type Metrics } from '../lib/metrics';
 import type { MissionJobData } from '../lib/queue';
 import type { BrowserSessions } from './browserSessions';
@@ -44,6 +45,8 @@ export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHa
   /** The open event streams: shutdown and key revocations end them. */
   streams: OpenStreams;
   rateLimit: RequestHandler;
+  /** Who may scrape /metrics (METRICS_TOKEN). */
+  metricsAccess: ReturnType<typeof metricsAccess>;
   /** Invalid API keys one client address may send a minute before it is refused without a lookup. */
   authFailuresPerMinute: number;
   /** Whether Postgres and Redis answer, and how many workers have a live heartbeat (null: Redis does not say), for /readyz. */
@@ -94,7 +97,10 @@ export function createApp(deps: AppDeps): Express {
     const ready = Object.values(checks).every(Boolean);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, workers_alive: workers });
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    const allowed = deps.metricsAccess(req.get('authorization'));
+    if (allowed === 'unauthorized') throw new HttpProblem(401, 'unauthorized', 'The metrics token is required.', 'send Authorization: Bearer <METRICS_TOKEN>');
+    if (allowed === 'unconfigured') throw new HttpProblem(403, 'metrics-not-configured', 'Outside development /metrics needs METRICS_TOKEN set.');
     res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
   });
   const openApi = openApiDocument(deps.maxBatch, deps.missionLimits);

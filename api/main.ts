@@ -10,7 +10,8 @@ import { MissionSubmitter } from '../jobs/submitter';
 import { MissionSweeper } from '../jobs/sweeper';
 import { runRetention } from '../jobs/runRetention';
 import { redisErrorListener } from '../jobs/redisErrors';
-import type { Config } from '../lib/config';
+import { isDevelopment, type Config } from '../lib/config';
+import { metricsAccess } from '../lib/metricsAccess';
 import { openDb } from '../lib/db';
 import { liveWorkers } from '../lib/heartbeat';
 import type { Logger } from '../lib/logger';
@@ -90,6 +91,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     queue,
     idempotency: new Idempotency(db),
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
+    metricsAccess: metricsAccess(config.METRICS_TOKEN, isDevelopment(config)),
     rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
     batches,
     webhooks,
@@ -122,6 +124,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'api listening');
+  if (!config.METRICS_TOKEN && !isDevelopment(config)) logger.warn('METRICS_TOKEN is not set: /metrics answers 403 to every scrape');
   const close = shutdownSequence(
     [
       [

@@ -17,7 +17,7 @@ const SHUTDOWN_TIMEOUT_MS = 30_000;
 const WORKER_CONCURRENCY = 4;
 const labels = (component: string) => ({ 'app.kubernetes.io/name': 'mission-control', 'app.kubernetes.io/component': component });
 
-/** Settings every process shares; secrets (DATABASE_URL, REDIS_URL, ADMIN_API_KEY, SESSION_SECRET) come from the operator's Secret. */
+/** Settings every process shares; secrets (DATABASE_URL, REDIS_URL, ADMIN_API_KEY, SESSION_SECRET, METRICS_TOKEN) come from the operator's Secret. */
 const settings = new ConfigMap({
   metadata: { name: 'mission-control', namespace: NAMESPACE },
   data: {

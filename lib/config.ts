@@ -82,6 +82,8 @@ const schema = z.object({
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default(DEFAULT_ADMIN_KEY),
   /** Signs console and Bull Board sessions. Required outside development, where it is derived from the admin key. */
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The bearer token Prometheus sends for /metrics; without it /metrics answers only in development. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Express's `trust proxy`: how many proxies (or which addresses) stand in front, e.g. `1` or `loopback`. */
   TRUST_PROXY: z
     .string()

@@ -5,7 +5,7 @@ const TENANT_KEY = /mc_[A-Za-z0-9_-]{32}/g;
 const REDACTED = '[redacted]';
 const MIN_SECRET_LENGTH = 8;
 
-/** The secrets of the configuration: the admin key, the session secret, every model endpoint's key, the Postgres and Redis passwords. */
+/** The secrets of the configuration: the admin key, the session and metrics secrets, every model endpoint's key, the Postgres and Redis passwords. */
 export function secretsOf(config: Config): string[] {
   const passwordOf = (url: string) => {
     const password = new URL(url).password;
@@ -14,6 +14,7 @@ export function secretsOf(config: Config): string[] {
   const secrets = [
     config.ADMIN_API_KEY,
     ...(config.SESSION_SECRET ? [config.SESSION_SECRET] : []),
+    ...(config.METRICS_TOKEN ? [config.METRICS_TOKEN] : []),
     ...Object.values(config.LLM_ENDPOINTS).flatMap((endpoint) => (endpoint.apiKey ? [endpoint.apiKey] : [])),
     ...passwordOf(config.DATABASE_URL),
     ...passwordOf(config.DATABASE_LISTEN_URL),

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { metricsAccess } from '../lib/metricsAccess';
 import { serveMetrics } from '../lib/metricsServer';
 import { usePlatform } from './platform';
 
@@ -37,7 +38,7 @@ test("the API's and a worker's metrics follow the naming rules, and promtool fin
   const created = await platform.request('POST', '/v1/missions', { goal: 'counted', plan: [{ tool: 'shell', input: { command: 'echo hi' } }] });
   // The step's metric is observed before the step is recorded, so it is there once the mission has ended.
   expect(await platform.waitForMission(((await created.json()) as { id: string }).id)).toMatchObject({ status: 'succeeded' });
-  const workerServer = await serveMetrics(platform.worker!.metrics, 0);
+  const workerServer = await serveMetrics(platform.worker!.metrics, 0, metricsAccess(undefined, true));
   try {
     for (const url of [`http://127.0.0.1:${platform.api.port}/metrics`, `http://127.0.0.1:${workerServer.port}/metrics`]) {
       const text = await scrape(url);

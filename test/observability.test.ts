@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startApi, type RunningApi } from '../api/main';
 import { alertRules } from '../grafana/alerts';
 import { dashboards } from '../grafana/dashboards';
+import { metricsAccess } from '../lib/metricsAccess';
 import { serveMetrics } from '../lib/metricsServer';
 import { startWorker, type RunningWorker } from '../workers/main';
 import { startFakeLlm, textReply, type FakeLlm } from './fakeLlm';
@@ -31,7 +32,7 @@ beforeAll(async () => {
   env = await createTestEnv({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm', LLM_PRICES: JSON.stringify({ m: { input: 0.15, output: 0.6 } }) });
   api = await startApi(env.config, testLogger());
   worker = await startWorker(env.config, testLogger(), env.owner);
-  workerMetrics = await serveMetrics(worker.metrics, 0);
+  workerMetrics = await serveMetrics(worker.metrics, 0, metricsAccess(undefined, true));
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
   // The repository's jobs and rules, at this test's ports, scraped every second.

@@ -12,9 +12,10 @@ import { createPolicies } from '../jobs/policies';
 import { ownUrlPermission } from '../jobs/tenantPermissions';
 import { StepWriter } from '../jobs/stepWriter';
 import { MissionSweeper } from '../jobs/sweeper';
-import { ConfigError, type Config } from '../lib/config';
+import { ConfigError, isDevelopment, type Config } from '../lib/config';
 import { openDb } from '../lib/db';
 import { createMetrics, type Metrics } from '../lib/metrics';
+import { metricsAccess } from '../lib/metricsAccess';
 import { serveMetrics } from '../lib/metricsServer';
 import type { Logger } from '../lib/logger';
 import { announceCancellations, cancelChannel, createMissionQueue, setFleetConcurrency } from '../lib/queue';
@@ -260,9 +261,10 @@ if (require.main === module) {
   runService('worker', async (config, logger) => {
     // The port first: a worker that cannot serve its metrics stops before it takes a mission.
     const metrics = createMetrics();
-    const server = await serveMetrics(metrics, config.METRICS_PORT);
+    const server = await serveMetrics(metrics, config.METRICS_PORT, metricsAccess(config.METRICS_TOKEN, isDevelopment(config)));
     const worker = await startWorker(config, logger, undefined, metrics);
     logger.info({ port: server.port }, 'worker metrics served at /metrics');
+    if (!config.METRICS_TOKEN && !isDevelopment(config)) logger.warn('METRICS_TOKEN is not set: /metrics answers 403 to every scrape');
     return {
       async close(until?: number) {
         const clean = await worker.close(until);
