@@ -1,5 +1,5 @@
 # The API and the worker in one image: `docker build -t mission-control:latest .`, then run
-# `node dist/api/main.js` or `node dist/workers/main.js` (see docs/deployment.md). Not built on the machines this
+# `node dist/apps/api.js` or `node dist/apps/worker.js` (see docs/deployment.md). Not built on the machines this
 # was written on: they reach no container registry, so no base image can be pulled there.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -22,4 +22,4 @@ COPY --from=build --chown=node:node /app/sandbox/image sandbox/image
 USER node
 EXPOSE 3000 9464
 # node itself is PID 1: it handles SIGTERM with the ordered shutdown (no shell in between to swallow it).
-CMD ["node", "dist/api/main.js"]
+CMD ["node", "dist/apps/api.js"]

@@ -4,15 +4,11 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import type { Queue } from 'bullmq';
 import helmet from 'helmet';
 import type { MissionStore } from '../jobs/missionStore';
-import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { metricsAccess } from '../lib/metricsAccess';
 import { renderMetrics, type Metrics } from '../lib/metrics';
 import type { MissionJobData } from '../lib/queue';
 import type { BrowserSessions } from './browserSessions';
-import { mountConsole, type ConsoleDeps } from '../console/router';
-import { ConsoleRenderer } from '../console/render';
-import { batchReportHtml } from '../console/report';
 import { adminUi } from './adminUi';
 import type { ApiKeys } from './apiKeys';
 import { authenticate, callerOf, requireAdmin } from './auth';
@@ -30,8 +26,6 @@ import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
 
 export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps {
-  /** The console's reads, the fleet page's source and the Grafana link. */
-  console: Pick<ConsoleDeps, 'reader' | 'fleet' | 'grafanaUrl'>;
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
@@ -65,8 +59,14 @@ const BATCH_BODY_LIMIT = '32mb';
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Routes mounted beside the API's own by whoever starts it (the console): given the API's handlers, so that what
+ * they do is what the API does. They come after `/v1`'s authentication and rate limit, before the 404.
+ */
+export type AppPages = (app: Express, handlers: { missions: ReturnType<typeof missionHandlers>; batches: ReturnType<typeof batchHandlers> }) => void;
+
 /** The thin Express adapter: routes to framework-free handlers and renders every error as a problem. */
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -107,8 +107,6 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => void res.json(openApi));
 
   app.use(adminUi(deps.keys, deps.sessions, deps.queue));
-  const renderer = new ConsoleRenderer();
-  mountConsole(app, { ...deps, ...deps.console, renderer, missions, batchActions: batches });
   app.use('/v1', authenticate(deps.keys, deps.authFailuresPerMinute), deps.rateLimit);
   app.post('/v1/missions/batch', json(BATCH_BODY_LIMIT), route((req) => idempotent(req, () => missions.createBatch(callerOf(req), req.body))));
   app.post('/v1/missions', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => missions.create(callerOf(req), req.body))));
@@ -128,12 +126,6 @@ export function createApp(deps: AppDeps): Express {
   });
   app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
-  app.get('/v1/batches/:id/report', async (req, res) => {
-    const id = req.params.id as string;
-    const html = isUuid(id) ? await batchReportHtml({ ...deps, ...deps.console, renderer }, callerOf(req).tenantId, id) : undefined;
-    if (!html) throw HttpProblem.notFound(`batch ${id}`);
-    res.attachment(`batch-${id}-report.html`).type('html').send(html);
-  });
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));
   app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req), req.query)));
@@ -146,6 +138,7 @@ export function createApp(deps: AppDeps): Express {
   app.post('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.createKey(req.params.id as string)));
   app.get('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.listKeys(req.params.id as string, req.query)));
   app.delete('/v1/admin/tenants/:id/keys/:key', requireAdmin, route((req) => admin.revokeKey(req.params.id as string, req.params.key as string)));
+  pages(app, { missions, batches });
 
   app.use((req, _res, next) => next(HttpProblem.notFound(`${req.method} ${req.path}`)));
   app.use(problemMiddleware(deps.logger));

@@ -51,6 +51,8 @@ export function consoleSessions(keys: ApiKeys, sessions: BrowserSessions, render
     if (!found) return signIn(req, res);
     const viewer: Viewer = { caller: found.caller, tenantName: found.tenantName, csrf: sessions.csrfToken(found.session) };
     res.locals.viewer = viewer;
+    // The caller, as the API's middleware after this (its rate limit) reads it.
+    res.locals.caller = found.caller;
     if (req.method === 'POST' && !sessions.validCsrf(found.session, req.body?._csrf)) {
       const problem = { title: 'This form has expired or did not come from this console.', detail: 'Open the page again and repeat what you did.' };
       return void res.status(403).type('html').send(renderer.render('problem', pageOf(res), { title: 'Forbidden', status: 403, problem }));

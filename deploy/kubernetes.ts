@@ -55,7 +55,7 @@ const api = new Deployment({
         // and is run again by Kubernetes.
         initContainers: [container('migrate', ['node', 'dist/scripts/migrate.js'], {})],
         containers: [
-          container('api', ['node', 'dist/api/main.js'], {
+          container('api', ['node', 'dist/apps/api.js'], {
             ports: [{ name: 'http', containerPort: 3000 }],
             readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
@@ -92,7 +92,7 @@ const workers = new StatefulSet({
         volumes: [{ name: 'docker', hostPath: { path: '/var/run/docker.sock', type: 'Socket' } }],
         securityContext: { supplementalGroups: [999] },
         containers: [
-          container('worker', ['node', 'dist/workers/main.js'], {
+          container('worker', ['node', 'dist/apps/worker.js'], {
             env: [workerId],
             ports: [{ name: 'metrics', containerPort: 9464 }],
             volumeMounts: [{ name: 'docker', mountPath: '/var/run/docker.sock' }],

@@ -94,7 +94,7 @@ export const alertRules: AlertRule[] = [
     for: '5m',
     severity: 'page',
     summary: 'No worker has a live heartbeat: accepted missions wait',
-    runbook: 'Start workers (node dist/workers/main.js); their logs say why they stopped.',
+    runbook: 'Start workers (node dist/apps/worker.js); their logs say why they stopped.',
   },
   {
     alert: 'LlmBreakerOpen',

@@ -14,7 +14,7 @@ const GROUP_ROWS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000];
 /**
  * A process's Prometheus metrics, in one registry: the API's and a worker's (in `npm start` both live in one
  * process and one registry). Created once per process by its entry point and passed down; modules emit events
- * and the entry points record them here (api/main.ts, workers/observe.ts). Names follow Prometheus's rules: base
+ * and the entry points record them here (apps/api.ts, workers/observe.ts). Names follow Prometheus's rules: base
  * units, `_total` only on counters, and no ids in labels.
  */
 export function createMetrics() {

@@ -60,7 +60,7 @@ async function resetState(): Promise<void> {
 async function main(): Promise<void> {
   await resetState();
   const echo = await serve('perf/servers/echo.ts', ECHO_PORT);
-  const api = await serve('api/main.ts', API_PORT);
+  const api = await serve('apps/api.ts', API_PORT);
   const base = `http://127.0.0.1:${API_PORT}`;
   try {
     const baseline_echo = await load(`http://127.0.0.1:${ECHO_PORT}/echo`, { method: 'POST', body: JSON.stringify(mission) });

@@ -10,7 +10,7 @@ import { MissionSubmitter } from '../jobs/submitter';
 import { createLogger } from '../lib/logger';
 import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
-import { startWorker, type RunningWorker } from '../workers/main';
+import { startWorker, type RunningWorker } from '../apps/worker';
 import type { MissionSpec, Step } from '../jobs/mission';
 import { MissionStore } from '../jobs/missionStore';
 import { StepWriter } from '../jobs/stepWriter';

@@ -14,7 +14,7 @@ import { createMissionQueue, type MissionJobData } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { SandboxDriver } from '../sandbox/driver';
-import { startWorker } from '../workers/main';
+import { startWorker } from '../apps/worker';
 import { bareStartsPerSecond } from './bareStarts';
 import { hostCpuSeconds } from './stats';
 

@@ -2,10 +2,10 @@
 // waits for every mission, prints a table of outcomes and shuts everything down.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startApi } from '../api/main';
+import { startApi } from '../apps/api';
 import { DEFAULT_ADMIN_KEY, loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
-import { startWorker } from '../workers/main';
+import { startWorker } from '../apps/worker';
 
 interface MissionJson {
   id: string;

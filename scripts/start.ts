@@ -1,10 +1,10 @@
 // `npm start`: the API and one worker in this process, in the foreground, until SIGTERM or SIGINT. Both stop
 // within one SHUTDOWN_TIMEOUT_MS: the API stops taking requests, then the worker drains (handing back what
 // has not finished when the deadline nears).
-import { startApi } from '../api/main';
+import { startApi } from '../apps/api';
 import { createMetrics } from '../lib/metrics';
 import { runService } from '../lib/service';
-import { startWorker } from '../workers/main';
+import { startWorker } from '../apps/worker';
 
 runService('mission-control', async (config, logger) => {
   // One registry: the API's /metrics carries the worker's metrics too.

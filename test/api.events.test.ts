@@ -1,4 +1,4 @@
-import { startWorker } from '../workers/main';
+import { startWorker } from '../apps/worker';
 import { pendingJobs, testLogger } from './harness';
 import { shell, usePlatform, type MissionJson } from './platform';
 import { waitFor } from './waitFor';

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createRedis } from '../lib/redis';
 import { scanKeys } from './harness';
-import { createTenant, usePlatform } from './platform';
+import { consoleSignIn, createTenant, usePlatform } from './platform';
 import { forkApi, stopProcess } from './processes';
 import { waitFor } from './waitFor';
 import { freePort } from './services';
@@ -47,4 +47,19 @@ test('two API processes together admit a limit of 1,000 a minute, short of it by
   // Tickets went out ten at a time (one at a time would have left 1,203 here).
   expect(leased % 10).toBe(0);
   expect(leased).toBeLessThan(1_203 + 2 * 10);
+});
+
+test("console pages count against the viewer's tenant limit, shared with its API calls", async () => {
+  const { platform } = context;
+  const tenant = await createTenant(platform, 'browsing', 20);
+  const base = `http://127.0.0.1:${platform.api.port}`;
+  const { cookie } = await consoleSignIn(base, tenant.authorization!.replace('Bearer ', ''));
+  const statuses: number[] = [];
+  for (let page = 0; page < 25; page++) {
+    statuses.push((await fetch(`${base}/console/missions`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' })).status);
+  }
+  // Blocks of a hundredth of the limit round up to one ticket: exactly the limit is admitted.
+  expect(statuses.filter((status) => status === 200)).toHaveLength(20);
+  expect(statuses.slice(20)).toEqual([429, 429, 429, 429, 429]);
+  expect((await fetch(`${base}/v1/missions?limit=1`, { headers: tenant })).status).toBe(429);
 });

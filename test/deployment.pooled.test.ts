@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import { Client } from 'pg';
-import { startApi } from '../api/main';
+import { startApi } from '../apps/api';
 import { ConfigError, loadConfig } from '../lib/config';
 import { createRedis } from '../lib/redis';
 import { createTestEnv, testLogger } from './harness';

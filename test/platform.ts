@@ -1,5 +1,5 @@
-import { startApi, type RunningApi } from '../api/main';
-import { startWorker, type RunningWorker } from '../workers/main';
+import { startApi, type RunningApi } from '../apps/api';
+import { startWorker, type RunningWorker } from '../apps/worker';
 import type { Logger } from '../lib/logger';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 
@@ -120,3 +120,17 @@ export async function createTenant(platform: TestPlatform, name: string, rateLim
 }
 
 export const shell = (command: string, timeout_s?: number) => ({ tool: 'shell', input: { command, ...(timeout_s && { timeout_s }) } });
+
+/** Signs in to the console at `base` with `key` the way a browser does (login page, token, form) and returns the session cookie. */
+export async function consoleSignIn(base: string, key: string, headers: Record<string, string> = {}): Promise<{ status: number; cookie: string }> {
+  const page = await fetch(`${base}/console/login`, { headers });
+  const loginCookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
+  const token = /name="_login" value="([^"]+)"/.exec(await page.text())![1]!;
+  const response = await fetch(`${base}/console/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCookie, ...headers },
+    body: new URLSearchParams({ key, _login: token, next: '/console/missions' }).toString(),
+  });
+  return { status: response.status, cookie: (response.headers.getSetCookie()[0] ?? '').split(';')[0]! };
+}

@@ -15,14 +15,14 @@ export const serviceEnv = (config: Config): Record<string, string> => ({
   LOG_LEVEL: 'silent',
 });
 
-/** A worker (workers/main.ts) in a process of its own, so a test can SIGKILL it; with `logFile`, it logs there at info level. */
+/** A worker (apps/worker.ts) in a process of its own, so a test can SIGKILL it; with `logFile`, it logs there at info level. */
 export function forkWorker(config: Config, id: string, env: Record<string, string> = {}, logFile?: string): ChildProcess {
-  return forkService('workers/main.ts', { ...serviceEnv(config), WORKER_ID: id, ...env }, logFile);
+  return forkService('apps/worker.ts', { ...serviceEnv(config), WORKER_ID: id, ...env }, logFile);
 }
 
-/** The API (api/main.ts) in a process of its own, listening on `port`. */
+/** The API (apps/api.ts) in a process of its own, listening on `port`. */
 export function forkApi(config: Config, port: number, env: Record<string, string> = {}): ChildProcess {
-  return forkService('api/main.ts', { ...serviceEnv(config), PORT: String(port), ...env });
+  return forkService('apps/api.ts', { ...serviceEnv(config), PORT: String(port), ...env });
 }
 
 /** What `npm start` runs (the API and a worker in one process, scripts/start.ts), listening on `port`. */

@@ -1,4 +1,4 @@
-import { startWorker, type RunningWorker } from '../workers/main';
+import { startWorker, type RunningWorker } from '../apps/worker';
 import { docker, removeSandboxes, sandboxesOf, testLogger } from './harness';
 import { createTenant, shell, usePlatform } from './platform';
 

@@ -2,12 +2,12 @@ import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { loadConfig } from '../lib/config';
 import { EXIT_CONFIG } from '../lib/service';
 import { testLogger } from './harness';
 import { forkApi } from './processes';
-import { createTenant, shell, usePlatform } from './platform';
+import { consoleSignIn, createTenant, shell, usePlatform } from './platform';
 import { waitFor } from './waitFor';
 
 // Keys that can be revoked everywhere, sessions that end, and a deployment that cannot be shipped open. The
@@ -29,19 +29,7 @@ afterAll(async () => {
 const url = (api: RunningApi, path: string) => `http://127.0.0.1:${api.port}${path}`;
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** Signs in to the console of `api` with `key` the way a browser does (login page, token, form) and returns the cookie. */
-async function signIn(api: RunningApi, key: string, headers: Record<string, string> = {}): Promise<{ status: number; cookie: string }> {
-  const page = await fetch(url(api, '/console/login'), { headers });
-  const loginCookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
-  const token = /name="_login" value="([^"]+)"/.exec(await page.text())![1]!;
-  const response = await fetch(url(api, '/console/login'), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCookie, ...headers },
-    body: new URLSearchParams({ key, _login: token, next: '/console/missions' }).toString(),
-  });
-  return { status: response.status, cookie: (response.headers.getSetCookie()[0] ?? '').split(';')[0]! };
-}
+const signIn = (api: RunningApi, key: string, headers: Record<string, string> = {}) => consoleSignIn(url(api, ''), key, headers);
 
 const consolePage = (api: RunningApi, cookie: string) => fetch(url(api, '/console/missions'), { redirect: 'manual', headers: { cookie, accept: 'text/html' } });
 

@@ -1,4 +1,4 @@
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { createMetrics } from '../lib/metrics';
 import { metricsAccess } from '../lib/metricsAccess';
 import { serveMetrics } from '../lib/metricsServer';

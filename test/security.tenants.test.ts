@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { MissionStore } from '../jobs/missionStore';
-import { startWorker, type RunningWorker } from '../workers/main';
+import { startWorker, type RunningWorker } from '../apps/worker';
 import { enqueueMissions } from '../jobs/enqueue';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
 import { shell } from './platform';
 import { forkWorker, stopProcess } from './processes';

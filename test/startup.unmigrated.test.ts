@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { startApi } from '../api/main';
+import { startApi } from '../apps/api';
 import { ConfigError, loadConfig } from '../lib/config';
 import { EXIT_CONFIG } from '../lib/service';
-import { startWorker } from '../workers/main';
+import { startWorker } from '../apps/worker';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 import { forkApi } from './processes';
 

@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { MissionStore } from '../jobs/missionStore';
 import { MISSION_QUEUE, missionJobId } from '../lib/queue';
-import { startWorker, type RunningWorker } from '../workers/main';
+import { startWorker, type RunningWorker } from '../apps/worker';
 import { createTestEnv, testLogger, type TestEnv } from './harness';
 import { shell, startPlatform, type TestPlatform } from './platform';
 import { PrivateRedis } from './services';

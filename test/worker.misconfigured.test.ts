@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { EXIT_CONFIG } from '../lib/service';
 import { docker, createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
 import { forkWorker, stopProcess } from './processes';

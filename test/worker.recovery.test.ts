@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import IORedis from 'ioredis';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { forkWorker, stopProcess } from './processes';
 import { waitFor } from './waitFor';
 

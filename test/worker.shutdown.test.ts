@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startApi } from '../api/main';
+import { startApi } from '../apps/api';
 import { createTestEnv, removeSandboxes, sandboxesOf, testLogger, type TestEnv } from './harness';
 import { forkWorker, serviceEnv, stopProcess } from './processes';
 import { waitFor } from './waitFor';

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { startApi, type RunningApi } from '../api/main';
+import { startApi, type RunningApi } from '../apps/api';
 import { createTestEnv, removeSandboxes, testLogger, type TestEnv } from './harness';
 import { forkWorker, stopProcess } from './processes';
 import { waitFor } from './waitFor';

@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { fleetModel } from '../console/fleet';
 import { ConsoleReader } from '../console/reader';
+import { ConsoleRenderer } from '../console/render';
+import { consolePages } from '../console/router';
 import { Approvals } from '../jobs/approvals';
 import { BatchStore } from '../jobs/batches/batchStore';
 import { MissionStore } from '../jobs/missionStore';
@@ -22,14 +24,14 @@ import { runService } from '../lib/service';
 import { shutdownSequence, type Close } from '../lib/shutdown';
 import { runDeliverer } from '../webhooks/runDeliverer';
 import { WebhookStore } from '../webhooks/webhookStore';
-import { BrowserSessions, redisSessionEnds, sessionSecret } from './browserSessions';
-import { ApiKeys } from './apiKeys';
-import { createApp } from './app';
-import { missionAdmission } from './handlers/admission';
-import { MissionEventHub } from './eventHub';
-import { Idempotency } from './idempotency';
-import { OpenStreams } from './openStreams';
-import { tenantRateLimit } from './rateLimit';
+import { BrowserSessions, redisSessionEnds, sessionSecret } from '../api/browserSessions';
+import { ApiKeys } from '../api/apiKeys';
+import { createApp } from '../api/app';
+import { missionAdmission } from '../api/handlers/admission';
+import { MissionEventHub } from '../api/eventHub';
+import { Idempotency } from '../api/idempotency';
+import { OpenStreams } from '../api/openStreams';
+import { tenantRateLimit } from '../api/rateLimit';
 
 export interface RunningApi {
   port: number;
@@ -78,6 +80,22 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     keys.forget(keyId);
     streams.endKey(keyId);
   });
+  const sessions = new BrowserSessions(keys, redisSessionEnds(redis, config.QUEUE_PREFIX), { secret: sessionSecret(config), cookieSecure: config.COOKIE_SECURE });
+  const rateLimit = tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE);
+  const pages = consolePages({
+    reader,
+    renderer: new ConsoleRenderer(),
+    store,
+    batches,
+    hub,
+    streams,
+    keys,
+    sessions,
+    rateLimit,
+    sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
+    fleet: () => fleetModel({ reader, queue, redis, prefix: config.QUEUE_PREFIX }),
+    grafanaUrl: config.GRAFANA_URL,
+  });
   const app = createApp({
     store,
     approvals: new Approvals(db),
@@ -87,12 +105,12 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     hub,
     streams,
     keys,
-    sessions: new BrowserSessions(keys, redisSessionEnds(redis, config.QUEUE_PREFIX), { secret: sessionSecret(config), cookieSecure: config.COOKIE_SECURE }),
+    sessions,
     queue,
     idempotency: new Idempotency(db),
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
     metricsAccess: metricsAccess(config.METRICS_TOKEN, isDevelopment(config)),
-    rateLimit: tenantRateLimit(redis, config.QUEUE_PREFIX, config.RATE_LIMIT_PER_MINUTE),
+    rateLimit,
     batches,
     webhooks,
     webhookAllowlist: config.WEBHOOK_URL_ALLOWLIST,
@@ -102,7 +120,6 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
     admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
-    console: { reader, fleet: () => fleetModel({ reader, queue, redis, prefix: config.QUEUE_PREFIX }), grafanaUrl: config.GRAFANA_URL },
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     readiness: async () => ({
@@ -112,7 +129,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
       },
       workers: await withTimeout(liveWorkers(redis, config.QUEUE_PREFIX), 2_000).catch(() => null),
     }),
-  });
+  }, pages);
   // Queue depth is read from Redis at each scrape (every state BullMQ keeps; completed and failed jobs are trimmed).
   metrics.beforeScrape.push(async () => {
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');

@@ -27,13 +27,13 @@ import type { ReuseOptions } from '../sandbox/parked';
 import { SandboxPool } from '../sandbox/pool';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
-import { listenForCancellations } from './cancellations';
+import { listenForCancellations } from '../workers/cancellations';
 import { startHeartbeat } from '../lib/heartbeat';
-import { TenantSlots } from './tenantSlots';
+import { TenantSlots } from '../workers/tenantSlots';
 import { runDeliverer } from '../webhooks/runDeliverer';
 import { WebhookStore } from '../webhooks/webhookStore';
-import { createMissionWorker } from './missionWorker';
-import { llmMetrics, observeWorker } from './observe';
+import { createMissionWorker } from '../workers/missionWorker';
+import { llmMetrics, observeWorker } from '../workers/observe';
 
 /**
  * Time kept before the shutdown deadline to kill the running steps, record the missions as handed back and close
