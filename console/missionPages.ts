@@ -49,7 +49,11 @@ export function missionModel(trace: MissionTrace, page: PageContext) {
     usage: missionUsage(mission),
     unfinished,
     replayable: mission.spec.policy === 'openai' && mission.spec.llm?.record === true,
-    live: unfinished && !page.inline,
+    // Only the page that ends the trace grows as steps arrive.
+    live: unfinished && !page.inline && trace.laterFrom === undefined,
+    earlierFrom: trace.earlierFrom,
+    laterFrom: trace.laterFrom,
+    stepsOmitted: trace.stepsOmitted === true,
     waterfall: waterfall(mission, trace.steps, page.now),
     anchor: `m-${mission.id}`,
     missionId: mission.id,
@@ -62,7 +66,8 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
   const route = (handler: Parameters<typeof pageRoute>[1]) => pageRoute(renderer, handler);
   const traceOf = async (req: Request, res: Response) => {
     const id = req.params.id as string;
-    const trace = isUuid(id) ? await reader.trace(scopeOf(viewerOf(res).caller), id) : undefined;
+    const from = /^\d{1,9}$/.test(String(req.query.from)) ? Number(req.query.from) : 0;
+    const trace = isUuid(id) ? await reader.trace(scopeOf(viewerOf(res).caller), id, from) : undefined;
     if (!trace) throw HttpProblem.notFound(`mission ${id}`);
     return trace;
   };
@@ -125,12 +130,13 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
   // A step's output as the exact bytes, when it was not plain text.
   app.get(`${CONSOLE}/missions/:id/steps/:seq/:stream`, async (req, res, next) => {
     try {
-      const trace = await traceOf(req, res);
-      const step = trace.steps.find((one) => String(one.seq) === req.params.seq);
+      const id = req.params.id as string;
+      const seq = /^\d{1,9}$/.test(req.params.seq as string) ? Number(req.params.seq) : undefined;
+      const step = isUuid(id) && seq !== undefined ? await reader.step(scopeOf(viewerOf(res).caller), id, seq) : undefined;
       const stream = oneOf(req.params.stream, ['stdout', 'stderr'] as const);
       const base64 = stream && (step?.observation as Record<string, unknown> | null)?.[`${stream}_base64`];
       if (typeof base64 !== 'string') throw HttpProblem.notFound('that output');
-      res.attachment(`mission-${trace.mission.id}-step-${step!.seq}-${stream}.bin`).type('application/octet-stream').send(Buffer.from(base64, 'base64'));
+      res.attachment(`mission-${id}-step-${step!.seq}-${stream}.bin`).type('application/octet-stream').send(Buffer.from(base64, 'base64'));
     } catch (error) {
       if (error instanceof HttpProblem) return void res.status(error.status).type('text/plain').send(error.title);
       next(error);

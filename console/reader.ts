@@ -30,13 +30,25 @@ export interface MissionRow {
   cost_usd: number | null;
 }
 
-/** A mission with its trace, and the last event already in it: the page's live stream starts after that. */
+/**
+ * A mission with a page of its trace (up to TRACE_PAGE_STEPS steps from one seq on), and the last event already
+ * in it: the page's live stream starts after that. A report may leave a mission's steps out (`stepsOmitted`).
+ */
 export interface MissionTrace {
   mission: Mission;
   steps: Step[];
+  /** Where the page before this one starts, and where the one after it, when there are such steps. */
+  earlierFrom: number | undefined;
+  laterFrom: number | undefined;
+  stepsOmitted?: boolean;
   lastEventId: string;
   pending: Approval | undefined;
 }
+
+/** Steps one trace page shows: with MISSION_STORED_MB bounding a mission's bytes, a page is bounded both ways. */
+export const TRACE_PAGE_STEPS = 100;
+/** Stored bytes of the traces one batch report carries, in item order; the missions after it are listed without their steps. */
+export const REPORT_TRACE_BYTES = 64 * 1024 * 1024;
 
 /** What a waterfall is drawn from. */
 export interface Timeline {
@@ -66,7 +78,7 @@ export class ConsoleReader {
   }
 
   /** One consistent snapshot: steps and their events commit together, so the stream after lastEventId repeats none. */
-  async trace(scope: Scope, id: string): Promise<MissionTrace | undefined> {
+  async trace(scope: Scope, id: string, fromSeq = 0): Promise<MissionTrace | undefined> {
     return this.db.transaction(
       async (trx) => {
         const query = trx<Mission>('missions').where({ id });
@@ -74,13 +86,23 @@ export class ConsoleReader {
         const mission = await query.first();
         if (!mission) return undefined;
         // One after another: a transaction is one connection, which runs one query at a time.
-        const steps = await trx<Step>('steps').where({ mission_id: id }).orderBy('seq');
+        const steps = await trx<Step>('steps').where({ mission_id: id }).where('seq', '>=', fromSeq).orderBy('seq').limit(TRACE_PAGE_STEPS + 1);
+        const laterFrom = steps.length > TRACE_PAGE_STEPS ? steps.pop()!.seq : undefined;
+        const earlier = fromSeq > 0 ? await trx<Step>('steps').where({ mission_id: id }).where('seq', '<', fromSeq).orderBy('seq', 'desc').offset(TRACE_PAGE_STEPS - 1).first('seq') : undefined;
+        const earlierFrom = fromSeq > 0 ? (earlier?.seq ?? 0) : undefined;
         const last = await trx('mission_events').where({ mission_id: id }).max('id as id').first();
         const pending = await trx<Approval>('approvals').where({ mission_id: id, status: 'pending' }).first();
-        return { mission, steps, lastEventId: String(last?.id ?? 0), pending };
+        return { mission, steps, earlierFrom, laterFrom, lastEventId: String(last?.id ?? 0), pending };
       },
       { isolationLevel: 'repeatable read', readOnly: true },
     );
+  }
+
+  /** One step of a mission the scope may see. */
+  async step(scope: Scope, id: string, seq: number): Promise<Step | undefined> {
+    const query = this.db<Step>('steps').join('missions', 'missions.id', 'steps.mission_id').where({ 'steps.mission_id': id, 'steps.seq': seq });
+    if (scope !== 'everyone') query.where({ 'missions.tenant_id': scope.tenantId });
+    return query.first('steps.*');
   }
 
   /** A mission's times and its steps' (no inputs or outputs), for its waterfall. */
@@ -102,12 +124,19 @@ export class ConsoleReader {
     return rows.map((batch) => ({ ...batch, status: batchStatus(batch) }));
   }
 
-  /** Every latest attempt of a batch with its trace, in item order: three queries, whatever the batch's size. */
+  /**
+   * Every latest attempt of a batch in item order, with the traces of as many as REPORT_TRACE_BYTES of stored
+   * steps hold (each mission's own bytes are bounded by MISSION_STORED_MB): three queries, whatever the batch's size.
+   */
   async batchTraces(batchId: string): Promise<MissionTrace[]> {
     const latest = (query: Knex.QueryBuilder) => query.where({ batch_id: batchId }).whereNull('superseded_by');
+    const traced = this.db
+      .select('id')
+      .from(latest(this.db('missions')).select('id', this.db.raw('sum(stored_bytes) over (order by item, id) as total')).as('running'))
+      .where('total', '<=', REPORT_TRACE_BYTES);
     const [missions, steps, pending] = await Promise.all([
       latest(this.db('missions')).orderBy('item').select('*') as Promise<Mission[]>,
-      this.db<Step>('steps').whereIn('mission_id', latest(this.db('missions')).select('id')).orderBy(['mission_id', 'seq']),
+      this.db<Step>('steps').whereIn('mission_id', traced).orderBy(['mission_id', 'seq']),
       this.db<Approval>('approvals').whereIn('mission_id', latest(this.db('missions')).select('id')).where({ status: 'pending' }),
     ]);
     const stepsOf = new Map<string, Step[]>();
@@ -117,7 +146,15 @@ export class ConsoleReader {
       else stepsOf.set(step.mission_id, [step]);
     }
     const pendingOf = new Map(pending.map((approval) => [approval.mission_id, approval]));
-    return missions.map((mission) => ({ mission, steps: stepsOf.get(mission.id) ?? [], lastEventId: '0', pending: pendingOf.get(mission.id) }));
+    return missions.map((mission) => ({
+      mission,
+      steps: stepsOf.get(mission.id) ?? [],
+      earlierFrom: undefined,
+      laterFrom: undefined,
+      stepsOmitted: mission.step_count > 0 && !stepsOf.has(mission.id),
+      lastEventId: '0',
+      pending: pendingOf.get(mission.id),
+    }));
   }
 
   /** The missions being run now, by worker (at most `limit`). */
