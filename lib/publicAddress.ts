@@ -60,18 +60,43 @@ export function isPublicAddress(address: string): boolean {
 
 export type ResolveAll = (hostname: string) => Promise<LookupAddress[]>;
 
-/** A submission waits this long at most for a tenant URL's host to resolve. */
+/** A submission waits this long at most for a tenant URL's host to resolve, its wait for a turn included. */
 const RESOLVE_TIMEOUT_MS = 3_000;
+/**
+ * Lookups of tenants' hosts in flight at once in this process. dns.lookup runs on libuv's thread pool, which runs
+ * at most two lookups at a time (half its four threads) for every caller in the process, and a silent nameserver
+ * holds one for the system resolver's whole timeout: one is always left for the process's own connections.
+ */
+const LOOKUPS_AT_ONCE = 1;
+let lookupsInFlight = 0;
+const waitingForLookup: (() => void)[] = [];
 
-const resolveAll: ResolveAll = (hostname) =>
+export const resolveTenantHost: ResolveAll = (hostname) =>
   new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), RESOLVE_TIMEOUT_MS);
-    dnsLookup(hostname, { all: true }, (error, addresses) => {
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve(addresses);
-    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new Error('timed out'));
+    }, RESOLVE_TIMEOUT_MS);
+    const start = () => {
+      // A lookup whose submission stopped waiting while it queued is never sent.
+      if (timedOut) return nextLookup();
+      lookupsInFlight++;
+      dnsLookup(hostname, { all: true }, (error, addresses) => {
+        lookupsInFlight--;
+        nextLookup();
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(addresses);
+      });
+    };
+    if (lookupsInFlight < LOOKUPS_AT_ONCE) start();
+    else waitingForLookup.push(start);
   });
+
+function nextLookup(): void {
+  if (lookupsInFlight < LOOKUPS_AT_ONCE) waitingForLookup.shift()?.();
+}
 
 /** The host of a URL without the brackets of an IPv6 literal. */
 export const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
@@ -80,7 +105,7 @@ export const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
  * Why a tenant may not send model calls to `url`, or undefined when it may: it must be https and reach only
  * public addresses, unless its origin is on the operator's allow-list.
  */
-export async function refuseTenantUrl(url: string, allowlist: readonly string[], resolve: ResolveAll = resolveAll): Promise<string | undefined> {
+export async function refuseTenantUrl(url: string, allowlist: readonly string[], resolve: ResolveAll = resolveTenantHost): Promise<string | undefined> {
   const parsed = new URL(url);
   if (allowlist.includes(parsed.origin)) return undefined;
   if (parsed.protocol !== 'https:') return 'must be https (or an origin the operator allow-listed)';

@@ -1,8 +1,9 @@
+import type { LookupAddress } from 'node:dns';
 import type { MissionSpec } from '../../jobs/mission';
 import type { MissionStore } from '../../jobs/missionStore';
 import { isTargetProblem, modelTarget } from '../../jobs/modelTarget';
 import type { LlmEndpoint } from '../../lib/llmEndpoints';
-import { refuseTenantUrl } from '../../lib/publicAddress';
+import { refuseTenantUrl, resolveTenantHost, type ResolveAll } from '../../lib/publicAddress';
 import type { Caller } from '../apiKeys';
 import { HttpProblem } from '../problem';
 
@@ -16,11 +17,15 @@ export interface AdmissionDeps {
   allowsOwnUrl(tenantId: string): Promise<boolean>;
 }
 
+/** Hosts of the tenant's own that one submission may name: each costs a DNS lookup before anything is accepted. */
+const TENANT_HOSTS_PER_SUBMISSION = 10;
+
 /**
  * What a valid mission may refer to, checked against its caller before it is accepted: the endpoint and model of
  * an `openai` mission; a model URL of the tenant's own, only where the operator allowed it and only where it leads
  * to a public address; the mission it replays, only one of the caller's own (404 otherwise, as for any mission of
- * another tenant). One query and one DNS lookup per distinct host, whatever the number of missions.
+ * another tenant). One query and one DNS lookup per distinct host (at most TENANT_HOSTS_PER_SUBMISSION),
+ * whatever the number of missions.
  */
 export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
   return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
@@ -28,8 +33,15 @@ export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsO
     const owned = replayed.length > 0 ? await store.idsOf(caller.tenantId, replayed) : new Set<string>();
     const ownUrls = specs.some((spec) => spec.policy === 'openai' && spec.llm?.base_url);
     const allowed = ownUrls && (await allowsOwnUrl(caller.tenantId));
+    const hosts = new Map<string, Promise<LookupAddress[]>>();
+    const resolveOnce: ResolveAll = (host) => hosts.get(host) ?? hosts.set(host, resolveTenantHost(host)).get(host)!;
     const verdicts = new Map<string, Promise<string | undefined>>();
-    const verdictOn = (url: string) => verdicts.get(url) ?? verdicts.set(url, refuseTenantUrl(url, tenantUrlAllowlist)).get(url)!;
+    const verdictOn = (url: string) => verdicts.get(url) ?? verdicts.set(url, refuseTenantUrl(url, tenantUrlAllowlist, resolveOnce)).get(url)!;
+    const ownHosts = new Set(specs.flatMap((spec) => (spec.policy === 'openai' && spec.llm?.base_url && URL.canParse(spec.llm.base_url) ? [new URL(spec.llm.base_url).host] : [])));
+    if (ownHosts.size > TENANT_HOSTS_PER_SUBMISSION) {
+      const problem = HttpProblem.invalidField(['llm', 'base_url'], `one submission may name at most ${TENANT_HOSTS_PER_SUBMISSION} hosts of the tenant's own (this one names ${ownHosts.size})`);
+      return specs.map((spec) => (spec.policy === 'openai' && spec.llm?.base_url ? problem : undefined));
+    }
     return Promise.all(
       specs.map(async (spec) => {
         if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {
