@@ -44,6 +44,8 @@ const LEAVE_EVERYTHING = [
   "sh -c 'trap \"\" TERM HUP INT; while :; do sleep 1; done' > /dev/null 2>&1 &",
   'ipcmk -M 4096 2>&1; ipcmk -S 1 2>&1; ipcmk -Q 2>&1',
   'python3 -c "import ctypes; print(\'shmget\', ctypes.CDLL(None, use_errno=True).shmget(0, 4096, 0o1600), ctypes.get_errno())"',
+  // A POSIX message queue outlives its process in the IPC namespace, and gVisor mounts no /dev/mqueue to list it by.
+  'python3 -c "import ctypes; rt = ctypes.CDLL(\'librt.so.1\', use_errno=True); print(\'mq_open\', rt.mq_open(b\'/left\', 0o102, 0o600, None), ctypes.get_errno())"',
   'echo left',
 ].join('\n');
 
@@ -66,9 +68,10 @@ test('a reset sandbox shows the same tenant\'s next mission nothing of the last 
   const first = await pool.acquire(undefined, alice);
   const left = await first.run(LEAVE_EVERYTHING, step);
   expect(left.stdout).toMatch(/left\n$/);
-  // SysV IPC is refused outright: a reset could not remove it, as it belongs to no process and no file.
+  // SysV IPC and POSIX queues are refused outright: a reset could not remove them, as they belong to no process and no file.
   expect(left.stdout.match(/Operation not permitted/g)).toHaveLength(3);
   expect(left.stdout).toContain('shmget -1 1'); // EPERM
+  expect(left.stdout).toContain('mq_open -1 1');
 
   expect(await released(pool, first)).toMatchObject({ parked: 1, inUse: 0 });
   const next = await pool.acquire(undefined, alice);
