@@ -174,7 +174,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     let storedBytes = Number(mission.stored_bytes);
     let batchExhausted = false;
     const record = async (step: Step) => {
-      storedBytes += await this.deps.steps.append(step).catch((error: unknown) => {
+      storedBytes = await this.deps.steps.append(step).catch((error: unknown) => {
         throw isUniqueViolation(error) ? new StepConflictError(mission.id, step.seq, { cause: error }) : error;
       });
       history.push(step);
@@ -247,7 +247,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         await record(step.row);
         if (signal.aborted) return stops.outcome(mission, history.length);
         if (storedBytes > this.options.maxStoredBytes) {
-          const message = `the mission stored ${storedBytes} bytes of steps, past its cap of ${this.options.maxStoredBytes} (MISSION_STORED_MB)`;
+          const message = `the mission stored ${storedBytes} bytes of steps and recorded model calls, past its cap of ${this.options.maxStoredBytes} (MISSION_STORED_MB)`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STORAGE_CAP', message, step: step.row.seq } };
         }
         // A model is shown its failed step and may recover; a script, or a sandbox that is gone or flooded, cannot.

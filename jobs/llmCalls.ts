@@ -5,11 +5,17 @@ import { storableJson } from '../lib/text';
 export class LlmCalls {
   constructor(private readonly db: Knex) {}
 
+  /** Stores a call and its answer, counting their bytes in the mission's stored_bytes (which MISSION_STORED_MB bounds). */
   async record(missionId: string, callIndex: number, request: unknown, response: unknown): Promise<void> {
-    await this.db('llm_calls')
-      .insert({ mission_id: missionId, call_index: callIndex, request: storableJson(request), response: storableJson(response) })
-      .onConflict(['mission_id', 'call_index'])
-      .merge();
+    const row = { mission_id: missionId, call_index: callIndex, request: storableJson(request), response: storableJson(response) };
+    await this.db.raw(
+      `with recorded as (
+         insert into llm_calls (mission_id, call_index, request, response) values (:mission_id, :call_index, :request, :response)
+         on conflict (mission_id, call_index) do update set request = excluded.request, response = excluded.response
+       )
+       update missions set stored_bytes = stored_bytes + :bytes where id = :mission_id`,
+      { ...row, bytes: Buffer.byteLength(row.request) + Buffer.byteLength(row.response) },
+    );
   }
 
   /** The recorded answers of a tenant's mission, in order; undefined when the tenant has no such mission. */

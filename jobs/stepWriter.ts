@@ -33,12 +33,14 @@ const INSERT_GROUP = `
       from input group by mission_id
     ) latest
     where missions.id = latest.mission_id
+    returning missions.id, missions.stored_bytes
   ),
   e as (
     insert into mission_events (mission_id, type, data)
     select mission_id, 'step', view from input order by mission_id, seq returning mission_id
-  )
-  select pg_notify(:channel, mission_id::text) from (select distinct mission_id from e) notified`;
+  ),
+  n as (select pg_notify(:channel, mission_id::text) from (select distinct mission_id from e) notified)
+  select id, stored_bytes, (select count(*) from n) as notified from m`;
 
 /**
  * Records steps with group commit: steps of many missions that finish together go to Postgres in one statement,
@@ -55,19 +57,20 @@ export class StepWriter extends EventEmitter<StepWriterEvents> {
       async (steps: Step[]) => {
         // Tool output is text already (sandbox/channel.ts); a model's thought or input may still hold NUL or an
         // unpaired surrogate, which would fail the statement: storableJson replaces them. What a row stores (the
-        // step and its event) is counted as the bytes of its JSON, added to its mission's stored_bytes.
+        // step and its event) is counted as the bytes of its JSON, added to its mission's stored_bytes, whose new
+        // total each step is answered with.
         const rows = steps.map((step) => storableJson({ ...step, view: stepView(step) }));
-        const bytes = rows.map((row) => Buffer.byteLength(row));
-        const withBytes = rows.map((row, at) => `${row.slice(0, -1)},"bytes":${bytes[at]}}`);
-        await db.raw(INSERT_GROUP, { rows: `[${withBytes.join(',')}]`, channel: EVENTS_CHANNEL });
-        return bytes;
+        const withBytes = rows.map((row) => `${row.slice(0, -1)},"bytes":${Buffer.byteLength(row)}}`);
+        const { rows: totals } = (await db.raw(INSERT_GROUP, { rows: `[${withBytes.join(',')}]`, channel: EVENTS_CHANNEL })) as { rows: { id: string; stored_bytes: string }[] };
+        const storedBy = new Map(totals.map((total) => [total.id, Number(total.stored_bytes)]));
+        return steps.map((step) => storedBy.get(step.mission_id) ?? 0);
       },
       { maxGroup, concurrency: 2, retryAlone: (error) => !isInfrastructureFault(error) },
     );
     this.group.on('committed', (rows, ms) => this.emit('flushed', rows, ms));
   }
 
-  /** Resolves once the step is committed, with the bytes it stored (counted in its mission's stored_bytes). */
+  /** Resolves once the step is committed, with its mission's stored bytes then (its steps', recorded model calls'). */
   append(step: Step): Promise<number> {
     return this.group.add(step);
   }

@@ -1,8 +1,14 @@
+import { startFakeLlm, toolCall, type FakeLlm } from './fakeLlm';
 import { createTenant, shell, usePlatform, type MissionJson } from './platform';
 
 // A mission that reads a 1 MiB file again and again stores it twice per step (the step, its event): it ends at
 // its byte cap (MISSION_STORED_MB, 32 MiB by default) instead of filling Postgres, and a read of it stays small.
-const context = usePlatform();
+let llm: FakeLlm;
+beforeAll(async () => {
+  llm = await startFakeLlm();
+});
+afterAll(() => llm?.close());
+const context = usePlatform({ env: () => ({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm' }) });
 
 test('a mission reading 1 MiB a thousand times ends at its byte cap; its read is one page; the tenant sees its storage', async () => {
   const tenant = await createTenant(context.platform, 'hoarder');
@@ -36,4 +42,21 @@ test('a mission shows the first 100 of its steps, and a cursor to the rest', asy
   expect(mission.steps.map((step) => step.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   const rest = (await (await context.platform.request('GET', `/v1/missions/${id}/steps?cursor=${mission.steps_next_cursor}`)).json()) as { data: { seq: number }[] };
   expect(rest.data.map((step) => step.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 101));
+});
+
+test("a recorded model mission counts its calls' bytes too: each request carries the reads before it, and the cap comes sooner", async () => {
+  llm.reply(toolCall('shell', { command: "head -c 1048576 /dev/zero | tr '\\0' x > big.txt" }));
+  llm.answerWith(() => toolCall('read_file', { path: 'big.txt', max_bytes: 1_048_576 }));
+  const created = await context.platform.request('POST', '/v1/missions', { goal: 'hoard through the model', policy: 'openai', llm: { record: true }, max_steps: 100 });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+
+  const mission = await context.platform.waitForMission(id, 300_000);
+  expect(mission).toMatchObject({ status: 'failed', error: { code: 'ERR_STORAGE_CAP', message: expect.stringMatching(/recorded model calls/) } });
+  // Steps alone pass 32 MiB at the 17th; with the growing requests recorded, within the first ten.
+  expect(mission.step_count).toBeLessThan(10);
+  const recorded = (await context.env.db('llm_calls').where({ mission_id: id }).first(context.env.db.raw('sum(octet_length(request::text) + octet_length(response::text)) as bytes'))) as { bytes: string };
+  const { stored_bytes } = (await context.env.db('missions').where({ id }).first('stored_bytes')) as { stored_bytes: string };
+  expect(Number(recorded.bytes)).toBeGreaterThan(10 << 20);
+  expect(Number(stored_bytes)).toBeGreaterThan(Number(recorded.bytes));
 });
