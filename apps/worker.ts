@@ -139,6 +139,7 @@ export async function startWorker(
       tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST,
       tenantUrlLimits: { requestsPerWindow: config.LLM_RPM, tokensPerWindow: config.LLM_TPM },
       timeoutMs: config.LLM_TIMEOUT_MS,
+      retryBudgetMs: config.LLM_RETRY_BUDGET_S * 1_000,
       historySteps: config.LLM_HISTORY_STEPS,
     },
     calls: new LlmCalls(db),

@@ -9,6 +9,7 @@ import type { Approvals } from './approvals';
 import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { StepWriter } from './stepWriter';
+import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
@@ -201,7 +202,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         } catch (error) {
           if (signal.aborted) return stops.outcome(mission, history.length); // stopped while the policy was thinking
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;
-          return { status: 'failed', steps: history.length, error: { code: 'ERR_POLICY', message } };
+          return { status: 'failed', steps: history.length, error: { code: policyErrorCode(error), message } };
         }
         if (action.usage && !decision) this.emit('modelCalled', action.usage);
         // The call that takes the mission past its token limit is recorded, and what it chose is not done.

@@ -107,6 +107,8 @@ const schema = z.object({
   GRAFANA_URL: z.url({ protocol: /^https?$/ }).optional(),
   CORS_ORIGINS: list(z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)).default([]),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** How long one model call may keep finding its endpoint unavailable (429, 5xx, down) before its mission fails. */
+  LLM_RETRY_BUDGET_S: z.coerce.number().min(0).default(600),
   LLM_HISTORY_STEPS: z.coerce.number().int().min(1).default(20),
   LLM_RPM: z.coerce.number().int().min(1).default(600),
   LLM_TPM: z.coerce.number().int().min(1).default(1_000_000),

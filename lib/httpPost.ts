@@ -1,4 +1,4 @@
-import http from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { publicOnlyLookup } from './publicAddress';
 
@@ -14,7 +14,7 @@ export interface PostOptions {
 export class ResponseTooLargeError extends Error {}
 
 /** POSTs `body` to `url` and reads the answer. Redirects are not followed: a call goes where it was sent. */
-export function httpPost(url: URL, body: string, options: PostOptions): Promise<{ status: number; text: string }> {
+export function httpPost(url: URL, body: string, options: PostOptions): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http;
     const request = client.request(
@@ -33,7 +33,7 @@ export function httpPost(url: URL, body: string, options: PostOptions): Promise<
           if (size > options.maxResponseBytes) request.destroy(new ResponseTooLargeError(`the answer is over ${options.maxResponseBytes} bytes`));
           else chunks.push(chunk);
         });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString() }));
         response.on('error', reject);
       },
     );

@@ -32,6 +32,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
       authorizations.push(req.headers.authorization);
       const reply = queued.shift() ?? answer?.(request);
       if (reply === undefined) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"no reply queued"}}');
+      if (reply instanceof HttpFailure) return void res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(reply.body);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
     });
   });
@@ -46,6 +47,19 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** An answer other than 200, as a provider gives when it limits, fails or is down. */
+class HttpFailure {
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string>,
+    readonly body: string,
+  ) {}
+}
+
+/** A reply that answers `status` with `headers` (Retry-After, x-ratelimit-*) and an error body. */
+export const failure = (status: number, headers: Record<string, string> = {}, message = `answered ${status}`) =>
+  new HttpFailure(status, headers, JSON.stringify({ error: { message } }));
 
 const completion = (message: object) => ({ id: 'chatcmpl-test', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', ...message } }] });
 

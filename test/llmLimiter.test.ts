@@ -1,8 +1,10 @@
 import { limitedChatCompletion } from '../jobs/policies/llmLimiter';
+import { ModelUnavailableError } from '../jobs/policies/modelErrors';
 import type { ChatCompletion } from '../jobs/policies/openai';
 import { loadConfig } from '../lib/config';
 import { createRedis } from '../lib/redis';
 import { deleteKeys } from './harness';
+import { waitFor } from './waitFor';
 
 // Real Redis; the model endpoint is not what is tested here, so a function stands in for it.
 const config = loadConfig();
@@ -46,17 +48,45 @@ test('the token budget holds calls back once the window has used it', async () =
   expect(windows[2]).toBeGreaterThan(windows[0]!);
 });
 
-test('an endpoint that keeps failing opens the circuit: calls fail at once without reaching it', async () => {
+test('an endpoint that keeps being unavailable opens the circuit: calls are told to wait, without reaching it; then one call tries it', async () => {
   let reached = 0;
+  let down = true;
   const endpoint: ChatCompletion = async () => {
     reached++;
-    throw new Error('the model endpoint answered 503');
+    if (down) throw new ModelUnavailableError('the model endpoint answered 503');
+    return { usage: { total_tokens: 1 } };
   };
-  const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-c', { requestsPerWindow: 100, tokensPerWindow: 1_000, breakerFailures: 3, breakerCooldownMs: 60_000 });
+  const breaker: boolean[] = [];
+  const observer = { waited() {}, called() {}, breaker: (open: boolean) => breaker.push(open) };
+  const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-c', { requestsPerWindow: 100, tokensPerWindow: 1_000, breakerFailures: 3, breakerCooldownMs: 300 }, observer);
   const signal = new AbortController().signal;
 
   for (let i = 0; i < 3; i++) await expect(complete(request, signal, i)).rejects.toThrow('503');
-  await expect(complete(request, signal, 3)).rejects.toThrow(/until the circuit closes/);
-
+  const refused = await complete(request, signal, 3).catch((error: unknown) => error);
+  expect(refused).toBeInstanceOf(ModelUnavailableError);
+  expect((refused as ModelUnavailableError).retryAfterMs).toBeGreaterThan(0);
+  expect((refused as ModelUnavailableError).retryAfterMs).toBeLessThanOrEqual(300);
   expect(reached).toBe(3);
+
+  // After the cooldown, one call tries the endpoint and the others are told to wait on it.
+  const cooledAt = Date.now() + (refused as ModelUnavailableError).retryAfterMs!;
+  await waitFor(async () => Date.now() >= cooledAt, 5_000, 'the cooldown ends');
+  down = false;
+  const probe = complete(request, signal, 5);
+  await expect(complete(request, signal, 6)).rejects.toThrow(/being tried/);
+  await probe;
+  await complete(request, signal, 7);
+  expect(breaker).toEqual([true, false]);
+});
+
+test("a mission's own error (a 400) leaves the circuit closed however often it comes", async () => {
+  let reached = 0;
+  const endpoint: ChatCompletion = async () => {
+    reached++;
+    throw new Error('the model endpoint answered 400: bad request');
+  };
+  const complete = limitedChatCompletion(endpoint, redis, prefix, 'http://model-d', { requestsPerWindow: 100, tokensPerWindow: 1_000, breakerFailures: 2 });
+  const signal = new AbortController().signal;
+  for (let i = 0; i < 5; i++) await expect(complete(request, signal, i)).rejects.toThrow('400');
+  expect(reached).toBe(5);
 });

@@ -13,6 +13,7 @@ const context = usePlatform({
     LLM_BASE_URL: llm.baseUrl,
     LLM_MODELS: 'test-model,other-model',
     LLM_ENDPOINTS: JSON.stringify({ nowhere: { base_url: 'http://127.0.0.1:9/v1', models: ['any'] } }),
+    LLM_RETRY_BUDGET_S: '2',
   }),
 });
 
@@ -90,12 +91,12 @@ test('a recorded run replays offline to the same trace', async () => {
   ]);
 });
 
-test('an unreachable model endpoint fails the mission with a clear reason', async () => {
+test('a model endpoint unreachable past the retry budget (2 s here) fails the mission as the model being unavailable', async () => {
   const mission = await run({ goal: 'Nobody home', policy: 'openai', llm: { endpoint: 'nowhere' } });
 
   expect(mission.status).toBe('failed');
-  expect(mission.error).toMatchObject({ code: 'ERR_POLICY' });
-  expect(mission.error!.message).toMatch(/^the policy failed: the model endpoint could not be reached/);
+  expect(mission.error).toMatchObject({ code: 'ERR_MODEL_UNAVAILABLE' });
+  expect(mission.error!.message).toMatch(/^the policy failed: the model endpoint was unavailable for \d+ s of a retry budget of 2 s: the model endpoint could not be reached/);
 }, 30_000);
 
 test("what a model writes that Postgres cannot store (NUL, lone surrogates) is stored with U+FFFD in its place: thoughts, an approval's thought, the answer", async () => {

@@ -6,6 +6,7 @@ import type { Mission } from '../mission';
 import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
 import { httpChatCompletion } from './chatHttp';
 import { limitedChatCompletion, type LlmLimits, type LlmObserver } from './llmLimiter';
+import { retryingChatCompletion } from './modelRetry';
 import { modelPolicy, type ChatCompletion } from './openai';
 import type { Policy } from './policy';
 import { scriptedPolicy } from './scripted';
@@ -22,6 +23,8 @@ export interface PolicyDeps {
     /** Limits of calls to a tenant's own URL (the operator's endpoints carry their own). */
     tenantUrlLimits: LlmLimits;
     timeoutMs: number;
+    /** How long one model call may keep finding its endpoint unavailable before the mission fails (LLM_RETRY_BUDGET_S). */
+    retryBudgetMs: number;
     historySteps: number;
   };
   calls: LlmCalls;
@@ -36,7 +39,8 @@ export interface PolicyDeps {
 
 /** Builds the policy each mission asked for. */
 export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
-  // One client per endpoint in this process, so its circuit breaker sees every mission's calls.
+  // One client per endpoint in this process, so its circuit breaker sees every mission's calls. A call waits out
+  // an endpoint that is unavailable (429, 5xx, down) within its retry budget.
   const clients = new Map<string, ChatCompletion>();
   const clientFor = (target: ModelTarget) => {
     const key = target.kind === 'endpoint' ? `endpoint:${target.endpoint.name}` : `tenant-url:${target.baseUrl}`;
@@ -49,7 +53,7 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
           : httpChatCompletion({ baseUrl: target.baseUrl, timeoutMs, publicOnly: !deps.llm.tenantUrlAllowlist.includes(new URL(target.baseUrl).origin) });
       const limits = target.kind === 'endpoint' ? { requestsPerWindow: target.endpoint.rpm, tokensPerWindow: target.endpoint.tpm } : deps.llm.tenantUrlLimits;
       const label = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
-      client = limitedChatCompletion(http, deps.redis, deps.prefix, key, limits, deps.observeLlm?.(label));
+      client = retryingChatCompletion(limitedChatCompletion(http, deps.redis, deps.prefix, key, limits, deps.observeLlm?.(label)), { budgetMs: deps.llm.retryBudgetMs });
       clients.set(key, client);
     }
     return client;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from '../../lib/redis';
+import { ModelUnavailableError } from './modelErrors';
 import type { ChatCompletion } from './openai';
 
 export interface LlmLimits {
@@ -10,9 +11,9 @@ export interface LlmLimits {
   tokensPerWindow: number;
   /** The window; providers count per minute. Default 60 s. */
   windowMs?: number;
-  /** Failed calls in a row (after retries) that open the circuit. Default 5. */
+  /** Calls in a row that found the endpoint unavailable, which open the circuit. Default 5. */
   breakerFailures?: number;
-  /** How long an open circuit fails calls at once before letting one through. Default 30 s. */
+  /** How long an open circuit first sends nothing before one call goes through to try it; doubled at each try that fails, up to 16 times. Default 5 s. */
   breakerCooldownMs?: number;
 }
 
@@ -29,8 +30,13 @@ export interface LlmObserver {
 /**
  * Holds calls to one model endpoint under the provider's limits for the whole fleet (fixed windows counted in
  * Redis: a call waits for the next window when this one is spent), and stops calling an endpoint that keeps
- * failing (a circuit breaker per process).
+ * being unavailable (a circuit breaker per process). While the circuit is open, calls are not sent but answered
+ * ModelUnavailableError with the cooldown left as the wait, so they wait (retryingChatCompletion) rather than
+ * fail; then a single call tries the endpoint, and the others wait on it. Errors of the mission's own (a 400)
+ * say nothing of the endpoint and leave the circuit alone.
  */
+const PROBE_WAIT_MS = 1_000;
+
 export function limitedChatCompletion(
   complete: ChatCompletion,
   redis: Redis,
@@ -44,6 +50,8 @@ export function limitedChatCompletion(
   const key = (kind: string, window: number) => `${prefix}:llm:${id}:${kind}:${window}`;
   let failuresInARow = 0;
   let openUntil = 0;
+  let probing = false;
+  let failedProbes = 0;
 
   const admit = async (signal: AbortSignal) => {
     for (;;) {
@@ -59,12 +67,15 @@ export function limitedChatCompletion(
     }
   };
 
-  return async (request, signal, callIndex) => {
-    if (Date.now() < openUntil) throw new Error(`the model endpoint failed ${failuresInARow} times in a row; not calling it until the circuit closes`);
-    if (openUntil !== 0) {
-      openUntil = 0;
-      observer?.breaker(false);
-    }
+  const cooldownMs = () => (limits.breakerCooldownMs ?? 5_000) * 2 ** Math.min(failedProbes, 4);
+  const refuseWhileOpen = () => {
+    if (Date.now() < openUntil) throw new ModelUnavailableError(`the model endpoint was unavailable ${failuresInARow} times in a row; the circuit is open`, openUntil - Date.now());
+    if (probing) throw new ModelUnavailableError('the model endpoint is being tried after its circuit opened', PROBE_WAIT_MS);
+    // The cooldown is over: this call tries the endpoint while the others wait on it.
+    if (openUntil !== 0) probing = true;
+  };
+
+  const call: (probe: boolean, ...args: Parameters<ChatCompletion>) => Promise<unknown> = async (probe, request, signal, callIndex) => {
     const waitStarted = performance.now();
     const window = await admit(signal);
     const callStarted = performance.now();
@@ -73,6 +84,11 @@ export function limitedChatCompletion(
       const response = await complete(request, signal, callIndex);
       observer?.called(performance.now() - callStarted, true);
       failuresInARow = 0;
+      failedProbes = 0;
+      if (openUntil !== 0) {
+        openUntil = 0;
+        observer?.breaker(false);
+      }
       const used = (response as { usage?: { total_tokens?: number } })?.usage?.total_tokens;
       if (used) {
         await redis.multi().incrby(key('tokens', window), used).pexpire(key('tokens', window), windowMs * 2).exec();
@@ -80,11 +96,26 @@ export function limitedChatCompletion(
       return response;
     } catch (error) {
       observer?.called(performance.now() - callStarted, false);
-      if (!signal.aborted && ++failuresInARow >= (limits.breakerFailures ?? 5) && openUntil === 0) {
-        openUntil = Date.now() + (limits.breakerCooldownMs ?? 30_000);
-        observer?.breaker(true);
+      if (error instanceof ModelUnavailableError && !signal.aborted) {
+        failuresInARow++;
+        // A probe that fails opens the circuit again; enough failures in a row open it.
+        if (probe) failedProbes++;
+        if (probe || (openUntil === 0 && failuresInARow >= (limits.breakerFailures ?? 5))) {
+          if (openUntil === 0) observer?.breaker(true);
+          openUntil = Date.now() + cooldownMs();
+        }
       }
       throw error;
+    }
+  };
+
+  return async (request, signal, callIndex) => {
+    refuseWhileOpen();
+    const probe = probing;
+    try {
+      return await call(probe, request, signal, callIndex);
+    } finally {
+      if (probe) probing = false;
     }
   };
 }
