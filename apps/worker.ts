@@ -119,6 +119,7 @@ export async function startWorker(
 
   pool = new SandboxPool(driver, {
     size: config.SANDBOX_POOL_SIZE,
+    startConcurrency: config.SANDBOX_STARTS_AT_ONCE,
     maxSandboxes: config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG,
     reuse: reuseOptions(config),
   });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
@@ -69,6 +70,8 @@ const schema = z.object({
   SANDBOX_IMAGE: z.string().min(1).optional(),
   SANDBOX_ALLOW_RUNC: z.stringbool().default(false),
   SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
+  /** Sandboxes one worker starts at once (for missions and warm ones alike); the rest wait their turn. */
+  SANDBOX_STARTS_AT_ONCE: z.coerce.number().int().min(1).max(1_000).default(Math.max(2, availableParallelism())),
   /** Released sandboxes (killed, not yet removed) a worker may hold on top of its slots and warm pool. */
   SANDBOX_REMOVAL_BACKLOG: z.coerce.number().int().min(1).max(1_000).default(4),
   /** `tenant`: a sandbox that served a mission is reset and may serve the same tenant's next ones (docs/sandboxes.md). */

@@ -5,7 +5,11 @@ import type { Sandbox } from './sandbox';
 export interface SandboxPoolOptions {
   /** Warm sandboxes kept ready. Default 2. */
   size: number;
-  /** Sandboxes started at once while refilling. Default 2. */
+  /**
+   * Sandboxes started at once, for missions and to keep the warm ones alike; more wait their turn in order. A
+   * start costs about half a second of a core under gVisor: hundreds at once take each past its timeout and
+   * starve the worker's own timers (its job locks). Default 2.
+   */
   startConcurrency: number;
   /** Released sandboxes removed at once, in the background; the others wait their turn. Default 2. */
   removeConcurrency: number;
@@ -131,6 +135,9 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private readonly waiters: Waiter[] = [];
   private readonly parked: ParkedSandboxes;
   private readonly resetting = new Set<Sandbox>();
+  /** Starts under way (at most startConcurrency), and those waiting for a turn. */
+  private startsUnderWay = 0;
+  private readonly waitingToStart: (() => void)[] = [];
   private warming = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<number> | undefined;
@@ -196,7 +203,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       if (granted) return this.lend(granted, claim);
     } else this.direct++;
     const started = this.track(
-      this.startOne().then((sandbox) => {
+      this.startOne(signal).then((sandbox) => {
         if (this.closing || signal?.aborted) {
           this.remove(sandbox);
           return undefined;
@@ -416,7 +423,36 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return work;
   }
 
-  private async startOne(): Promise<Sandbox> {
+  /** Waits for a start turn (rejecting with AcquireAbortedError if `signal` aborts first), then starts one. */
+  private async startOne(signal?: AbortSignal): Promise<Sandbox> {
+    // A turn that ends is handed to the next start waiting, counted as it was.
+    if (this.startsUnderWay < this.options.startConcurrency) this.startsUnderWay++;
+    else await this.startTurn(signal);
+    try {
+      return await this.startNow();
+    } finally {
+      const next = this.waitingToStart.shift();
+      if (next) next();
+      else this.startsUnderWay--;
+    }
+  }
+
+  private startTurn(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const turn = () => {
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = () => {
+        this.waitingToStart.splice(this.waitingToStart.indexOf(turn), 1);
+        reject(new AcquireAbortedError());
+      };
+      this.waitingToStart.push(turn);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+  }
+
+  private async startNow(): Promise<Sandbox> {
     const startedAt = performance.now();
     try {
       const sandbox = await this.driver.start();

@@ -114,6 +114,40 @@ test('a mission stopped while its sandbox starts does not wait for the start: th
   }
 });
 
+test('starts are bounded: eight missions asking at once get their sandboxes two starts at a time', async () => {
+  let underWay = 0;
+  let most = 0;
+  const counted = {
+    start: async () => {
+      most = Math.max(most, ++underWay);
+      try {
+        return await driver.start();
+      } finally {
+        underWay--;
+      }
+    },
+  };
+  const pool = new SandboxPool(counted, { size: 0, startConcurrency: 2 });
+  try {
+    const stopped = new AbortController();
+    const given = pool.acquire(stopped.signal);
+    const acquired = await Promise.all([given, ...Array.from({ length: 7 }, () => pool.acquire())]);
+    expect(new Set(acquired.map((sandbox) => sandbox.id)).size).toBe(8);
+    expect(most).toBe(2);
+    // One stopped while waiting for its turn never starts: the eighth's turn is not spent on it.
+    const waiting = [pool.acquire(), pool.acquire(), pool.acquire(stopped.signal)];
+    stopped.abort();
+    await expect(waiting[2]).rejects.toThrow(AcquireAbortedError);
+    await Promise.all(waiting.slice(0, 2)).then((more) => acquired.push(...more));
+    expect(acquired).toHaveLength(10);
+    expect(most).toBe(2);
+    for (const sandbox of acquired) pool.release(sandbox);
+  } finally {
+    await pool.close();
+  }
+  expect(await sandboxesOf(owner)).toEqual([]);
+}, 120_000);
+
 test('a released sandbox is killed at once: what its mission left running dies with it, before its removal', async () => {
   // One removal at a time: the last sandbox released waits behind five removals, and dies long before its own.
   const pool = new SandboxPool(driver, { size: 0, removeConcurrency: 1 });
