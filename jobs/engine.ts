@@ -170,6 +170,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
     // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
     let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
+    // A model is told before it chooses: what it did may rely on files that are gone.
+    let notice = history.length > 0 ? `This mission continues in a new sandbox: files written by steps 1-${history.length} are gone; make them again if you need them.` : undefined;
     const gated = new Set<string>(mission.spec.require_approval ?? []);
     let tokensUsed = Number(mission.input_tokens) + Number(mission.output_tokens);
     let storedBytes = Number(mission.stored_bytes);
@@ -198,7 +200,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (decision?.status === 'pending') return { status: 'waiting_approval', steps: history.length };
         let action: Action;
         try {
-          action = decision ? decidedAction(decision) : await policy.next(history, signal);
+          action = decision ? decidedAction(decision) : await policy.next(history, signal, notice);
+          notice = undefined;
         } catch (error) {
           if (signal.aborted) return stops.outcome(mission, history.length); // stopped while the policy was thinking
           const message = `the policy failed: ${error instanceof Error ? error.message : String(error)}`;

@@ -95,6 +95,11 @@ export function createMetrics() {
       help: 'Running missions handed back to the queue by a worker shutting down',
       registers,
     }),
+    missionLocksLost: new Counter({
+      name: 'mission_job_locks_lost_total',
+      help: 'Runs stopped because their job lock could not be renewed (the worker was starved, or another took the job)',
+      registers,
+    }),
     missionRetries: new Counter({
       name: 'mission_retries_total',
       help: 'Mission runs interrupted by a fault that is not the mission\'s, by kind (infrastructure, conflict, defect)',

@@ -28,6 +28,8 @@ interface MissionWorkerEvents {
   /** A run ended with this result (finished, or parked for an approval). */
   ran: [result: RunResult];
   handedBack: [];
+  /** The job's lock could not be renewed (the worker was starved past it, or another took the job): the run stopped. */
+  lockLost: [];
   /** A run was interrupted by a fault that is not the mission's, and is tried again (or stops, for a conflict). */
   faulted: [kind: FaultKind];
 }
@@ -77,6 +79,9 @@ export function createMissionWorker(
   };
   engine.on('recorded', noteStep);
   const events = new EventEmitter<MissionWorkerEvents>();
+  // A job whose lock could not be renewed may be another worker's now: its run here stops, as a hand-back does,
+  // but leaves the job where it is.
+  const lockLost = new Map<string, AbortController>();
   const worker = new Worker<MissionJobData>(
     MISSION_QUEUE,
     async (job, token, jobSignal) => {
@@ -90,12 +95,14 @@ export function createMissionWorker(
         throw new DelayedError();
       }
       const cancelled = cancellations.watch(missionId);
+      const lost = new AbortController();
+      lockLost.set(job.id!, lost);
       running.add(job.id!);
       jobsByMission.set(missionId, job);
       // The first attempt only: a retry's wait is its backoff, not the queue's.
       if (job.attemptsMade === 0) events.emit('pickedUp', (Date.now() - job.timestamp - (job.opts.delay ?? 0)) / 1000);
       try {
-        const result = await engine.run(missionId, jobSeq, { cancel: cancelled.signal, handBack: jobSignal });
+        const result = await engine.run(missionId, jobSeq, { cancel: cancelled.signal, handBack: jobSignal ? AbortSignal.any([jobSignal, lost.signal]) : lost.signal });
         if (result) events.emit('ran', result);
         if (!result) log.debug('nothing to run: the mission has ended, or a newer job owns it');
         else if (result.status === 'waiting_approval') log.info({ steps: result.steps }, 'mission waits for an approval');
@@ -108,12 +115,18 @@ export function createMissionWorker(
           events.emit('faulted', faultKind(error));
           return await handleFault(engine, job, error, log);
         }
+        if (lost.signal.aborted) {
+          events.emit('lockLost');
+          log.warn('this worker lost the job lock of the mission: it stopped running it here, and the holder of the lock (or the stalled check) goes on');
+          return;
+        }
         events.emit('handedBack');
         log.info('mission handed back to the queue');
         // Into the queue at once: another worker resumes it now, not once this job's lock expires.
         await job.moveToWait(token);
         throw new WaitingError();
       } finally {
+        lockLost.delete(job.id!);
         running.delete(job.id!);
         jobsByMission.delete(missionId);
         cancelled.done();
@@ -132,6 +145,9 @@ export function createMissionWorker(
       metrics: { maxDataPoints: 24 * 60 },
     },
   );
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) lockLost.get(jobId)?.abort();
+  });
   worker.on('failed', (job, error) => logger.warn({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'mission job failed; it is tried again'));
   worker.on('error', redisErrorListener(logger, 'worker error'));
   return {

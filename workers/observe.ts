@@ -37,6 +37,7 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     metrics.missionDuration.observe({ status }, durationMs / 1000);
   });
   missions.events.on('handedBack', () => metrics.missionsHandedBack.inc());
+  missions.events.on('lockLost', () => metrics.missionLocksLost.inc());
   missions.events.on('faulted', (kind) => metrics.missionRetries.inc({ kind }));
   pool.on('started', (_sandbox, ms) => metrics.sandboxStart.observe(ms / 1000));
   pool.on('failed', () => metrics.sandboxStartFailures.inc());

@@ -55,10 +55,11 @@ export function renderObservation(step: Step): string {
 export function modelPolicy(options: ModelPolicyOptions): Policy {
   return {
     feedsBackErrors: true,
-    async next(history: readonly Step[], signal: AbortSignal): Promise<Action> {
+    async next(history: readonly Step[], signal: AbortSignal, notice?: string): Promise<Action> {
       const shown = history.slice(-options.historySteps);
       const omitted = history.length - shown.length;
       const request = options.format === 'tools' ? toolsRequest(options, shown, omitted) : textRequest(options, shown, omitted);
+      if (notice) request.messages.push({ role: 'user', content: notice });
       const reply = await options.complete(request, signal, history.length);
       const action = options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
       return options.billing === 'free' ? action : { ...action, usage: usageOf(reply, options.billing.endpoint, options.model, options.billing.price) };

@@ -14,7 +14,8 @@ export type Action = (
 
 /** Who thinks: given the durable steps so far, decides the next action. */
 export interface Policy {
-  next(history: readonly Step[], signal: AbortSignal): Promise<Action>;
+  /** `notice`: what the policy should know before it chooses, beyond the steps (a model is told it). */
+  next(history: readonly Step[], signal: AbortSignal, notice?: string): Promise<Action>;
   /** Whether a failed step goes back to the policy as an observation (a model) or fails the mission (a script). */
   readonly feedsBackErrors: boolean;
 }
