@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from '../../lib/redis';
+import { redisPace } from './llmPace';
 import { ModelUnavailableError } from './modelErrors';
 import type { ChatCompletion } from './openai';
 
@@ -19,24 +20,33 @@ export interface LlmLimits {
 
 /** What the limiter reports of one endpoint's calls (workers/observe.ts turns it into metrics). */
 export interface LlmObserver {
-  /** A call waited `ms` for the fleet-wide limits, and was admitted in the window numbered `window` (time / window length). */
-  waited(ms: number, window: number): void;
+  /** A call waited `ms` for the fleet-wide limits, for its slot at `slotAt` (Redis's clock, in ms). */
+  waited(ms: number, slotAt: number): void;
   /** A call (its retries included) took this long, and succeeded or not. */
   called(ms: number, ok: boolean): void;
   /** The circuit breaker opened, or closed again. */
   breaker(open: boolean): void;
 }
 
-/**
- * Holds calls to one model endpoint under the provider's limits for the whole fleet (fixed windows counted in
- * Redis: a call waits for the next window when this one is spent), and stops calling an endpoint that keeps
- * being unavailable (a circuit breaker per process). While the circuit is open, calls are not sent but answered
- * ModelUnavailableError with the cooldown left as the wait, so they wait (retryingChatCompletion) rather than
- * fail; then a single call tries the endpoint, and the others wait on it. Errors of the mission's own (a 400)
- * say nothing of the endpoint and leave the circuit alone.
- */
+/** The wait a call is told while one call tries an endpoint whose circuit opened. */
 const PROBE_WAIT_MS = 1_000;
+/** The answer a call is taken to have before it is sent, when it names no max_tokens. */
+const ANSWER_TOKENS = 512;
 
+/** What a call is taken to use before it is sent: its text at four characters a token, and the answer it allows. */
+function estimatedTokens(request: unknown): number {
+  const { max_tokens: maxTokens, max_completion_tokens: maxCompletion } = request as { max_tokens?: number; max_completion_tokens?: number };
+  return Math.ceil(JSON.stringify(request).length / 4) + (maxCompletion ?? maxTokens ?? ANSWER_TOKENS);
+}
+
+/**
+ * Holds calls to one model endpoint under the provider's limits for the whole fleet, paced (llmPace.ts: each
+ * call a slot of its own, window/limit apart, its tokens reserved before it is sent and settled after), and stops
+ * calling an endpoint that keeps being unavailable (a circuit breaker per process). While the circuit is open,
+ * calls are not sent but answered ModelUnavailableError with the cooldown left as the wait, so they wait
+ * (retryingChatCompletion) rather than fail; then a single call tries the endpoint, and the others wait on it.
+ * Errors of the mission's own (a 400) say nothing of the endpoint and leave the circuit alone.
+ */
 export function limitedChatCompletion(
   complete: ChatCompletion,
   redis: Redis,
@@ -47,25 +57,11 @@ export function limitedChatCompletion(
 ): ChatCompletion {
   const windowMs = limits.windowMs ?? 60_000;
   const id = createHash('sha256').update(endpoint).digest('hex').slice(0, 16);
-  const key = (kind: string, window: number) => `${prefix}:llm:${id}:${kind}:${window}`;
+  const pace = redisPace(redis, `${prefix}:llm:${id}:pace`, { requestsPerWindow: limits.requestsPerWindow, tokensPerWindow: limits.tokensPerWindow, windowMs });
   let failuresInARow = 0;
   let openUntil = 0;
   let probing = false;
   let failedProbes = 0;
-
-  const admit = async (signal: AbortSignal) => {
-    for (;;) {
-      const window = Math.floor(Date.now() / windowMs);
-      const [[, requests], , [, tokens]] = (await redis
-        .multi()
-        .incr(key('requests', window))
-        .pexpire(key('requests', window), windowMs * 2)
-        .get(key('tokens', window))
-        .exec()) as [[null, number], unknown, [null, string | null]];
-      if (requests <= limits.requestsPerWindow && Number(tokens ?? 0) < limits.tokensPerWindow) return window;
-      await sleep((window + 1) * windowMs - Date.now() + Math.random() * 50, undefined, { signal });
-    }
-  };
 
   const cooldownMs = () => (limits.breakerCooldownMs ?? 5_000) * 2 ** Math.min(failedProbes, 4);
   const refuseWhileOpen = () => {
@@ -76,10 +72,11 @@ export function limitedChatCompletion(
   };
 
   const call: (probe: boolean, ...args: Parameters<ChatCompletion>) => Promise<unknown> = async (probe, request, signal, callIndex) => {
-    const waitStarted = performance.now();
-    const window = await admit(signal);
+    const estimated = estimatedTokens(request);
+    const { waitMs, slotAt } = await pace.reserve(estimated);
+    if (waitMs > 0) await sleep(waitMs, undefined, { signal });
+    observer?.waited(waitMs, slotAt);
     const callStarted = performance.now();
-    observer?.waited(callStarted - waitStarted, window);
     try {
       const response = await complete(request, signal, callIndex);
       observer?.called(performance.now() - callStarted, true);
@@ -90,9 +87,7 @@ export function limitedChatCompletion(
         observer?.breaker(false);
       }
       const used = (response as { usage?: { total_tokens?: number } })?.usage?.total_tokens;
-      if (used) {
-        await redis.multi().incrby(key('tokens', window), used).pexpire(key('tokens', window), windowMs * 2).exec();
-      }
+      if (used) await pace.settle(estimated, used);
       return response;
     } catch (error) {
       observer?.called(performance.now() - callStarted, false);
