@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
+import { LLM_KINDS, resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
 
 /** The folder of package.json: this module runs from lib/ in development and from dist/lib/ once built. */
 export function projectRoot(): string {
@@ -95,6 +95,8 @@ const schema = z.object({
   /** Session cookies are `Secure` on https requests anyway; this makes them so whatever the request says. */
   COOKIE_SECURE: z.stringbool().default(false),
   LLM_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The wire format of LLM_BASE_URL: OpenAI's chat completions, or Anthropic's Messages. */
+  LLM_KIND: z.enum(LLM_KINDS).default('openai'),
   LLM_MODELS: list(z.string().min(1).max(200)).default(['gpt-4o-mini']),
   LLM_API_KEY: z.string().optional(),
   LLM_ENDPOINTS: z.string().optional(),

@@ -4,6 +4,8 @@ import { z } from 'zod';
 /** A model endpoint the operator configured. Its key is sent to its own base URL and nowhere else. */
 export interface LlmEndpoint {
   name: string;
+  /** The wire format it speaks: OpenAI's chat completions, or Anthropic's Messages. */
+  kind: LlmKind;
   baseUrl: string;
   apiKey?: string;
   /** The models missions may ask of it; the first is what a mission that names none gets. */
@@ -15,16 +17,36 @@ export interface LlmEndpoint {
   prices: Readonly<Record<string, ModelPrice>>;
 }
 
+export type LlmKind = 'openai' | 'anthropic';
+export const LLM_KINDS: readonly LlmKind[] = ['openai', 'anthropic'];
+
+/** Dollars per million tokens; input read from or written to the provider's prompt cache may cost otherwise. */
 export interface ModelPrice {
   input: number;
   output: number;
+  cache_read?: number;
+  cache_write?: number;
 }
 
-const pricesSchema = z.record(z.string().min(1).max(200), z.object({ input: z.number().min(0), output: z.number().min(0) }).strict());
+const pricesSchema = z.record(
+  z.string().min(1).max(200),
+  z.object({ input: z.number().min(0), output: z.number().min(0), cache_read: z.number().min(0).optional(), cache_write: z.number().min(0).optional() }).strict(),
+);
 
-/** What a model call of `usage` costs at `price`, in dollars; null without a price. */
-export function costOf(price: ModelPrice | undefined, inputTokens: number, outputTokens: number): number | null {
-  return price ? (inputTokens * price.input + outputTokens * price.output) / 1e6 : null;
+/** Input tokens of a call, of which some may have been read from, or written to, the prompt cache. */
+export interface InputTokens {
+  total: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+}
+
+/** What a model call costs at `price`, in dollars (cache reads and writes at their own prices, if given); null without a price. */
+export function costOf(price: ModelPrice | undefined, input: InputTokens | number, outputTokens: number): number | null {
+  if (!price) return null;
+  const { total, cacheRead = 0, cacheWrite = 0 } = typeof input === 'number' ? { total: input } : input;
+  const plain = total - cacheRead - cacheWrite;
+  const cached = cacheRead * (price.cache_read ?? price.input) + cacheWrite * (price.cache_write ?? price.input);
+  return (plain * price.input + cached + outputTokens * price.output) / 1e6;
 }
 
 export const ENDPOINT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -32,6 +54,7 @@ export const ENDPOINT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const endpointSchema = z
   .object({
     base_url: z.url({ protocol: /^https?$/ }),
+    kind: z.enum(LLM_KINDS).optional(),
     /** The name of the environment variable that holds the key. */
     api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
     /** A file that holds the key (a mounted secret); surrounding white space is dropped. */
@@ -50,6 +73,7 @@ const endpointsSchema = z.record(z.string().regex(ENDPOINT_NAME, 'names are lowe
 export interface EndpointSettings {
   LLM_ENDPOINTS?: string;
   LLM_BASE_URL?: string;
+  LLM_KIND: LlmKind;
   LLM_API_KEY?: string;
   LLM_MODELS: readonly string[];
   LLM_RPM: number;
@@ -60,7 +84,7 @@ export interface EndpointSettings {
 
 /**
  * The endpoints missions may name: those of `LLM_ENDPOINTS` (JSON, by name) and `default`, made of LLM_BASE_URL,
- * LLM_API_KEY and LLM_MODELS. Keys are read here, from the environment or a file. Throws a plain message on error.
+ * LLM_KIND, LLM_API_KEY and LLM_MODELS. Keys are read here, from the environment or a file. Throws a plain message on error.
  */
 export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.ProcessEnv): Readonly<Record<string, LlmEndpoint>> {
   const declared = jsonSetting('LLM_ENDPOINTS', settings.LLM_ENDPOINTS, endpointsSchema);
@@ -68,6 +92,7 @@ export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.Process
   for (const [name, endpoint] of Object.entries(declared)) {
     endpoints[name] = {
       name,
+      kind: endpoint.kind ?? 'openai',
       baseUrl: endpoint.base_url,
       apiKey: keyOf(name, endpoint, env),
       models: endpoint.models,
@@ -80,6 +105,7 @@ export function resolveEndpoints(settings: EndpointSettings, env: NodeJS.Process
     if (endpoints.default) throw new Error('LLM_ENDPOINTS may not name an endpoint "default" while LLM_BASE_URL sets it');
     endpoints.default = {
       name: 'default',
+      kind: settings.LLM_KIND,
       baseUrl: settings.LLM_BASE_URL,
       apiKey: settings.LLM_API_KEY,
       models: settings.LLM_MODELS,

@@ -4,6 +4,7 @@ import type { Redis } from '../../lib/redis';
 import type { LlmCalls } from '../llmCalls';
 import type { Mission } from '../mission';
 import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
+import { httpAnthropicMessages } from './anthropicHttp';
 import { httpChatCompletion } from './chatHttp';
 import { limitedChatCompletion, type LlmLimits, type LlmObserver } from './llmLimiter';
 import { retryingChatCompletion } from './modelRetry';
@@ -47,10 +48,11 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
     let client = clients.get(key);
     if (!client) {
       const { timeoutMs } = deps.llm;
+      const speak = target.kind === 'endpoint' && target.endpoint.kind === 'anthropic' ? httpAnthropicMessages : httpChatCompletion;
       const http =
         target.kind === 'endpoint'
-          ? httpChatCompletion({ baseUrl: target.endpoint.baseUrl, apiKey: target.endpoint.apiKey, timeoutMs })
-          : httpChatCompletion({ baseUrl: target.baseUrl, timeoutMs, publicOnly: !deps.llm.tenantUrlAllowlist.includes(new URL(target.baseUrl).origin) });
+          ? speak({ baseUrl: target.endpoint.baseUrl, apiKey: target.endpoint.apiKey, timeoutMs })
+          : speak({ baseUrl: target.baseUrl, timeoutMs, publicOnly: !deps.llm.tenantUrlAllowlist.includes(new URL(target.baseUrl).origin) });
       const limits = target.kind === 'endpoint' ? { requestsPerWindow: target.endpoint.rpm, tokensPerWindow: target.endpoint.tpm } : deps.llm.tenantUrlLimits;
       const label = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
       client = retryingChatCompletion(limitedChatCompletion(http, deps.redis, deps.prefix, key, limits, deps.observeLlm?.(label)), { budgetMs: deps.llm.retryBudgetMs });

@@ -111,10 +111,14 @@ function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitte
 
 /** What the reply says the call used (`usage` of chat completions; a reply without it counts as none). */
 function usageOf(reply: unknown, endpoint: string, model: string, price: ModelPrice | undefined): ModelUsage {
-  const usage = (reply as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  type Details = { cached_tokens?: unknown; cache_creation_tokens?: unknown };
+  const usage = (reply as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: Details } } | null)?.usage;
   const count = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : 0);
   const [input, output] = [count(usage?.prompt_tokens), count(usage?.completion_tokens)];
-  return { endpoint, model, input_tokens: input, output_tokens: output, cost_usd: costOf(price, input, output) };
+  // Cached input is part of the prompt's tokens (OpenAI's cached_tokens, Anthropic's cache reads and writes).
+  const cacheRead = Math.min(input, count(usage?.prompt_tokens_details?.cached_tokens));
+  const cacheWrite = Math.min(input - cacheRead, count(usage?.prompt_tokens_details?.cache_creation_tokens));
+  return { endpoint, model, input_tokens: input, output_tokens: output, cost_usd: costOf(price, { total: input, cacheRead, cacheWrite }, output) };
 }
 
 const invalid = (error: string, output: unknown): Action => ({ kind: 'invalid', thought: null, error, output });
