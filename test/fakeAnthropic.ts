@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { localBaseUrl } from './services';
 
 /** A Messages API request as the server received it. */
 export interface MessagesRequest {
@@ -39,10 +38,8 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
   return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    baseUrl: await localBaseUrl(server),
     requests,
     headers,
     reply: (...replies) => void queued.push(...replies),

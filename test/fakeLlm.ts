@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { localBaseUrl } from './services';
 
 /**
  * A local server that speaks the chat-completions wire format, standing in for the LLM endpoint no machine
@@ -36,10 +35,8 @@ export async function startFakeLlm(): Promise<FakeLlm> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
   return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    baseUrl: await localBaseUrl(server),
     requests,
     authorizations,
     reply: (...replies) => void queued.push(...replies),

@@ -8,6 +8,8 @@ export interface TestPlatform {
   api: RunningApi;
   worker: RunningWorker | undefined;
   request(method: string, path: string, body?: string | object | Buffer, headers?: Record<string, string>): Promise<Response>;
+  /** Submits one mission as the admin (it must be accepted) and waits for it to end, as waitForMission. */
+  run(body: object): Promise<MissionJson>;
   /** Polls until the mission reaches a terminal status, and returns it with its steps. */
   waitForMission(id: string, timeoutMs?: number, headers?: Record<string, string>): Promise<MissionJson>;
   /** Reads a mission's event stream until the server ends it. */
@@ -61,10 +63,15 @@ export async function startPlatform(env: TestEnv, options: PlatformOptions = {})
       headers: { authorization: `Bearer ${env.config.ADMIN_API_KEY}`, 'content-type': 'application/json', ...headers },
       body: body === undefined || typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
-  return {
+  const platform: TestPlatform = {
     api,
     worker,
     request,
+    async run(body) {
+      const response = await request('POST', '/v1/missions', body);
+      if (response.status !== 201) throw new Error(`the mission was refused: ${response.status} ${await response.text()}`);
+      return platform.waitForMission(((await response.json()) as { id: string }).id);
+    },
     async waitForMission(id, timeoutMs = 30_000, headers) {
       const until = Date.now() + timeoutMs;
       for (;;) {
@@ -87,6 +94,7 @@ export async function startPlatform(env: TestEnv, options: PlatformOptions = {})
       await worker?.close();
     },
   };
+  return platform;
 }
 
 export function parseSse(text: string): SseEvent[] {

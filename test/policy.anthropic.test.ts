@@ -16,12 +16,7 @@ const context = usePlatform({
   }),
 });
 
-async function run(body: object) {
-  const response = await context.platform.request('POST', '/v1/missions', body);
-  expect(response.status).toBe(201);
-  const { id } = (await response.json()) as { id: string };
-  return context.platform.waitForMission(id);
-}
+const run = (body: object) => context.platform.run(body);
 
 test('tool use through the Messages API: each result and each tool error goes back, and usage and cost count the cache', async () => {
   claude.requests.length = 0;

@@ -17,12 +17,7 @@ const context = usePlatform({
   }),
 });
 
-async function run(body: object) {
-  const response = await context.platform.request('POST', '/v1/missions', body);
-  expect(response.status).toBe(201);
-  const { id } = (await response.json()) as { id: string };
-  return context.platform.waitForMission(id);
-}
+const run = (body: object) => context.platform.run(body);
 
 test('the openai policy lets the model choose tools, shows it each observation, and ends on finish', async () => {
   llm.requests.length = 0;
