@@ -25,6 +25,7 @@ import { shutdownSequence, type Close } from '../lib/shutdown';
 import { SandboxDriver } from '../sandbox/driver';
 import type { ReuseOptions } from '../sandbox/parked';
 import { SandboxPool } from '../sandbox/pool';
+import { hostCapacity } from '../sandbox/hostCapacity';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
 import { listenForCancellations } from '../workers/cancellations';
@@ -117,10 +118,18 @@ export async function startWorker(
   await reap();
   const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
 
+  // Missions beyond what the host can hold wait for a sandbox: a start past the host's threads fails every fork on it.
+  const host = hostCapacity();
+  const wanted = config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG;
+  const maxSandboxes = Math.max(config.SANDBOX_POOL_SIZE, 1, Math.min(wanted, config.SANDBOX_MAX ?? host.sandboxes));
+  if (maxSandboxes < wanted) {
+    const because = config.SANDBOX_MAX ? 'SANDBOX_MAX' : `the host's free ${host.bound} (${host.threadsFree} threads, ${Math.round(host.memoryFreeBytes / 2 ** 20)} MB)`;
+    log.warn({ max_sandboxes: maxSandboxes, concurrency: config.WORKER_CONCURRENCY }, `at most ${maxSandboxes} sandboxes at once, by ${because}: missions past them wait for one`);
+  }
   pool = new SandboxPool(driver, {
     size: config.SANDBOX_POOL_SIZE,
     startConcurrency: config.SANDBOX_STARTS_AT_ONCE,
-    maxSandboxes: config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG,
+    maxSandboxes,
     reuse: reuseOptions(config),
   });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));

@@ -74,6 +74,8 @@ const schema = z.object({
   SANDBOX_STARTS_AT_ONCE: z.coerce.number().int().min(1).max(1_000).default(Math.max(2, availableParallelism())),
   /** Released sandboxes (killed, not yet removed) a worker may hold on top of its slots and warm pool. */
   SANDBOX_REMOVAL_BACKLOG: z.coerce.number().int().min(1).max(1_000).default(4),
+  /** The most sandboxes one worker holds at once; unset, what the host has room for when the worker starts (threads, memory). */
+  SANDBOX_MAX: z.coerce.number().int().min(1).max(100_000).optional(),
   /** `tenant`: a sandbox that served a mission is reset and may serve the same tenant's next ones (docs/sandboxes.md). */
   SANDBOX_REUSE: z.enum(['off', 'tenant']).default('off'),
   SANDBOX_REUSE_MAX_MISSIONS: z.coerce.number().int().min(2).max(100_000).default(100),

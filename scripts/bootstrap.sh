@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this Debian machine ready to run the platform, and is quick when it already is:
-# npm packages, Redis, Postgres (role, database, migrations), dockerd with gVisor, the sandbox image.
+# npm packages, Redis, Postgres (role, database, migrations), the host's task limit, dockerd with gVisor, the
+# sandbox image.
 # Everything is installed from Debian packages and the npm registry; every step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,16 @@ start_dockerd() {
   fi
 }
 
+# Every sandbox is about 50 threads, each a task counted against kernel.pid_max: Debian's 32,768 holds about 600
+# sandboxes, and past it every fork on the host fails. Raised to the kernel's most (workers still bound their
+# sandboxes by the host's free threads and memory: sandbox/hostCapacity.ts).
+raise_task_limit() {
+  local wanted=4194304
+  [ "$(cat /proc/sys/kernel/pid_max)" -ge "$wanted" ] && return
+  say "raising kernel.pid_max to $wanted (sandboxes are about 50 threads each)"
+  $sudo sysctl -qw kernel.pid_max="$wanted" || say "could not raise kernel.pid_max: this host holds about 600 sandboxes at once"
+}
+
 # The mirror comes from this machine's own apt configuration, never from the repository.
 debian_mirror() {
   apt-cache policy | awk '$3 ~ /^bookworm\/main$/ {print $2; exit}'
@@ -105,6 +116,7 @@ install_debian_packages
 eval "$(node_modules/.bin/tsx scripts/config-env.ts)"
 start_redis
 start_postgres
+raise_task_limit
 start_dockerd
 build_sandbox_image
 node_modules/.bin/tsx scripts/migrate.ts
