@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { figureTable } from './table';
 
 // Cheapest first, so a broken setup shows early; chaos, the longest, last.
-const ORDER = ['sandbox', 'api', 'results', 'console', 'engine', 'reuse', 'retention', 'chaos', 'fleet-chaos'];
+const ORDER = ['sandbox', 'api', 'results', 'console', 'engine', 'reuse', 'retention', 'agents', 'chaos', 'fleet-chaos'];
 const name = process.argv[2];
 const available = readdirSync(__dirname)
   .filter((file) => file.endsWith('.bench.ts'))
