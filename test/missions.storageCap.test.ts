@@ -8,7 +8,8 @@ beforeAll(async () => {
   llm = await startFakeLlm();
 });
 afterAll(() => llm?.close());
-const context = usePlatform({ env: () => ({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm' }) });
+// Requests of megabytes are millions of tokens: the provider's token limit is not what is tested here.
+const context = usePlatform({ env: () => ({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm', LLM_TPM: '1000000000' }) });
 
 test('a mission reading 1 MiB a thousand times ends at its byte cap; its read is one page; the tenant sees its storage', async () => {
   const tenant = await createTenant(context.platform, 'hoarder');
