@@ -7,6 +7,7 @@ import { MissionProgress } from '../jobs/missionProgress';
 import { Approvals } from '../jobs/approvals';
 import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
+import { SavedWorkspaces } from '../jobs/savedWorkspaces';
 import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
 import { ownUrlPermission } from '../jobs/tenantPermissions';
@@ -28,6 +29,7 @@ import { SandboxPool } from '../sandbox/pool';
 import { hostCapacity } from '../sandbox/hostCapacity';
 import { SandboxReaper } from '../sandbox/reaper';
 import { SandboxStatsCollector } from '../sandbox/stats';
+import { MAX_ARCHIVE_BYTES } from '../sandbox/workspaceArchive';
 import { listenForCancellations } from '../workers/cancellations';
 import { startHeartbeat } from '../lib/heartbeat';
 import { TenantSlots } from '../workers/tenantSlots';
@@ -168,9 +170,18 @@ export async function startWorker(
     },
   };
   const engine = new MissionEngine(
-    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, batches: batchHooks },
-    { workerId: id, maxStoredBytes: config.MISSION_STORED_MB << 20 },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), batches: batchHooks },
+    {
+      workerId: id,
+      maxStoredBytes: config.MISSION_STORED_MB << 20,
+      letGoAfterMs: config.SANDBOX_LET_GO_AFTER_S * 1_000,
+      maxSavedBytes: Math.min(config.SANDBOX_WORKSPACE_MB << 20, MAX_ARCHIVE_BYTES),
+    },
   );
+  engine.on('workspace', (missionId, event) => {
+    if (event.kind === 'kept') log.info({ mission_id: missionId, reason: event.reason }, 'a waiting mission keeps its sandbox: its files could not be saved');
+    else log.debug({ mission_id: missionId, ...event }, event.kind === 'letGo' ? "a waiting mission's sandbox let go, its files saved" : "a mission's saved files restored in a new sandbox");
+  });
   engine.on('tookOver', (missionId, fromWorker) => log.info({ mission_id: missionId, from_worker: fromWorker }, 'took over a mission another worker ran'));
   const subscriber = createRedis(config, 'worker');
   subscriber.on('error', (error) => log.debug({ err: error }, 'redis subscriber connection error'));

@@ -1,20 +1,21 @@
 import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
-import type { Claim } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Mission, MissionOutcome, ModelUsage, Step } from './mission';
+import { MissionSandbox, resumeNotice, type LetGoOptions, type SandboxSource, type WorkspaceEvent } from './missionSandbox';
 import { HandedBackError, MissionStops } from './missionStops';
 import type { Approvals } from './approvals';
 import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
+import type { SavedWorkspaces } from './savedWorkspaces';
 import type { StepWriter } from './stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
 
-export interface EngineOptions extends ToolLimits {
+export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
   workerId: string;
   /** Bytes a mission's steps and their events may hold; the step that passes it is the mission's last. */
@@ -27,15 +28,9 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   shellTimeoutMs: 300_000,
   pythonTimeoutMs: 60_000,
   maxOutputBytes: 10_240,
+  letGoAfterMs: 5_000,
+  maxSavedBytes: 64 << 20,
 };
-
-/** Where the engine gets a mission's sandbox, and gives it back when the mission ends (sandbox/pool.ts). */
-export interface SandboxSource {
-  /** Rejects at once when `signal` aborts before a sandbox is ready. */
-  acquire(signal: AbortSignal, claim: Claim): Promise<Sandbox>;
-  /** Takes the sandbox back: it is removed in the background, or reset for the tenant's next mission. */
-  release(sandbox: Sandbox): void;
-}
 
 /** What the engine tells of the batches its missions belong to. */
 export interface BatchHooks {
@@ -54,15 +49,11 @@ export interface EngineDeps {
   approvals: Approvals;
   policyFor: (mission: Mission) => Policy;
   sandboxes: SandboxSource;
+  workspaces: SavedWorkspaces;
   batches: BatchHooks;
 }
 
 type ToolAction = Extract<Action, { kind: 'tool' }>;
-
-/** The mission's sandbox, once its first sandboxed tool call has acquired one. */
-interface SandboxLease {
-  sandbox?: Sandbox;
-}
 
 /** What may stop a run from outside: a user's cancel, and the worker handing the mission back as it shuts down. */
 export interface RunSignals {
@@ -71,6 +62,8 @@ export interface RunSignals {
 }
 
 interface EngineEvents {
+  /** A mission's files were saved and its sandbox let go, restored in a new one, or kept (they could not be saved). */
+  workspace: [missionId: string, event: WorkspaceEvent];
   /** A mission is recorded as running on this worker (for pickup latency and metrics). */
   started: [missionId: string];
   /** This worker took over a mission another worker ran before (it died, or handed it back). */
@@ -122,12 +115,17 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     if (previousWorker && previousWorker !== this.options.workerId) this.emit('tookOver', missionId, previousWorker);
     this.emit('started', missionId);
     const stops = new MissionStops(signals.cancel ?? NEVER, signals.handBack ?? NEVER, deadlineInMs);
-    const lease: SandboxLease = {};
+    // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new,
+    // with the files of its last save, if it has one.
+    const savedAfter = mission.step_count > 0 ? await this.deps.workspaces.savedAfter(missionId) : undefined;
+    const report = (event: WorkspaceEvent) => this.emit('workspace', missionId, event);
+    const lease = new MissionSandbox(mission, this.options.workerId, { ...this.deps, report }, this.options, savedAfter);
     // A stop kills the running step at once: its sandbox goes, and the loop stops before the next step.
-    const killRunningStep = () => void lease.sandbox?.destroy().catch(() => undefined);
+    const killRunningStep = () => lease.stop();
     stops.signal.addEventListener('abort', killRunningStep, { once: true });
+    let finished = false;
     try {
-      const outcome = await this.loop(mission, stops, lease, batchTokenLimit);
+      const outcome = await this.loop(mission, stops, lease, batchTokenLimit, savedAfter);
       // A mission waiting for approval was parked by Approvals.request and stays as it is; a cancel was recorded
       // by whoever cancelled (the mission, or its batch), with its reason.
       if (outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
@@ -139,6 +137,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       if (outcome.status === 'cancelled') await this.deps.progress.announceCancelled(missionId);
       // A batch whose end is missed here (this process dies now) is ended by the next sweep.
       if (mission.batch_id && outcome.status !== 'waiting_approval') await this.deps.batches.settle(mission.batch_id);
+      finished = outcome.status !== 'waiting_approval';
       const durationMs = Date.now() - (mission.started_at ?? new Date()).getTime();
       return { status: outcome.status, steps: outcome.steps, error: outcome.error, batchId: mission.batch_id, durationMs };
     } catch (error) {
@@ -147,9 +146,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     } finally {
       stops.dispose();
       stops.signal.removeEventListener('abort', killRunningStep);
-      // Removing a gVisor container takes ~150 ms or more: the pool does it in the background, so the outcome is
-      // recorded and the worker's slot is free before it happens.
-      if (lease.sandbox) this.deps.sandboxes.release(lease.sandbox);
+      // The outcome is recorded, and the worker's slot free, before the sandbox is removed.
+      await lease.end(finished);
     }
   }
 
@@ -164,14 +162,13 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     await this.deps.progress.finish(missionId, { status: 'failed', error: { code: 'ERR_INTERNAL', message } });
   }
 
-  private async loop(mission: Mission, stops: MissionStops, lease: SandboxLease, batchTokenLimit: number | null): Promise<RunOutcome> {
+  private async loop(mission: Mission, stops: MissionStops, lease: MissionSandbox, batchTokenLimit: number | null, savedAfter: number | undefined): Promise<RunOutcome> {
     const { signal } = stops;
     const policy = this.deps.policyFor(mission);
     const history = mission.step_count > 0 ? await this.deps.store.steps(mission.id) : [];
-    // Steps already recorded mean the mission ran before (a lost worker, an approval wait): its sandbox is new.
-    let resumeNote = history.length > 0 ? ' (continued in a new sandbox: files of earlier steps are gone)' : '';
-    // A model is told before it chooses: what it did may rely on files that are gone.
-    let notice = history.length > 0 ? `This mission continues in a new sandbox: files written by steps 1-${history.length} are gone; make them again if you need them.` : undefined;
+    // A model is told before it chooses: what it did may rely on files that are gone. A script's trace says so.
+    let notice = resumeNotice(history.length, savedAfter);
+    let resumeNote = notice === undefined ? '' : savedAfter === undefined ? ' (continued in a new sandbox: files of earlier steps are gone)' : ` (continued in a new sandbox with the files saved after step ${savedAfter})`;
     const gated = new Set<string>(mission.spec.require_approval ?? []);
     let tokensUsed = Number(mission.input_tokens) + Number(mission.output_tokens);
     let storedBytes = Number(mission.stored_bytes);
@@ -200,7 +197,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (decision?.status === 'pending') return { status: 'waiting_approval', steps: history.length };
         let action: Action;
         try {
-          action = decision ? decidedAction(decision) : await policy.next(history, signal, notice);
+          action = decision ? decidedAction(decision) : await lease.whileWaiting(policy.next(history, signal, notice), history.length);
           notice = undefined;
         } catch (error) {
           if (signal.aborted) return stops.outcome(mission, history.length); // stopped while the policy was thinking
@@ -231,22 +228,18 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (action.kind === 'invalid') {
           step = invalidStep(mission.id, seq, action);
         } else if (gated.has(action.call.tool) && !decision) {
+          await lease.saveForApproval(history.length);
           await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall, action.usage);
           return { status: 'waiting_approval', steps: history.length };
         } else {
-          // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
-          const claim = { tenant: mission.tenant_id, fresh: mission.spec.fresh_sandbox };
-          lease.sandbox ??= await this.deps.sandboxes.acquire(signal, claim).catch((error: unknown) => {
-            if (signal.aborted) return undefined;
-            throw error;
-          });
-          if (!lease.sandbox || signal.aborted) return stops.outcome(mission, history.length);
+          const sandbox = await lease.forStep(signal);
+          if (!sandbox || signal.aborted) return stops.outcome(mission, history.length);
           // The step starts only once claimed while the mission runs: a cancel that commits first stops it here.
           const startedAt = await this.deps.progress.claimStep(mission.id, seq);
           if (!startedAt) return { status: 'cancelled', steps: history.length };
           const thought = action.thought === null ? null : action.thought + resumeNote;
           resumeNote = '';
-          step = await this.runStep(lease.sandbox, mission, seq, { ...action, thought }, startedAt, stops);
+          step = await lease.step((held) => this.runStep(held, mission, seq, { ...action, thought }, startedAt, stops));
         }
         await record(step.row);
         if (signal.aborted) return stops.outcome(mission, history.length);
@@ -261,6 +254,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         }
       }
     } catch (error) {
+      // Whichever worker goes on starts from the files as they are now.
+      if (error instanceof HandedBackError) await lease.saveForHandBack(history.length);
       // The mission's own sandbox trouble fails it; Docker's trouble, or a sandbox that cannot start, does not.
       if (!(error instanceof SandboxError) || isInfrastructureFault(error)) throw error;
       return { status: 'failed', steps: history.length, error: { code: error.code, message: error.message } };

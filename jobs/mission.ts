@@ -78,6 +78,11 @@ export function missionSpecSchema(limits: MissionLimits) {
        * mission ran in. Without reuse every mission's sandbox is fresh anyway.
        */
       fresh_sandbox: z.boolean().optional(),
+      /**
+       * Keeps the mission's sandbox through its waits for the model: its processes keep running between steps.
+       * Otherwise a long wait lets the sandbox go with the files saved, while other missions wait for one.
+       */
+      keep_sandbox: z.boolean().optional(),
       /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
       token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */

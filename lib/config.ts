@@ -84,6 +84,11 @@ const schema = z.object({
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
+  /**
+   * A mission that waits longer than this for its model, while other missions wait for a sandbox, has its
+   * /workspace saved and its sandbox let go; its next step gets a sandbox with the files restored.
+   */
+  SANDBOX_LET_GO_AFTER_S: z.coerce.number().min(0).max(3_600).default(5),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').default(DEFAULT_ADMIN_KEY),
   /** Signs console and Bull Board sessions. Required outside development, where it is derived from the admin key. */
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

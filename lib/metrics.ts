@@ -100,6 +100,18 @@ export function createMetrics() {
       help: 'Runs stopped because their job lock could not be renewed (the worker was starved, or another took the job)',
       registers,
     }),
+    workspaceSaves: new Counter({
+      name: 'mission_workspaces_total',
+      help: "Missions' files saved as their sandbox was let go (let_go), restored in a new one (restored), or kept in a sandbox they could not leave (kept)",
+      labelNames: ['event'] as const,
+      registers,
+    }),
+    workspaceBytes: new Histogram({
+      name: 'mission_workspace_archive_bytes',
+      help: 'Size of the saved workspace archives (gzip)',
+      buckets: [1_024, 16_384, 262_144, 1_048_576, 8_388_608, 67_108_864],
+      registers,
+    }),
     missionRetries: new Counter({
       name: 'mission_retries_total',
       help: 'Mission runs interrupted by a fault that is not the mission\'s, by kind (infrastructure, conflict, defect)',

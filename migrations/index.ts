@@ -15,6 +15,7 @@ import * as retention from './013_retention';
 import * as keyUse from './014_key_use';
 import * as fairWebhookClaims from './015_fair_webhook_claims';
 import * as storedBytes from './016_stored_bytes';
+import * as savedWorkspaces from './017_saved_workspaces';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -36,6 +37,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['014_key_use', keyUse],
   ['015_fair_webhook_claims', fairWebhookClaims],
   ['016_stored_bytes', storedBytes],
+  ['017_saved_workspaces', savedWorkspaces],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -219,6 +219,11 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     return sandbox;
   }
 
+  /** Whether missions wait for a sandbox now: the pool is at maxSandboxes, and none is warm or parked for them. */
+  scarce(): boolean {
+    return this.waiters.length > 0;
+  }
+
   /** The most sandboxes the pool holds at once (maxSandboxes). */
   get limit(): number {
     return this.options.maxSandboxes;

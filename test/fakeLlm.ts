@@ -11,7 +11,7 @@ export interface FakeLlm {
   /** The Authorization header of each request, in order (undefined when there was none). */
   authorizations: (string | undefined)[];
   reply(...replies: unknown[]): void;
-  /** Answers each request with what `answer` makes of it, while no reply is queued (undefined: none). */
+  /** Answers each request with what `answer` makes of it (or resolves to), while no reply is queued (undefined: none). */
   answerWith(answer: ((request: FakeLlm['requests'][number]) => unknown) | undefined): void;
   close(): Promise<void>;
 }
@@ -24,12 +24,12 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
       const request = JSON.parse(Buffer.concat(chunks).toString()) as FakeLlm['requests'][number];
       requests.push(request);
       authorizations.push(req.headers.authorization);
-      const reply = queued.shift() ?? answer?.(request);
+      const reply = queued.shift() ?? (await answer?.(request));
       if (reply === undefined) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"no reply queued"}}');
       if (reply instanceof HttpFailure) return void res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(reply.body);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));

@@ -111,7 +111,8 @@ test("what a model writes that Postgres cannot store (NUL, lone surrogates) is s
   expect(mission).toMatchObject({ status: 'succeeded', result: stored('final answer') });
   expect(mission.steps.map((step) => [step.tool, step.thought])).toEqual([
     ['shell', stored('plain thought')],
-    ['python', `${stored('gated thought')} (continued in a new sandbox: files of earlier steps are gone)`],
+    // Run in a new sandbox after the approval, with the files restored: nothing to note.
+    ['python', stored('gated thought')],
     ['finish', null],
   ]);
 });

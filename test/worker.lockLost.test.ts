@@ -48,10 +48,11 @@ test('a run whose job lock is lost stops at once; the mission is resumed once, e
 test("a model told, before its next choice, that the mission goes on in a new sandbox without its earlier files", async () => {
   llm.requests.length = 0;
   let calls = 0;
-  llm.answerWith(() => (++calls < 6 ? toolCall('shell', { command: `sleep 0.5; echo ${calls} >> notes.txt` }) : toolCall('finish', { result: 'done' })));
+  // Step 3 runs long enough for the lock to be lost while it runs: its sandbox is killed with it, unsaved.
+  llm.answerWith(() => (++calls < 6 ? toolCall('shell', { command: `sleep ${calls === 3 ? 5 : 0.2}; echo ${calls} >> notes.txt` }) : toolCall('finish', { result: 'done' })));
   const created = await context.platform.request('POST', '/v1/missions', { goal: 'write notes', policy: 'openai' });
   const { id } = (await created.json()) as { id: string };
-  await waitFor(async () => (await stepsOf(id)) >= 2, 30_000, 'two steps');
+  await waitFor(async () => (await context.env.db('missions').where({ id }).first('step_claimed')).step_claimed === 3, 30_000, 'step 3 running');
   await takeLock(id);
 
   const mission = await context.platform.waitForMission(id, 60_000);

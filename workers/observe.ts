@@ -29,6 +29,11 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     metrics.llmTokens.inc({ endpoint, model, kind: 'output' }, output);
     if (cost !== null) metrics.llmCost.inc({ endpoint, model }, cost);
   });
+  for (const event of ['let_go', 'restored', 'kept'] as const) metrics.workspaceSaves.inc({ event }, 0);
+  engine.on('workspace', (_missionId, event) => {
+    metrics.workspaceSaves.inc({ event: event.kind === 'letGo' ? 'let_go' : event.kind });
+    if (event.kind === 'letGo') metrics.workspaceBytes.observe(event.bytes);
+  });
   engine.on('stepRan', (tool, failed, ms) => metrics.stepDuration.observe({ tool, outcome: failed ? 'error' : 'ok' }, ms / 1000));
   missions.events.on('pickedUp', (seconds) => metrics.pickup.observe(Math.max(0, seconds)));
   missions.events.on('ran', ({ status, error, durationMs }) => {

@@ -1,0 +1,169 @@
+import { SandboxError } from '../sandbox/errors';
+import type { Claim } from '../sandbox/pool';
+import type { Sandbox } from '../sandbox/sandbox';
+import { restoreWorkspace, saveWorkspace } from '../sandbox/workspaceArchive';
+import type { Mission } from './mission';
+import type { SavedWorkspaces } from './savedWorkspaces';
+
+/** Where the engine gets a mission's sandbox, and gives it back (sandbox/pool.ts). */
+export interface SandboxSource {
+  /** Rejects at once when `signal` aborts before a sandbox is ready. */
+  acquire(signal: AbortSignal, claim: Claim): Promise<Sandbox>;
+  /** Takes the sandbox back: it is removed in the background, or reset for the tenant's next mission. */
+  release(sandbox: Sandbox): void;
+  /** Whether missions are waiting for a sandbox now (the pool is at its bound). */
+  scarce(): boolean;
+}
+
+export interface LetGoOptions {
+  /** A wait for the model longer than this lets the mission's sandbox go, while other missions wait for one. */
+  letGoAfterMs: number;
+  /** The largest saved workspace; a larger one is not saved, and its mission keeps its sandbox. */
+  maxSavedBytes: number;
+}
+
+/** What happened to a mission's files, for logs and metrics. */
+export type WorkspaceEvent =
+  | { kind: 'letGo'; ms: number; bytes: number }
+  | { kind: 'restored'; ms: number; bytes: number }
+  | { kind: 'kept'; reason: string };
+
+/** How long a save or a restore may take; a hand-back, at a shutdown's deadline, gives a save less. */
+const ARCHIVE_TIMEOUT_MS = 30_000;
+const HAND_BACK_SAVE_MS = 2_000;
+/** How often a mission past its grace looks again whether others wait for a sandbox. */
+const SCARCITY_CHECK_MS = 250;
+
+/**
+ * A mission's hold on a sandbox. It acquires one at the mission's first sandboxed step and keeps it, but lets it
+ * go while the mission waits (for a model past a grace while others wait for a sandbox, for an approval, for
+ * another worker after a hand-back) with its files saved (jobs/savedWorkspaces.ts); the next step gets a sandbox
+ * with them restored. What a mission left running does not survive this; `keep_sandbox` keeps it through model
+ * waits.
+ */
+export class MissionSandbox {
+  private sandbox: Sandbox | undefined;
+  private stepRunning = false;
+  /** Whether a save of this mission's files may exist, to drop when the mission ends. */
+  private hasSave: boolean;
+
+  /** `restoreFrom`: the step after which the mission's files were saved, when a new sandbox must get them. */
+  constructor(
+    private readonly mission: Mission,
+    private readonly workerId: string,
+    private readonly deps: { sandboxes: SandboxSource; workspaces: SavedWorkspaces; report(event: WorkspaceEvent): void },
+    private readonly options: LetGoOptions,
+    private restoreFrom: number | undefined,
+  ) {
+    this.hasSave = restoreFrom !== undefined;
+  }
+
+  /** The sandbox for the next step: the one held, or a new one with the saved files in. Undefined when `signal` aborted. */
+  async forStep(signal: AbortSignal): Promise<Sandbox | undefined> {
+    if (this.sandbox) return this.sandbox;
+    const claim: Claim = { tenant: this.mission.tenant_id, fresh: this.mission.spec.fresh_sandbox };
+    // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
+    const sandbox = await this.deps.sandboxes.acquire(signal, claim).catch((error: unknown) => {
+      if (signal.aborted) return undefined;
+      throw error;
+    });
+    if (!sandbox) return undefined;
+    this.sandbox = sandbox;
+    if (this.restoreFrom !== undefined) {
+      const archive = await this.deps.workspaces.archive(this.mission.id);
+      const startedAt = performance.now();
+      if (archive) await restoreWorkspace(sandbox, archive, ARCHIVE_TIMEOUT_MS);
+      this.restoreFrom = undefined;
+      if (archive) this.deps.report({ kind: 'restored', ms: performance.now() - startedAt, bytes: archive.length });
+    }
+    return sandbox;
+  }
+
+  /** Runs a step in the held sandbox; a stop meanwhile kills it (see stop()). */
+  async step<T>(run: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+    this.stepRunning = true;
+    try {
+      return await run(this.sandbox!);
+    } finally {
+      this.stepRunning = false;
+    }
+  }
+
+  /**
+   * The mission was stopped: a running step is killed at once, with its sandbox. A sandbox with no step running
+   * is kept until the run ends, so a hand-back can save its files.
+   */
+  stop(): void {
+    if (this.stepRunning) void this.sandbox?.destroy().catch(() => undefined);
+  }
+
+  /**
+   * Waits for `waiting` (a model choosing the next step). Past the grace, once other missions wait for a
+   * sandbox, saves this mission's files after step `afterSeq` and lets its sandbox go.
+   */
+  async whileWaiting<T>(waiting: Promise<T>, afterSeq: number): Promise<T> {
+    if (!this.sandbox || this.mission.spec.keep_sandbox) return waiting;
+    const answered = waiting.then(
+      () => true,
+      () => true,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const after = (ms: number) => new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    let done = await Promise.race([answered, after(this.options.letGoAfterMs)]);
+    while (!done && !this.deps.sandboxes.scarce()) done = await Promise.race([answered, after(SCARCITY_CHECK_MS)]);
+    clearTimeout(timer);
+    if (!done) await this.letGo(afterSeq);
+    return waiting;
+  }
+
+  /** Before an approval wait: the files are saved and the sandbox goes, as the job ends. */
+  async saveForApproval(afterSeq: number): Promise<void> {
+    await this.letGo(afterSeq);
+  }
+
+  /** The mission was handed back (or its job lost): the files are saved, quickly, for whichever worker goes on. */
+  async saveForHandBack(afterSeq: number): Promise<void> {
+    await this.letGo(afterSeq, HAND_BACK_SAVE_MS).catch((error: Error) => this.deps.report({ kind: 'kept', reason: error.message }));
+  }
+
+  /** The run ended: the sandbox goes back to the pool, and a mission that finished has its saved files dropped. */
+  async end(finished: boolean): Promise<void> {
+    // Removing a gVisor container takes ~150 ms or more: the pool does it in the background.
+    if (this.sandbox) this.deps.sandboxes.release(this.sandbox);
+    this.sandbox = undefined;
+    // One left behind (Postgres away just now) goes with its mission, by retention.
+    if (finished && this.hasSave) await this.deps.workspaces.drop(this.mission.id).catch(() => undefined);
+  }
+
+  /** Saves the files and lets the sandbox go. When they cannot be saved, the mission keeps its sandbox. */
+  private async letGo(afterSeq: number, timeoutMs = ARCHIVE_TIMEOUT_MS): Promise<void> {
+    const sandbox = this.sandbox;
+    if (!sandbox?.alive) return;
+    const startedAt = performance.now();
+    let archive: Buffer;
+    try {
+      archive = await saveWorkspace(sandbox, this.options.maxSavedBytes, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof SandboxError)) throw error;
+      return this.deps.report({ kind: 'kept', reason: error.message });
+    }
+    // Not kept: the mission is another worker's now, or no longer running.
+    if (!(await this.deps.workspaces.save(this.mission.id, afterSeq, archive, this.workerId))) return;
+    this.hasSave = true;
+    this.sandbox = undefined;
+    this.restoreFrom = afterSeq;
+    this.deps.sandboxes.release(sandbox);
+    this.deps.report({ kind: 'letGo', ms: performance.now() - startedAt, bytes: archive.length });
+  }
+}
+
+/**
+ * What a model is told before it chooses, when its mission continues in a new sandbox after `steps` steps: its
+ * files as saved after step `savedAfter`, or none.
+ */
+export function resumeNotice(steps: number, savedAfter: number | undefined): string | undefined {
+  if (steps === 0 || savedAfter === steps) return undefined;
+  if (savedAfter === undefined) return `This mission continues in a new sandbox: files written by steps 1-${steps} are gone; make them again if you need them.`;
+  const lost = savedAfter + 1 === steps ? `step ${steps}` : `steps ${savedAfter + 1}-${steps}`;
+  return `This mission continues in a new sandbox with its files as they were after step ${savedAfter}: changes made by ${lost} may be missing; check, and make them again if you need them.`;
+}
