@@ -33,6 +33,8 @@ import { MAX_ARCHIVE_BYTES } from '../sandbox/workspaceArchive';
 import { listenForCancellations } from '../workers/cancellations';
 import { startHeartbeat } from '../lib/heartbeat';
 import { TenantSlots } from '../workers/tenantSlots';
+import { ConcurrencyGovernor } from '../workers/concurrencyGovernor';
+import { hostCpuMeter } from '../lib/hostCpu';
 import { runDeliverer } from '../webhooks/runDeliverer';
 import { WebhookStore } from '../webhooks/webhookStore';
 import { createMissionWorker } from '../workers/missionWorker';
@@ -50,6 +52,10 @@ const BATCH_TOKEN_LIMIT = { code: 'ERR_BATCH_TOKEN_LIMIT', message: 'the mission
 const REAP_EVERY_MS = 10_000;
 /** A reset takes a few milliseconds; one that takes this long is given up, and its sandbox removed. */
 const RESET_TIMEOUT_MS = 5_000;
+/** WORKER_CONCURRENCY=auto: missions in flight at start, the fewest and the most ever. */
+const AUTO_START = 4;
+const AUTO_MIN = 2;
+const AUTO_MAX = 2_000;
 
 export interface RunningWorker {
   id: string;
@@ -89,18 +95,22 @@ export async function startWorker(
   // A worker that cannot start a single sandbox would take missions only to fail them: it does not start.
   const setupProblem = await driver.setupProblem();
   if (setupProblem) throw new ConfigError(setupProblem);
-  const db = await openDb(config, { poolMax: Math.min(config.WORKER_CONCURRENCY + 2, 20), logger: log });
+  // Missions beyond what the host can hold wait for a sandbox: a start past the host's threads fails every fork on it.
+  const host = hostCapacity();
+  const sizing = concurrencySizing(config, host.sandboxes);
+  const db = await openDb(config, { poolMax: Math.min(sizing.max + 2, 20), logger: log });
   const redis = createRedis(config, 'worker');
   redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
   // The pool is set below; until then this worker holds no sandbox, so every one labelled with its id is from
   // an earlier life of a worker with the same id, and goes.
   let pool: SandboxPool | undefined;
+  let inFlight = () => sizing.start;
   const startedAt = Date.now();
   const heartbeat = await startHeartbeat(redis, config.QUEUE_PREFIX, id, undefined, () => ({
     host: hostname(),
     pid: process.pid,
     started_at: startedAt,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency: inFlight(),
     runtime: config.SANDBOX_RUNTIME,
     pool: pool?.stats() ?? null,
   }));
@@ -120,19 +130,14 @@ export async function startWorker(
   await reap();
   const reapTimer = setInterval(() => void reap(), REAP_EVERY_MS).unref();
 
-  // Missions beyond what the host can hold wait for a sandbox: a start past the host's threads fails every fork on it.
-  const host = hostCapacity();
-  const wanted = config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG;
-  const maxSandboxes = Math.max(config.SANDBOX_POOL_SIZE, 1, Math.min(wanted, config.SANDBOX_MAX ?? host.sandboxes));
-  if (maxSandboxes < wanted) {
-    const because = config.SANDBOX_MAX ? 'SANDBOX_MAX' : `the host's free ${host.bound} (${host.threadsFree} threads, ${Math.round(host.memoryFreeBytes / 2 ** 20)} MB)`;
-    log.warn({ max_sandboxes: maxSandboxes, concurrency: config.WORKER_CONCURRENCY }, `at most ${maxSandboxes} sandboxes at once, by ${because}: missions past them wait for one`);
-  }
+  const { maxSandboxes } = sizing;
+  const because = config.SANDBOX_MAX ? 'SANDBOX_MAX' : `the host's free ${host.bound} (${host.threadsFree} threads, ${Math.round(host.memoryFreeBytes / 2 ** 20)} MB)`;
+  if (sizing.held) log.warn({ max_sandboxes: maxSandboxes, concurrency: sizing.max }, `at most ${maxSandboxes} sandboxes at once, by ${because}: missions past them wait for one`);
   pool = new SandboxPool(driver, {
     size: config.SANDBOX_POOL_SIZE,
     startConcurrency: config.SANDBOX_STARTS_AT_ONCE,
     maxSandboxes,
-    reuse: reuseOptions(config),
+    reuse: reuseOptions(config, maxSandboxes),
   });
   pool.on('failed', (error) => log.error({ err: error }, 'a sandbox failed to start'));
   pool.on('lost', (sandbox, reason) => log.warn({ sandbox_id: sandbox.id, reason: reason.message }, 'a warm sandbox died'));
@@ -190,11 +195,15 @@ export async function startWorker(
   const missions = createMissionWorker(engine, cancellations, tenantSlots, log, {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency: sizing.start,
     lockMs: config.WORKER_LOCK_MS,
     stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
   });
   await missions.worker.waitUntilReady();
+  inFlight = () => missions.worker.concurrency;
+  const governor = sizing.auto ? new ConcurrencyGovernor({ get concurrency() { return missions.worker.concurrency; }, set concurrency(to) { missions.worker.concurrency = to; }, running: missions.running }, hostCpuMeter(), sizing) : undefined;
+  governor?.on('changed', (to, from, busy, lagMs) => log.info({ concurrency: to, from, host_cpu: Number(busy.toFixed(2)), loop_delay_ms: Math.round(lagMs) }, 'missions in flight resized'));
+  governor?.start();
   // A worker whose sandboxes stop starting (its image removed, its runtime broken) takes no missions until one
   // starts again, so healthy workers run them; the missions it holds are retried, which is not their failure.
   pool.on('unhealthy', (error) => {
@@ -221,10 +230,12 @@ export async function startWorker(
   const retention = runRetention(db, sweeperRedis, config, metrics, log, id);
   observeWorker(metrics, { engine, missions, pool, stats, steps, sweeper });
   if (config.FLEET_CONCURRENCY) await setFleetConcurrency(redis, config.QUEUE_PREFIX, config.FLEET_CONCURRENCY);
-  log.info({ concurrency: config.WORKER_CONCURRENCY, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
+  if (sizing.auto) log.info({ max_sandboxes: maxSandboxes, because }, `missions in flight: from ${sizing.start}, sized by the host's CPU up to ${sizing.max} (WORKER_CONCURRENCY=auto)`);
+  log.info({ concurrency: sizing.start, runtime: config.SANDBOX_RUNTIME, pool: config.SANDBOX_POOL_SIZE }, 'worker ready');
   const close = shutdownSequence(
     [
       ['stop sweeper', () => sweeper.stop()],
+      ['stop sizing', async () => governor?.stop()],
       ['stop webhook deliveries', () => deliverer.stop()],
       ['stop retention', () => retention.stop()],
       [
@@ -263,13 +274,29 @@ export async function startWorker(
   return { id, engine, pool, stats, metrics, close };
 }
 
-/** Reuse within a tenant, when SANDBOX_REUSE=tenant: one reset sandbox can wait per slot. */
-function reuseOptions(config: Config): ReuseOptions | undefined {
+/**
+ * Missions in flight and sandboxes held. A fixed WORKER_CONCURRENCY holds a sandbox per slot, within the host's
+ * room (`held` when it does not fit). `auto` starts at AUTO_START and lets the governor size it up to twice the
+ * sandboxes the host has room for: missions waiting for a model let their sandboxes go to the others.
+ */
+function concurrencySizing(config: Config, hostSandboxes: number) {
+  const room = config.SANDBOX_MAX ?? hostSandboxes;
+  if (config.WORKER_CONCURRENCY === 'auto') {
+    const maxSandboxes = Math.max(config.SANDBOX_POOL_SIZE, 1, room);
+    return { auto: true, start: Math.min(AUTO_START, maxSandboxes), min: AUTO_MIN, max: Math.min(2 * maxSandboxes, AUTO_MAX), maxSandboxes, held: false };
+  }
+  const wanted = config.WORKER_CONCURRENCY + config.SANDBOX_POOL_SIZE + config.SANDBOX_REMOVAL_BACKLOG;
+  const maxSandboxes = Math.max(config.SANDBOX_POOL_SIZE, 1, Math.min(wanted, room));
+  return { auto: false, start: config.WORKER_CONCURRENCY, min: config.WORKER_CONCURRENCY, max: config.WORKER_CONCURRENCY, maxSandboxes, held: maxSandboxes < wanted };
+}
+
+/** Reuse within a tenant, when SANDBOX_REUSE=tenant: one reset sandbox can wait per sandbox the worker may hold. */
+function reuseOptions(config: Config, maxParked: number): ReuseOptions | undefined {
   if (config.SANDBOX_REUSE === 'off') return undefined;
   return {
     maxMissions: config.SANDBOX_REUSE_MAX_MISSIONS,
     maxAgeMs: config.SANDBOX_REUSE_MAX_AGE_S * 1_000,
-    maxParked: config.WORKER_CONCURRENCY,
+    maxParked,
     resetTimeoutMs: RESET_TIMEOUT_MS,
   };
 }

@@ -34,6 +34,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     QUEUE_PREFIX: `{test-${tag}}`,
     PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    // Fixed, so each test knows how many missions run at once; worker.concurrency.alone.test.ts tries `auto`.
+    WORKER_CONCURRENCY: '4',
     ...overrides,
   };
   const pooled = loadConfig(settings).DATABASE_POOLED;

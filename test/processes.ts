@@ -10,6 +10,7 @@ export const serviceEnv = (config: Config): Record<string, string> => ({
   DATABASE_SCHEMA: config.DATABASE_SCHEMA,
   REDIS_URL: config.REDIS_URL,
   QUEUE_PREFIX: config.QUEUE_PREFIX,
+  WORKER_CONCURRENCY: String(config.WORKER_CONCURRENCY),
   // Several workers share this host: each takes a free port for its /metrics.
   METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
