@@ -9,14 +9,20 @@ import { waitFor } from './waitFor';
 const config = loadConfig();
 const prefix = `{test-slots-${process.pid}}`;
 const redis = createRedis(config, 'worker');
+// Caps hold while another tenant contends: this one holds a slot throughout (the last test goes without).
+const contender = new TenantSlots(redis, prefix, 'worker-contender', 1, 10_000);
+beforeAll(async () => {
+  expect(await contender.acquire('contender')).toBe(true);
+});
 afterAll(async () => {
+  await contender.close();
   await deleteKeys(config, `${prefix}:*`);
   redis.disconnect();
 });
 
-const take = async (slots: TenantSlots, count: number) => {
+const take = async (slots: TenantSlots, count: number, tenant = 'tenant') => {
   let granted = 0;
-  for (let i = 0; i < count; i++) if (await slots.acquire('tenant')) granted++;
+  for (let i = 0; i < count; i++) if (await slots.acquire(tenant)) granted++;
   return granted;
 };
 
@@ -70,5 +76,26 @@ test('missions arriving together all get a slot below the cap, and exactly the c
   } finally {
     await below.close();
     await at.close();
+  }
+});
+
+test('a tenant alone on the fleet is not capped; once another asks for slots, it takes none until back under its cap', async () => {
+  const alonePrefix = `{test-slots-alone-${process.pid}}`;
+  const first = new TenantSlots(redis, alonePrefix, 'worker-first', 3, 10_000, { block: 4 });
+  const second = new TenantSlots(redis, alonePrefix, 'worker-second', 3, 10_000, { block: 4 });
+  try {
+    expect(await take(first, 10, 'alone')).toBe(10);
+    // Another tenant asks: it gets its share at once; the first tenant, far over the cap, gets no new lease (only
+    // the two spare slots of its last block of four).
+    expect(await take(second, 1, 'newcomer')).toBe(1);
+    expect(await take(first, 3, 'alone')).toBe(2);
+    for (let i = 0; i < 12; i++) first.release('alone');
+    // Its spare slots go back after idleReturnMs (1 s); 10 s for a loaded machine.
+    await waitFor(async () => (await redis.hget(`${alonePrefix}:tenant-slots:alone`, 'worker-first')) === null, 11_000, 'spare slots back');
+    expect(await take(first, 5, 'alone')).toBe(3);
+  } finally {
+    await first.close();
+    await second.close();
+    await deleteKeys(config, `${alonePrefix}:*`);
   }
 });

@@ -23,13 +23,20 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-test('two workers with eight slots between them run at most three missions of a tenant capped at three', async () => {
-  const missions = Array.from({ length: 12 }, (_, i) => ({ goal: `capped ${i}`, plan: [shell('sleep 0.7')] }));
-  const response = await fetch(`http://127.0.0.1:${api.port}/v1/missions/batch`, {
+const post = async (path: string, body: object, key = env.config.ADMIN_API_KEY) =>
+  fetch(`http://127.0.0.1:${api.port}${path}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${env.config.ADMIN_API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ missions }),
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
   });
+
+test('two workers with eight slots between them run at most three missions of a tenant capped at three, while another tenant runs too', async () => {
+  // The cap holds while another tenant contends (a tenant alone is not capped): one ran a mission just now.
+  const other = (await (await post('/v1/admin/tenants', { name: 'other' })).json()) as { api_key: string };
+  const created = (await (await post('/v1/missions', { goal: 'contends', plan: [shell('echo here')] }, other.api_key)).json()) as { id: string };
+  await waitFor(async () => (await env.db('missions').where({ id: created.id }).first('status')).status === 'succeeded', 60_000, "the other tenant's mission");
+  const missions = Array.from({ length: 12 }, (_, i) => ({ goal: `capped ${i}`, plan: [shell('sleep 0.7')] }));
+  const response = await post('/v1/missions/batch', { missions });
   expect(response.status).toBe(202);
 
   let mostRunning = 0;
@@ -38,7 +45,7 @@ test('two workers with eight slots between them run at most three missions of a 
       ((await env.db('missions').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: string }[]).map((row) => [row.status, Number(row.n)]),
     );
     mostRunning = Math.max(mostRunning, counts.running ?? 0);
-    return counts.succeeded === 12;
+    return counts.succeeded === 13;
   }, 90_000, 'all succeeded');
 
   expect(mostRunning).toBeGreaterThanOrEqual(2);

@@ -1,15 +1,24 @@
 import type { Redis } from '../lib/redis';
 
+/** What a tenant alone on the fleet may hold: more than any fleet runs. */
+const UNCAPPED = 1_000_000_000;
+
 // Per tenant, a hash of how many running slots each worker holds, and a sorted set of the holders scored by when
 // their lease expires: a worker that dies stops renewing, and its slots lapse instead of shrinking the tenant's
-// share for ever. Leasing is atomic, so the slots held across the fleet never exceed the cap.
+// share for ever. Leasing is atomic, so the slots held across the fleet never exceed the cap. The fleet's tenants
+// that asked for or held slots lately (KEYS[3], scored by when that lapses): a tenant alone there is not capped.
 const LEASE = `
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, holder in ipairs(expired) do redis.call('HDEL', KEYS[2], holder) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[1] + ARGV[6], ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+local cap = tonumber(ARGV[5])
+if redis.call('ZCARD', KEYS[3]) == 1 then cap = ${UNCAPPED} end
 local held = 0
 for _, count in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(count) end
-local grant = math.min(tonumber(ARGV[4]), tonumber(ARGV[5]) - held)
+local grant = math.min(tonumber(ARGV[4]), cap - held)
 if grant <= 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[3], grant)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
@@ -30,14 +39,16 @@ return left`;
 const RENEW = `
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')`;
 
 type WithScripts = Redis & {
-  tenantLease(holders: string, counts: string, now: number, expiry: number, worker: string, want: number, cap: number, ttl: number): Promise<number>;
+  tenantLease(holders: string, counts: string, tenants: string, now: number, expiry: number, worker: string, want: number, cap: number, ttl: number, tenant: string): Promise<number>;
   tenantGiveBack(holders: string, counts: string, worker: string, count: number): Promise<number>;
-  tenantRenew(holders: string, counts: string, expiry: number, worker: string, ttl: number): Promise<number>;
+  tenantRenew(holders: string, counts: string, tenants: string, expiry: number, worker: string, ttl: number, contendingUntil: number, tenant: string): Promise<number>;
 };
 
 export interface TenantSlotsOptions {
@@ -59,6 +70,9 @@ interface Allowance {
 
 /**
  * Caps the missions each tenant has running across the whole fleet, so one tenant's batch cannot starve another.
+ * The cap holds while another tenant has asked for or held slots within the last two leases; a tenant alone on
+ * the fleet runs as many as the workers take. When another comes, the first takes no new slot until it is back
+ * under the cap: its running missions end as they would, and the newcomer's start meanwhile.
  * A worker leases running slots from Redis in blocks and hands them to its missions locally, so most missions
  * cost no Redis round trip; it renews its leases every third of `leaseMs` and gives unused slots back after
  * `idleReturnMs` (and all of them on close).
@@ -83,9 +97,9 @@ export class TenantSlots {
     options: Partial<TenantSlotsOptions> = {},
   ) {
     this.options = { block: 8, idleReturnMs: 1_000, ...options };
-    redis.defineCommand('tenantLease', { numberOfKeys: 2, lua: LEASE });
+    redis.defineCommand('tenantLease', { numberOfKeys: 3, lua: LEASE });
     redis.defineCommand('tenantGiveBack', { numberOfKeys: 2, lua: GIVE_BACK });
-    redis.defineCommand('tenantRenew', { numberOfKeys: 2, lua: RENEW });
+    redis.defineCommand('tenantRenew', { numberOfKeys: 3, lua: RENEW });
     this.redis = redis as WithScripts;
     this.renewal = setInterval(() => void this.renew().catch(() => undefined), leaseMs / 3);
     this.renewal.unref();
@@ -140,7 +154,7 @@ export class TenantSlots {
   private async lease(tenantId: string, allowance: Allowance): Promise<number> {
     const now = Date.now();
     const want = Math.max(this.options.block, allowance.waiting);
-    const granted = await this.redis.tenantLease(...this.keys(tenantId), now, now + this.leaseMs, this.workerId, want, this.cap, this.leaseMs * 2);
+    const granted = await this.redis.tenantLease(...this.keys(tenantId), this.tenantsKey, now, now + this.leaseMs, this.workerId, want, this.cap, this.leaseMs * 2, tenantId);
     allowance.held += granted;
     return granted;
   }
@@ -160,8 +174,13 @@ export class TenantSlots {
     for (const [tenantId, allowance] of this.allowances) {
       if (allowance.held === 0) continue;
       // A lease lost in Redis counts for nothing any more: new missions lease again.
-      allowance.held = Math.max(allowance.used, await this.redis.tenantRenew(...this.keys(tenantId), expiry, this.workerId, this.leaseMs * 2));
+      const renewed = await this.redis.tenantRenew(...this.keys(tenantId), this.tenantsKey, expiry, this.workerId, this.leaseMs * 2, Date.now() + this.leaseMs * 2, tenantId);
+      allowance.held = Math.max(allowance.used, renewed);
     }
+  }
+
+  private get tenantsKey(): string {
+    return `${this.prefix}:tenants-contending`;
   }
 
   private keys(tenantId: string): [holders: string, counts: string] {
