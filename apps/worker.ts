@@ -157,7 +157,7 @@ export async function startWorker(
       tenantUrlLimits: { requestsPerWindow: config.LLM_RPM, tokensPerWindow: config.LLM_TPM },
       timeoutMs: config.LLM_TIMEOUT_MS,
       retryBudgetMs: config.LLM_RETRY_BUDGET_S * 1_000,
-      historySteps: config.LLM_HISTORY_STEPS,
+      history: { steps: config.LLM_HISTORY_STEPS, tokens: config.LLM_HISTORY_TOKENS },
     },
     calls: new LlmCalls(db),
     allowsOwnUrl: ownUrlPermission(db),

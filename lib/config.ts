@@ -123,6 +123,8 @@ const schema = z.object({
   /** How long one model call may keep finding its endpoint unavailable (429, 5xx, down) before its mission fails. */
   LLM_RETRY_BUDGET_S: z.coerce.number().min(0).default(600),
   LLM_HISTORY_STEPS: z.coerce.number().int().min(1).default(20),
+  /** About the most tokens of a mission's steps sent with each model call (4 characters a token): older steps are left out, a huge observation is cut in the middle. */
+  LLM_HISTORY_TOKENS: z.coerce.number().int().min(1_000).default(64_000),
   LLM_RPM: z.coerce.number().int().min(1).default(600),
   LLM_TPM: z.coerce.number().int().min(1).default(1_000_000),
   BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(10_000),

@@ -8,6 +8,7 @@ import { httpAnthropicMessages } from './anthropicHttp';
 import { httpChatCompletion } from './chatHttp';
 import { limitedChatCompletion, type LlmLimits, type LlmObserver } from './llmLimiter';
 import { retryingChatCompletion } from './modelRetry';
+import type { HistoryBound } from './historyWindow';
 import { modelPolicy, type ChatCompletion } from './openai';
 import type { Policy } from './policy';
 import { scriptedPolicy } from './scripted';
@@ -26,7 +27,7 @@ export interface PolicyDeps {
     timeoutMs: number;
     /** How long one model call may keep finding its endpoint unavailable before the mission fails (LLM_RETRY_BUDGET_S). */
     retryBudgetMs: number;
-    historySteps: number;
+    history: HistoryBound;
   };
   calls: LlmCalls;
   /** Whether the tenant may call a URL of its own now: asked before every such call (jobs/tenantPermissions.ts). */
@@ -62,7 +63,7 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
   };
   return (mission) => {
     const { spec } = mission;
-    const { historySteps } = deps.llm;
+    const { history } = deps.llm;
     switch (spec.policy) {
       case 'scripted':
         return scriptedPolicy(spec.plan);
@@ -77,10 +78,10 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         const price = target.kind === 'endpoint' && Object.hasOwn(target.endpoint.prices, target.model) ? target.endpoint.prices[target.model] : undefined;
         const endpoint = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
-        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', historySteps, complete, billing: { endpoint, price } });
+        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', history, complete, billing: { endpoint, price } });
       }
       case 'replay':
-        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', historySteps, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free' });
+        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', history, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free' });
     }
   };
 }

@@ -3,6 +3,7 @@ import { costOf, type ModelPrice } from '../../lib/llmEndpoints';
 import type { ModelUsage, Step } from '../mission';
 import { TOOLS, TOOL_NAMES, toolCallSchema } from '../tools';
 import type { Action, Policy } from './policy';
+import { clipped, historyWindow, observationChars, type HistoryBound } from './historyWindow';
 import { parseTextReply, textSystemPrompt } from './reactText';
 
 /** One chat-completions call; `callIndex` counts the mission's calls, for recording and replay. */
@@ -20,8 +21,8 @@ export interface ModelPolicyOptions {
   model: string;
   /** `tools`: the model calls functions; `text`: a ReAct text format, for models without tool calling. */
   format: 'tools' | 'text';
-  /** Steps shown to the model; older ones are summarised as omitted. */
-  historySteps: number;
+  /** Steps shown to the model, newest first, in steps and tokens; older ones are summarised as omitted. */
+  history: HistoryBound;
   complete: ChatCompletion;
   /** Whether calls spend tokens (a replay answers from a recording and spends none), where, and at what price. */
   billing: { endpoint: string; price: ModelPrice | undefined } | 'free';
@@ -56,9 +57,9 @@ export function modelPolicy(options: ModelPolicyOptions): Policy {
   return {
     feedsBackErrors: true,
     async next(history: readonly Step[], signal: AbortSignal, notice?: string): Promise<Action> {
-      const shown = history.slice(-options.historySteps);
-      const omitted = history.length - shown.length;
-      const request = options.format === 'tools' ? toolsRequest(options, shown, omitted) : textRequest(options, shown, omitted);
+      const maxChars = observationChars(options.history);
+      const { shown, omitted } = historyWindow(history, options.history, (step) => shownSize(step, maxChars));
+      const request = options.format === 'tools' ? toolsRequest(options, shown, omitted, maxChars) : textRequest(options, shown, omitted, maxChars);
       if (notice) request.messages.push({ role: 'user', content: notice });
       const reply = await options.complete(request, signal, history.length);
       const action = options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
@@ -76,7 +77,12 @@ function opening(options: ModelPolicyOptions, system: string, omitted: number): 
   return messages;
 }
 
-function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number): ChatRequest {
+/** About what a step takes in a request: its thought, its call and its (clipped) observation. */
+function shownSize(step: Step, maxChars: number): number {
+  return (step.thought?.length ?? 0) + JSON.stringify(step.input).length + Math.min(renderObservation(step).length, maxChars);
+}
+
+function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number, maxChars: number): ChatRequest {
   const messages = opening(options, SYSTEM_TOOLS, omitted);
   for (const step of steps) {
     if (step.tool === 'invalid') {
@@ -90,12 +96,12 @@ function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitt
       content: step.thought,
       tool_calls: [{ id, type: 'function', function: { name: step.tool, arguments: JSON.stringify(step.input) } }],
     } as ChatRequest['messages'][number]);
-    messages.push({ role: 'tool', tool_call_id: id, content: renderObservation(step) });
+    messages.push({ role: 'tool', tool_call_id: id, content: clipped(renderObservation(step), maxChars) });
   }
   return { model: options.model, messages, tools: toolDefinitions, tool_choice: 'auto' };
 }
 
-function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number): ChatRequest {
+function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number, maxChars: number): ChatRequest {
   const messages = opening(options, textSystemPrompt(toolDefinitions), omitted);
   for (const step of steps) {
     if (step.tool === 'invalid') {
@@ -104,7 +110,7 @@ function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitte
       continue;
     }
     messages.push({ role: 'assistant', content: `Thought: ${step.thought ?? ''}\nAction: ${step.tool}\nAction Input: ${JSON.stringify(step.input)}` });
-    messages.push({ role: 'user', content: `Observation: ${renderObservation(step)}` });
+    messages.push({ role: 'user', content: `Observation: ${clipped(renderObservation(step), maxChars)}` });
   }
   return { model: options.model, messages };
 }
