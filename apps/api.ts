@@ -138,6 +138,9 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     metrics.webhookPending.set(await webhooks.pending());
   });
   const server = app.listen(config.PORT);
+  // Once closing, every answer ends its connection: a client on keep-alive (a scraper) cannot hold the close open.
+  let closing = false;
+  server.prependListener('request', (_request, response) => closing && response.setHeader('connection', 'close'));
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'api listening');
@@ -148,6 +151,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
         'stop intake',
         async (until) => {
           logger.info({ event_streams: streams.size }, 'api: taking no more requests; ending event streams');
+          closing = true;
           const closed = new Promise((resolve) => server.close(resolve));
           streams.endAll();
           server.closeIdleConnections();

@@ -254,8 +254,6 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         }
       }
     } catch (error) {
-      // Whichever worker goes on starts from the files as they are now.
-      if (error instanceof HandedBackError) await lease.saveForHandBack(history.length);
       // The mission's own sandbox trouble fails it; Docker's trouble, or a sandbox that cannot start, does not.
       if (!(error instanceof SandboxError) || isInfrastructureFault(error)) throw error;
       return { status: 'failed', steps: history.length, error: { code: error.code, message: error.message } };

@@ -28,18 +28,16 @@ export type WorkspaceEvent =
   | { kind: 'restored'; ms: number; bytes: number }
   | { kind: 'kept'; reason: string };
 
-/** How long a save or a restore may take; a hand-back, at a shutdown's deadline, gives a save less. */
+/** How long a save or a restore may take. */
 const ARCHIVE_TIMEOUT_MS = 30_000;
-const HAND_BACK_SAVE_MS = 2_000;
 /** How often a mission past its grace looks again whether others wait for a sandbox. */
 const SCARCITY_CHECK_MS = 250;
 
 /**
  * A mission's hold on a sandbox. It acquires one at the mission's first sandboxed step and keeps it, but lets it
- * go while the mission waits (for a model past a grace while others wait for a sandbox, for an approval, for
- * another worker after a hand-back) with its files saved (jobs/savedWorkspaces.ts); the next step gets a sandbox
- * with them restored. What a mission left running does not survive this; `keep_sandbox` keeps it through model
- * waits.
+ * go while the mission waits (for a model past a grace while others wait for a sandbox, for an approval) with its
+ * files saved (jobs/savedWorkspaces.ts); the next step gets a sandbox with them restored. What a mission left
+ * running does not survive this; `keep_sandbox` keeps it through model waits.
  */
 export class MissionSandbox {
   private sandbox: Sandbox | undefined;
@@ -89,10 +87,7 @@ export class MissionSandbox {
     }
   }
 
-  /**
-   * The mission was stopped: a running step is killed at once, with its sandbox. A sandbox with no step running
-   * is kept until the run ends, so a hand-back can save its files.
-   */
+  /** The mission was stopped: a running step is killed at once, with its sandbox. */
   stop(): void {
     if (this.stepRunning) void this.sandbox?.destroy().catch(() => undefined);
   }
@@ -121,11 +116,6 @@ export class MissionSandbox {
     await this.letGo(afterSeq);
   }
 
-  /** The mission was handed back (or its job lost): the files are saved, quickly, for whichever worker goes on. */
-  async saveForHandBack(afterSeq: number): Promise<void> {
-    await this.letGo(afterSeq, HAND_BACK_SAVE_MS).catch((error: Error) => this.deps.report({ kind: 'kept', reason: error.message }));
-  }
-
   /** The run ended: the sandbox goes back to the pool, and a mission that finished has its saved files dropped. */
   async end(finished: boolean): Promise<void> {
     // Removing a gVisor container takes ~150 ms or more: the pool does it in the background.
@@ -136,13 +126,13 @@ export class MissionSandbox {
   }
 
   /** Saves the files and lets the sandbox go. When they cannot be saved, the mission keeps its sandbox. */
-  private async letGo(afterSeq: number, timeoutMs = ARCHIVE_TIMEOUT_MS): Promise<void> {
+  private async letGo(afterSeq: number): Promise<void> {
     const sandbox = this.sandbox;
     if (!sandbox?.alive) return;
     const startedAt = performance.now();
     let archive: Buffer;
     try {
-      archive = await saveWorkspace(sandbox, this.options.maxSavedBytes, timeoutMs);
+      archive = await saveWorkspace(sandbox, this.options.maxSavedBytes, ARCHIVE_TIMEOUT_MS);
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
       return this.deps.report({ kind: 'kept', reason: error.message });

@@ -167,6 +167,11 @@ export function createMetrics() {
       help: 'Missions of this worker held back until a sandbox removal makes room under the limit',
       registers,
     }),
+    sandboxStartsUnderWay: new Gauge({
+      name: 'sandbox_starts_under_way',
+      help: 'Sandbox starts of this worker that hold a turn now (at most SANDBOX_STARTS_AT_ONCE)',
+      registers,
+    }),
     sandboxResets: new Counter({
       name: 'sandbox_resets_total',
       help: 'Released sandboxes reset for their tenant (SANDBOX_REUSE=tenant), by outcome: ok, or failed (removed)',

@@ -23,9 +23,9 @@ import { hostCpuSeconds, writeResult, type Figure } from './stats';
 const MISSIONS = Number(process.env.PERF_AGENT_MISSIONS ?? 1_000);
 // Reuse pays once its sandboxes exist: the first REUSE_CONCURRENCY missions start theirs fresh, the rest reuse them.
 const REUSE_MISSIONS = Number(process.env.PERF_AGENT_REUSE_MISSIONS ?? 3_000);
-// In flight: what a start rate of ~5/s needs for missions of ~35 s (fresh), and what 1,000 a minute need (reused).
-const CONCURRENCY = Number(process.env.PERF_AGENTS_CONCURRENCY ?? 300);
-const REUSE_CONCURRENCY = Number(process.env.PERF_AGENTS_REUSE_CONCURRENCY ?? 600);
+// In flight: the defaults (WORKER_CONCURRENCY=auto, the worker sizes it), as a user who sets only the model gets.
+const CONCURRENCY = process.env.PERF_AGENTS_CONCURRENCY ?? 'auto';
+const REUSE_CONCURRENCY = process.env.PERF_AGENTS_REUSE_CONCURRENCY ?? 'auto';
 const STEPS = 10;
 const MODEL = { steps: STEPS, medianMs: 2_700, sigma: 0.5, limitedShare: 0.1 };
 const OUTAGE_MS = 30_000;
@@ -34,7 +34,6 @@ const benchEnv = {
   ...process.env,
   DATABASE_SCHEMA: 'perf_agents',
   QUEUE_PREFIX: '{perf-agents}',
-  MAX_RUNNING_PER_TENANT: '1000000',
   SANDBOX_POOL_SIZE: '8',
   LLM_MODELS: 'agent',
   // The provider's limits are the operator's to set; here they are not what is measured.
@@ -48,8 +47,8 @@ const GIB = 2 ** 30;
 
 type RunResult = Awaited<ReturnType<typeof run>>;
 
-async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'off' | 'tenant', concurrency: number, missions: number) {
-  const runConfig = loadConfig({ ...benchEnv, LLM_BASE_URL: model.baseUrl, SANDBOX_REUSE: reuse, WORKER_CONCURRENCY: String(concurrency) });
+async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'off' | 'tenant', concurrency: string, missions: number) {
+  const runConfig = loadConfig({ ...benchEnv, LLM_BASE_URL: model.baseUrl, SANDBOX_REUSE: reuse, WORKER_CONCURRENCY: concurrency });
   const owner = `perf-agents-${reuse}-${process.pid}`;
   const worker = await startWorker(runConfig, createLogger('silent', 'perf'), owner);
   const producer = createRedis(runConfig, 'producer');
@@ -80,6 +79,7 @@ async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'o
   const peak = sampler.stop();
   const outcomes = (await db('missions').where({ batch_id: batchId }).select('status', 'result', db.raw("error->>'code' as code"))) as { status: string; result: { lines?: number } | null; code: string | null }[];
   const locksLost = (await worker.metrics.missionLocksLost.get()).values[0]?.value ?? 0;
+  const workspaces = Object.fromEntries((await worker.metrics.workspaceSaves.get()).values.map(({ labels, value }) => [labels.event, value]));
   await submitter.drain();
   await queue.close();
   producer.disconnect();
@@ -111,6 +111,7 @@ async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'o
     peak_host_threads: peak.threads,
     host_cpu_s_per_mission: round(cpuPerMission, 3),
     job_locks_lost: locksLost,
+    workspaces_let_go_restored_kept: workspaces,
     sandboxes_left_at_close_deadline: left,
     all_sandboxes_removed_after_s: round(allGoneS, 1),
   };

@@ -53,6 +53,8 @@ export interface PoolStats {
   failures: number;
   /** Reset and waiting for their tenants' next missions. */
   parked: number;
+  /** Starts that hold a turn now (at most startConcurrency); `starting` counts those waiting for one too. */
+  startsUnderWay: number;
   /** Released and being reset. */
   resetting: number;
 }
@@ -168,6 +170,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       waiting: this.waiters.length,
       failures: this.failures,
       parked: this.parked.size,
+      startsUnderWay: this.startsUnderWay,
       resetting: this.resetting.size,
     };
   }

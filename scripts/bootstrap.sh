@@ -21,7 +21,7 @@ install_npm_packages() {
 }
 
 install_debian_packages() {
-  local wanted=(redis-server postgresql pgbouncer haproxy docker.io runsc debootstrap curl gcc libc6-dev prometheus chromium) missing=()
+  local wanted=(redis-server postgresql pgbouncer haproxy docker.io runsc debootstrap curl gcc libc6-dev prometheus chromium stress-ng) missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done

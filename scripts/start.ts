@@ -1,6 +1,7 @@
 // `npm start`: the API and one worker in this process, in the foreground, until SIGTERM or SIGINT. Both stop
-// within one SHUTDOWN_TIMEOUT_MS: the API stops taking requests, then the worker drains (handing back what
-// has not finished when the deadline nears).
+// within one SHUTDOWN_TIMEOUT_MS, side by side: the API stops taking requests while the worker drains (handing
+// back what has not finished when the deadline nears). One after the other, a client still sending requests
+// (a scraper) would hold the API's close until the deadline and leave the worker no time.
 import { startApi } from '../apps/api';
 import { createMetrics } from '../lib/metrics';
 import { runService } from '../lib/service';
@@ -13,8 +14,8 @@ runService('mission-control', async (config, logger) => {
   const api = await startApi(config, logger, metrics);
   return {
     async close(until = Date.now() + config.SHUTDOWN_TIMEOUT_MS) {
-      const apiClean = await api.close(until);
-      return (await worker.close(until)) && apiClean;
+      const [apiClean, workerClean] = await Promise.all([api.close(until), worker.close(until)]);
+      return apiClean && workerClean;
     },
   };
 });

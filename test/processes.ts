@@ -26,9 +26,9 @@ export function forkApi(config: Config, port: number, env: Record<string, string
   return forkService('apps/api.ts', { ...serviceEnv(config), PORT: String(port), ...env });
 }
 
-/** What `npm start` runs (the API and a worker in one process, scripts/start.ts), listening on `port`. */
-export function forkStart(config: Config, port: number, env: Record<string, string> = {}): ChildProcess {
-  return forkService('scripts/start.ts', { ...serviceEnv(config), PORT: String(port), ...env });
+/** What `npm start` runs (the API and a worker in one process, scripts/start.ts), listening on `port`; with `logFile`, it logs there at info level. */
+export function forkStart(config: Config, port: number, env: Record<string, string> = {}, logFile?: string): ChildProcess {
+  return forkService('scripts/start.ts', { ...serviceEnv(config), PORT: String(port), ...env }, logFile);
 }
 
 /** With TEST_SERVICE_LOGS=<dir>, each process started here logs at info level to <dir>/<name>.log, for a post-mortem. */

@@ -91,7 +91,7 @@ test('the pool keeps warm sandboxes, hands them out, and replaces each one after
   } finally {
     await pool.close();
   }
-  expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, removing: 0, waiting: 0, failures: 0, parked: 0, resetting: 0 });
+  expect(pool.stats()).toEqual({ idle: 0, inUse: 0, starting: 0, removing: 0, waiting: 0, failures: 0, parked: 0, resetting: 0, startsUnderWay: 0 });
   expect(await sandboxesOf(owner)).toEqual([]);
 });
 

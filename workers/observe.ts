@@ -59,7 +59,8 @@ export function observeWorker(metrics: Metrics, { engine, missions, pool, stats,
     for (const { reason } of rescues) metrics.sweeperRescues.inc({ reason });
   });
   metrics.beforeScrape.push(() => {
-    const { idle, inUse, starting, removing, waiting, parked, resetting } = pool.stats();
+    const { idle, inUse, starting, removing, waiting, parked, resetting, startsUnderWay } = pool.stats();
+    metrics.sandboxStartsUnderWay.set(startsUnderWay);
     for (const [state, count] of Object.entries({ idle, in_use: inUse, starting, removing, parked, resetting })) metrics.sandboxes.set({ state }, count);
     metrics.sandboxLimit.set(pool.limit);
     metrics.sandboxAcquiresHeld.set(waiting);
