@@ -61,7 +61,7 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: list(hostPort).optional(),
   QUEUE_PREFIX: z.string().regex(/^\{[\w-]+\}$/, 'must be a Redis Cluster hash tag such as {mc}').default('{mc}'),
   /** Missions one worker runs at once; `auto` sizes it by the host's CPU, up to twice the sandboxes it has room for. */
-  WORKER_CONCURRENCY: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(10_000)]).default('auto'),
+  WORKER_CONCURRENCY: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(100_000)]).default('auto'),
   MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(50),
   FLEET_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   WORKER_ID: z.string().regex(/^[\w.-]{1,100}$/).optional(),

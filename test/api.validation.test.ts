@@ -153,7 +153,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
   ]);
   const spec = openApi.components.schemas.MissionSpec;
   expect(Object.keys(spec.properties).sort()).toEqual([
-    'custom_id', 'deadline_s', 'fresh_sandbox', 'goal', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
+    'custom_id', 'deadline_s', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
   ]);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);

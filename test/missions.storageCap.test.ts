@@ -8,8 +8,9 @@ beforeAll(async () => {
   llm = await startFakeLlm();
 });
 afterAll(() => llm?.close());
-// Requests of megabytes are millions of tokens: the provider's token limit is not what is tested here.
-const context = usePlatform({ env: () => ({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm', LLM_TPM: '1000000000' }) });
+// Requests of megabytes are millions of tokens: the provider's token limit, and the history's bound in tokens
+// (which would cut them), are not what is tested here.
+const context = usePlatform({ env: () => ({ LLM_BASE_URL: llm.baseUrl, LLM_MODELS: 'm', LLM_TPM: '1000000000', LLM_HISTORY_TOKENS: '100000000' }) });
 
 test('a mission reading 1 MiB a thousand times ends at its byte cap; its read is one page; the tenant sees its storage', async () => {
   const tenant = await createTenant(context.platform, 'hoarder');
