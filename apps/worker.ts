@@ -202,7 +202,12 @@ export async function startWorker(
   await missions.worker.waitUntilReady();
   inFlight = () => missions.worker.concurrency;
   const governor = sizing.auto ? new ConcurrencyGovernor({ get concurrency() { return missions.worker.concurrency; }, set concurrency(to) { missions.worker.concurrency = to; }, running: missions.running }, hostCpuMeter(), sizing) : undefined;
-  governor?.on('changed', (to, from, busy, lagMs) => log.info({ concurrency: to, from, host_cpu: Number(busy.toFixed(2)), loop_delay_ms: Math.round(lagMs) }, 'missions in flight resized'));
+  metrics.workerConcurrency.set(sizing.start);
+  governor?.on('changed', (to, from, cause, busy, lagMs) => {
+    metrics.workerConcurrency.set(to);
+    metrics.concurrencyChanges.inc({ cause });
+    log.info({ concurrency: to, from, cause, host_cpu: Number(busy.toFixed(2)), loop_delay_ms: Math.round(lagMs) }, 'missions in flight resized');
+  });
   governor?.start();
   // A worker whose sandboxes stop starting (its image removed, its runtime broken) takes no missions until one
   // starts again, so healthy workers run them; the missions it holds are retried, which is not their failure.

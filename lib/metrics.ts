@@ -100,6 +100,17 @@ export function createMetrics() {
       help: 'Runs stopped because their job lock could not be renewed (the worker was starved, or another took the job)',
       registers,
     }),
+    workerConcurrency: new Gauge({
+      name: 'worker_concurrency',
+      help: 'Missions this worker takes at once (WORKER_CONCURRENCY, or what auto sizing set last)',
+      registers,
+    }),
+    concurrencyChanges: new Counter({
+      name: 'worker_concurrency_changes_total',
+      help: 'Resizings of the missions in flight by WORKER_CONCURRENCY=auto, by cause (idle: grown; cpu, event_loop: shrunk)',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
     workspaceSaves: new Counter({
       name: 'mission_workspaces_total',
       help: "Missions' files saved as their sandbox was let go (let_go), restored in a new one (restored), or kept in a sandbox they could not leave (kept)",

@@ -58,7 +58,8 @@ async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'o
   const sampler = peaks(async () => {
     const { idle, inUse, starting, parked, resetting, removing } = worker.pool.stats();
     const [{ n: running }] = await db('missions').where({ status: 'running' }).count({ n: '*' });
-    return { running: Number(running), modelCalls: model.inFlight(), sandboxes: idle + inUse + starting + parked + resetting + removing, memory: hostMemoryUsed() - memoryBefore, threads: hostThreads() };
+    const concurrency = (await worker.metrics.workerConcurrency.get()).values[0]?.value ?? 0;
+    return { concurrency, running: Number(running), modelCalls: model.inFlight(), sandboxes: idle + inUse + starting + parked + resetting + removing, memory: hostMemoryUsed() - memoryBefore, threads: hostThreads() };
   }, 1_000);
   const started = performance.now();
   const cpuBefore = hostCpuSeconds();
@@ -79,6 +80,7 @@ async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'o
   const peak = sampler.stop();
   const outcomes = (await db('missions').where({ batch_id: batchId }).select('status', 'result', db.raw("error->>'code' as code"))) as { status: string; result: { lines?: number } | null; code: string | null }[];
   const locksLost = (await worker.metrics.missionLocksLost.get()).values[0]?.value ?? 0;
+  const resizes = Object.fromEntries((await worker.metrics.concurrencyChanges.get()).values.map(({ labels, value }) => [labels.cause, value]));
   const workspaces = Object.fromEntries((await worker.metrics.workspaceSaves.get()).values.map(({ labels, value }) => [labels.event, value]));
   await submitter.drain();
   await queue.close();
@@ -112,6 +114,8 @@ async function run(db: ReturnType<typeof createDb>, model: AgentModel, reuse: 'o
     host_cpu_s_per_mission: round(cpuPerMission, 3),
     job_locks_lost: locksLost,
     workspaces_let_go_restored_kept: workspaces,
+    concurrency_resizes_by_cause: resizes,
+    peak_worker_concurrency: peak.concurrency,
     sandboxes_left_at_close_deadline: left,
     all_sandboxes_removed_after_s: round(allGoneS, 1),
   };
