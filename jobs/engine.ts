@@ -228,7 +228,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (action.kind === 'invalid') {
           step = invalidStep(mission.id, seq, action);
         } else if (gated.has(action.call.tool) && !decision) {
-          await lease.saveForApproval(history.length);
+          await lease.letGo(history.length);
           await this.deps.approvals.request(mission.id, seq, action.thought, action.call as SandboxedCall, action.usage);
           return { status: 'waiting_approval', steps: history.length };
         } else {

@@ -111,11 +111,6 @@ export class MissionSandbox {
     return waiting;
   }
 
-  /** Before an approval wait: the files are saved and the sandbox goes, as the job ends. */
-  async saveForApproval(afterSeq: number): Promise<void> {
-    await this.letGo(afterSeq);
-  }
-
   /** The run ended: the sandbox goes back to the pool, and a mission that finished has its saved files dropped. */
   async end(finished: boolean): Promise<void> {
     // Removing a gVisor container takes ~150 ms or more: the pool does it in the background.
@@ -125,8 +120,11 @@ export class MissionSandbox {
     if (finished && this.hasSave) await this.deps.workspaces.drop(this.mission.id).catch(() => undefined);
   }
 
-  /** Saves the files and lets the sandbox go. When they cannot be saved, the mission keeps its sandbox. */
-  private async letGo(afterSeq: number): Promise<void> {
+  /**
+   * Saves the files as they are after step `afterSeq` and lets the sandbox go (past a model's grace, or before an
+   * approval wait). When they cannot be saved, the mission keeps its sandbox.
+   */
+  async letGo(afterSeq: number): Promise<void> {
     const sandbox = this.sandbox;
     if (!sandbox?.alive) return;
     const startedAt = performance.now();

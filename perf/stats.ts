@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { hostCpuTimes } from '../lib/hostCpu';
 
 export interface Percentiles {
   p50: number;
@@ -20,9 +21,7 @@ export function percentiles(samples: readonly number[]): Percentiles {
 
 /** CPU time the whole host has spent busy (every core, every process: dockerd, runsc, Postgres, us), in seconds. */
 export function hostCpuSeconds(): number {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / 100; // USER_HZ is 100 on Linux
+  return hostCpuTimes().busy / 100; // USER_HZ is 100 on Linux
 }
 
 export async function timed<T>(work: () => Promise<T>): Promise<[ms: number, value: T]> {
