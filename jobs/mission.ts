@@ -31,6 +31,20 @@ export interface MissionLimits {
   maxDeadlineS: number;
 }
 
+/**
+ * Sampling settings passed through to the endpoint as sent (Anthropic's Messages API has no `seed`: it is not
+ * sent there), and words of the tenant's own appended to the platform's system prompt.
+ */
+export const modelSettingsShape = {
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  seed: z.number().int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).optional(),
+  stop: z.array(z.string().min(1).max(200)).min(1).max(4).optional(),
+  system_prompt: z.string().min(1).max(20_000).optional(),
+};
+export type ModelSettings = { [K in keyof typeof modelSettingsShape]?: z.infer<(typeof modelSettingsShape)[K]> };
+
 const UNSTORABLE = 'holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored';
 
 /** Refuses any string (or object key) that Postgres cannot store, naming where it is. */
@@ -65,6 +79,7 @@ export function missionSpecSchema(limits: MissionLimits) {
           model: z.string().min(1).max(200).optional(),
           format: z.enum(['tools', 'text']).default('tools'),
           record: z.boolean().default(false),
+          ...modelSettingsShape,
         })
         .strict()
         .optional(),

@@ -32,7 +32,7 @@ export function httpAnthropicMessages(options: ModelHttpOptions): ChatCompletion
   return async (request, signal) => chatReply((await post(messagesRequest(request), signal)) as AnthropicReply);
 }
 
-function messagesRequest(request: ChatRequest & { max_tokens?: number }) {
+function messagesRequest(request: ChatRequest) {
   const system = request.messages.filter((message) => message.role === 'system').map((message) => message.content ?? '');
   const turns: { role: 'user' | 'assistant'; content: Block[] }[] = [];
   const add = (role: 'user' | 'assistant', blocks: Block[]) => {
@@ -63,6 +63,9 @@ function messagesRequest(request: ChatRequest & { max_tokens?: number }) {
   return {
     model: request.model,
     max_tokens: request.max_tokens ?? MAX_ANSWER_TOKENS,
+    ...(request.temperature !== undefined && { temperature: request.temperature }),
+    ...(request.top_p !== undefined && { top_p: request.top_p }),
+    ...(request.stop && { stop_sequences: request.stop }),
     ...(system.length > 0 && { system: system.join('\n\n') }),
     messages: turns,
     ...(tools.length > 0 && { tools, tool_choice: { type: 'auto' } }),

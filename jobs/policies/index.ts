@@ -78,7 +78,7 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         const price = target.kind === 'endpoint' && Object.hasOwn(target.endpoint.prices, target.model) ? target.endpoint.prices[target.model] : undefined;
         const endpoint = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
-        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', history, complete, billing: { endpoint, price } });
+        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', history, complete, billing: { endpoint, price }, settings: spec.llm });
       }
       case 'replay':
         return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', history, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free' });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { costOf, type ModelPrice } from '../../lib/llmEndpoints';
-import type { ModelUsage, Step } from '../mission';
+import type { ModelSettings, ModelUsage, Step } from '../mission';
 import { TOOLS, TOOL_NAMES, toolCallSchema } from '../tools';
 import type { Action, Policy } from './policy';
 import { clipped, historyWindow, observationChars, type HistoryBound } from './historyWindow';
@@ -14,6 +14,11 @@ export interface ChatRequest {
   messages: { role: string; content?: string | null; tool_calls?: unknown[]; tool_call_id?: string }[];
   tools?: unknown[];
   tool_choice?: 'auto';
+  temperature?: number;
+  top_p?: number;
+  max_tokens?: number;
+  seed?: number;
+  stop?: string[];
 }
 
 export interface ModelPolicyOptions {
@@ -26,6 +31,8 @@ export interface ModelPolicyOptions {
   complete: ChatCompletion;
   /** Whether calls spend tokens (a replay answers from a recording and spends none), where, and at what price. */
   billing: { endpoint: string; price: ModelPrice | undefined } | 'free';
+  /** The mission's own sampling settings and system prompt (llm.*). */
+  settings?: ModelSettings;
 }
 
 const SYSTEM_TOOLS = `You are an agent carrying out a mission in a Linux sandbox with no network. Your working
@@ -69,8 +76,9 @@ export function modelPolicy(options: ModelPolicyOptions): Policy {
 }
 
 function opening(options: ModelPolicyOptions, system: string, omitted: number): ChatRequest['messages'] {
+  const own = options.settings?.system_prompt;
   const messages = [
-    { role: 'system', content: system },
+    { role: 'system', content: own ? `${system}\n\n${own}` : system },
     { role: 'user', content: `Mission: ${options.goal}` },
   ];
   if (omitted > 0) messages.push({ role: 'user', content: `(${omitted} earlier steps are not shown)` });
@@ -98,7 +106,7 @@ function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitt
     } as ChatRequest['messages'][number]);
     messages.push({ role: 'tool', tool_call_id: id, content: clipped(renderObservation(step), maxChars) });
   }
-  return { model: options.model, messages, tools: toolDefinitions, tool_choice: 'auto' };
+  return { model: options.model, messages, tools: toolDefinitions, tool_choice: 'auto', ...sampling(options.settings) };
 }
 
 function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number, maxChars: number): ChatRequest {
@@ -112,7 +120,13 @@ function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitte
     messages.push({ role: 'assistant', content: `Thought: ${step.thought ?? ''}\nAction: ${step.tool}\nAction Input: ${JSON.stringify(step.input)}` });
     messages.push({ role: 'user', content: `Observation: ${clipped(renderObservation(step), maxChars)}` });
   }
-  return { model: options.model, messages };
+  return { model: options.model, messages, ...sampling(options.settings) };
+}
+
+/** The settings an endpoint samples with, as the mission gave them (none: the endpoint's defaults). */
+function sampling(settings: ModelSettings = {}): Partial<ChatRequest> {
+  const { temperature, top_p, max_tokens, seed, stop } = settings;
+  return Object.fromEntries(Object.entries({ temperature, top_p, max_tokens, seed, stop }).filter(([, value]) => value !== undefined));
 }
 
 /** What the reply says the call used (`usage` of chat completions; a reply without it counts as none). */
