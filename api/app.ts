@@ -16,6 +16,7 @@ import type { MissionEventHub } from './eventHub';
 import { adminHandlers } from './handlers/admin';
 import { batchHandlers, type BatchHandlerDeps } from './handlers/batches';
 import { webhookHandlers, type WebhookHandlerDeps } from './handlers/webhooks';
+import { fileHandlers, type FileHandlerDeps } from './handlers/files';
 import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
 import type { Idempotency } from './idempotency';
@@ -24,8 +25,9 @@ import type { OpenStreams } from './openStreams';
 import { HttpProblem } from './problem';
 import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
+import { uploadSlots } from './uploadSlots';
 
-export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps {
+export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps, FileHandlerDeps {
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
@@ -50,6 +52,9 @@ export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHa
   trustProxy: boolean | number | string;
   /** Origins whose browsers may call the API (CORS); none unless configured. */
   corsOrigins: readonly string[];
+  /** The largest body POST /v1/files reads (FILE_MAX_BYTES), and how many it reads at once. */
+  fileMaxBytes: number;
+  fileUploadsAtOnce: number;
 }
 
 const EXPOSED_HEADERS = ['Location', 'X-Request-Id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
@@ -76,6 +81,9 @@ export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Exp
   const batches = batchHandlers(deps);
   const webhooks = webhookHandlers(deps);
   const admin = adminHandlers(deps.keys, deps.store);
+  const files = fileHandlers(deps);
+  // The archive's bytes as sent: a body that says it is compressed in transit is refused, not inflated unbounded.
+  const archiveBody = express.raw({ limit: deps.fileMaxBytes, type: () => true, inflate: false });
   const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
     const result = await handler(req);
     res.status(result.status).set(result.headers ?? {}).json(result.body);
@@ -127,6 +135,8 @@ export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Exp
   app.post('/v1/batches/:id/cancel', route((req) => batches.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/batches/:id/retry', json(SINGLE_BODY_LIMIT), route((req) => idempotent(req, () => batches.retry(callerOf(req), req.params.id as string, req.body))));
   app.get('/v1/batches/:id/compare', route((req) => batches.compare(callerOf(req), req.params.id as string, req.query)));
+  app.post('/v1/files', uploadSlots(deps.fileUploadsAtOnce), archiveBody, route((req) => files.upload(callerOf(req), req.body)));
+  app.get('/v1/files/:id', route((req) => files.get(callerOf(req), req.params.id as string)));
   app.post('/v1/webhooks', json(SINGLE_BODY_LIMIT), route((req) => webhooks.create(callerOf(req), req.body)));
   app.get('/v1/webhooks', route((req) => webhooks.list(callerOf(req), req.query)));
   app.delete('/v1/webhooks/:id', route((req) => webhooks.remove(callerOf(req), req.params.id as string)));

@@ -113,6 +113,14 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
           responses: { 200: json('{batch_id, with, counts, items}'), ...errors },
         },
       },
+      '/v1/files': {
+        post: {
+          summary: 'Upload an archive (tar, tar.gz or zip) for missions to start with; the same bytes twice are one file',
+          requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          responses: { 200: json('The file uploaded before with these bytes'), 201: json('{file_id, bytes, sha256, expanded_bytes, entries}'), 413: problem, 415: problem, 422: problem, 503: problem, ...errors },
+        },
+      },
+      '/v1/files/{id}': { get: { summary: 'An uploaded file', parameters: [idParameter], responses: { 200: json('{file_id, bytes, sha256, expanded_bytes, entries}'), ...errors } } },
       '/v1/webhooks': {
         post: {
           summary: 'Register an endpoint for mission.ended and batch.ended (Standard Webhooks); its signing secret is answered once',

@@ -28,6 +28,8 @@ import { BrowserSessions, redisSessionEnds, sessionSecret } from '../api/browser
 import { ApiKeys } from '../api/apiKeys';
 import { createApp } from '../api/app';
 import { missionAdmission } from '../api/handlers/admission';
+import { archiveLimits } from '../tasks/archives';
+import { FileStore } from '../tasks/fileStore';
 import { MissionEventHub } from '../api/eventHub';
 import { Idempotency } from '../api/idempotency';
 import { OpenStreams } from '../api/openStreams';
@@ -51,6 +53,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   queue.on('error', redisErrorListener(logger, 'mission queue error'));
   const store = new MissionStore(db);
+  const files = new FileStore(db);
   const batches = new BatchStore(db, store);
   const submitter = new MissionSubmitter(store, batches, queue);
   submitter.on('enqueueFailed', (error, ids) =>
@@ -118,10 +121,14 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
-    admit: missionAdmission({ store, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
+    admit: missionAdmission({ store, files, workspaceBytes: config.SANDBOX_WORKSPACE_MB << 20, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
+    files,
+    archiveLimits: archiveLimits(config.SANDBOX_WORKSPACE_MB << 20),
+    fileMaxBytes: config.FILE_MAX_BYTES,
+    fileUploadsAtOnce: config.FILE_UPLOADS_AT_ONCE,
     readiness: async () => ({
       checks: {
         postgres: await withTimeout(db.raw('select 1'), 2_000).then(() => true, () => false),

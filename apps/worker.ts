@@ -8,6 +8,7 @@ import { Approvals } from '../jobs/approvals';
 import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
 import { SavedWorkspaces } from '../jobs/savedWorkspaces';
+import { FileStore } from '../tasks/fileStore';
 import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
 import { ownUrlPermission } from '../jobs/tenantPermissions';
@@ -175,7 +176,7 @@ export async function startWorker(
     },
   };
   const engine = new MissionEngine(
-    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), batches: batchHooks },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), files: new FileStore(db), batches: batchHooks },
     {
       workerId: id,
       maxStoredBytes: config.MISSION_STORED_MB << 20,

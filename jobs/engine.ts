@@ -9,11 +9,12 @@ import type { Approvals } from './approvals';
 import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { SavedWorkspaces } from './savedWorkspaces';
+import type { FileStore } from '../tasks/fileStore';
 import type { StepWriter } from './stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
-import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
+import { runTool, type SandboxedCall, type ToolCall, type ToolLimits, type ToolOutcome } from './tools';
 
 export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
@@ -50,6 +51,8 @@ export interface EngineDeps {
   policyFor: (mission: Mission) => Policy;
   sandboxes: SandboxSource;
   workspaces: SavedWorkspaces;
+  /** Tenants' uploaded archives, unpacked into the workspaces of the missions that name them. */
+  files: FileStore;
   batches: BatchHooks;
 }
 
@@ -170,6 +173,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     let notice = resumeNotice(history.length, savedAfter);
     let resumeNote = notice === undefined ? '' : savedAfter === undefined ? ' (continued in a new sandbox: files of earlier steps are gone)' : ` (continued in a new sandbox with the files saved after step ${savedAfter})`;
     const gated = new Set<string>(mission.spec.require_approval ?? []);
+    const setup = mission.spec.environment?.setup ?? [];
     let tokensUsed = Number(mission.input_tokens) + Number(mission.output_tokens);
     let storedBytes = Number(mission.stored_bytes);
     let batchExhausted = false;
@@ -192,12 +196,20 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         // Cancelled with its batch, which this mission's call took past its token limit: no call more.
         if (batchExhausted) return { status: 'cancelled', steps: history.length };
         const seq = history.length + 1;
+        // The task's setup steps come first, each as given; the policy sees only the steps after them.
+        const setupCall = setup[history.filter((step) => step.setup).length];
+        if (setupCall) {
+          const outcome = await this.runSetupStep(mission, seq, setupCall, setup.length, lease, stops, record);
+          if (outcome) return outcome;
+          continue;
+        }
+        const agentSteps = setup.length > 0 ? history.filter((step) => !step.setup) : history;
         // A step that waited for a human runs as it was approved, or is recorded as rejected.
         const decision = gated.size > 0 ? await this.deps.approvals.get(mission.id, seq) : undefined;
         if (decision?.status === 'pending') return { status: 'waiting_approval', steps: history.length };
         let action: Action;
         try {
-          action = decision ? decidedAction(decision) : await lease.whileWaiting(policy.next(history, signal, notice), history.length);
+          action = decision ? decidedAction(decision) : await lease.whileWaiting(policy.next(agentSteps, signal, notice), history.length);
           notice = undefined;
         } catch (error) {
           if (signal.aborted) return stops.outcome(mission, history.length); // stopped while the policy was thinking
@@ -220,7 +232,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         };
         if (action.kind === 'finish') return finishWith(action.result, action.implicit);
         if (action.kind === 'tool' && action.call.tool === 'finish') return finishWith(action.call.input.result);
-        if (history.length >= mission.spec.max_steps) {
+        if (agentSteps.length >= mission.spec.max_steps) {
           const message = `the mission reached its step cap of ${mission.spec.max_steps}`;
           return { status: 'failed', steps: history.length, error: { code: 'ERR_STEP_CAP', message } };
         }
@@ -258,6 +270,21 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       if (!(error instanceof SandboxError) || isInfrastructureFault(error)) throw error;
       return { status: 'failed', steps: history.length, error: { code: error.code, message: error.message } };
     }
+  }
+
+  /** Runs and records one of the task's setup steps; the outcome when the mission ends with it (a failed setup is ERR_SETUP). */
+  private async runSetupStep(mission: Mission, seq: number, call: ToolCall, of: number, lease: MissionSandbox, stops: MissionStops, record: (step: Step) => Promise<void>): Promise<RunOutcome | undefined> {
+    const sandbox = await lease.forStep(stops.signal);
+    if (!sandbox || stops.signal.aborted) return stops.outcome(mission, seq - 1);
+    const startedAt = await this.deps.progress.claimStep(mission.id, seq);
+    if (!startedAt) return { status: 'cancelled', steps: seq - 1 };
+    const action: ToolAction = { kind: 'tool', thought: `setup step ${seq} of ${of}`, call };
+    const step = await lease.step((held) => this.runStep(held, mission, seq, action, startedAt, stops));
+    await record({ ...step.row, setup: true });
+    if (stops.signal.aborted) return stops.outcome(mission, seq);
+    if (!step.error) return undefined;
+    const error = { code: 'ERR_SETUP', message: `setup step ${seq} failed: ${step.error.message}`, step: seq, exit_code: step.row.exit_code };
+    return { status: 'failed', steps: seq, error };
   }
 
   private async runStep(sandbox: Sandbox, mission: Mission, seq: number, action: ToolAction, startedAt: Date, stops: MissionStops): Promise<RecordedStep> {

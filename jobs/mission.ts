@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
+import { ArchiveError, entryPath } from '../tasks/archivePaths';
 import { toolCallSchema, type ToolCall } from './tools';
 
 export const MISSION_STATUSES = [
@@ -30,6 +31,41 @@ export interface MissionLimits {
   /** The longest deadline a mission may ask for. */
   maxDeadlineS: number;
 }
+
+/** The most an inline file of a mission may hold, as write_file's. */
+const MAX_INLINE_BYTES = 1_048_576;
+
+/** A path inside /workspace as given (no absolute path, no `..`), refused with the archives' own words. */
+const workspacePath = z
+  .string()
+  .min(1)
+  .max(4_096)
+  .superRefine((path, context) => {
+    try {
+      if (entryPath(path) === undefined) context.addIssue({ code: 'custom', message: 'names the workspace itself, not a file in it' });
+    } catch (error) {
+      if (!(error instanceof ArchiveError)) throw error;
+      context.addIssue({ code: 'custom', message: error.message });
+    }
+  });
+
+/** Files a mission starts with: an uploaded archive (POST /v1/files), unpacked under `path`, or a file given inline. */
+export const missionFileSchema = z.union([
+  z.object({ file_id: z.uuid(), path: workspacePath.optional() }).strict(),
+  z
+    .object({ path: workspacePath, content: z.string().max(MAX_INLINE_BYTES * 2), encoding: z.enum(['utf-8', 'base64']).default('utf-8') })
+    .strict()
+    .refine((file) => Buffer.byteLength(file.content, file.encoding === 'base64' ? 'base64' : 'utf8') <= MAX_INLINE_BYTES, `an inline file holds at most ${MAX_INLINE_BYTES} bytes`),
+]);
+export type MissionFile = z.infer<typeof missionFileSchema>;
+
+/** Where a mission runs: its files, unpacked into /workspace before anything runs, and setup steps run before the agent's. */
+export const environmentSchema = z
+  .object({
+    files: z.array(missionFileSchema).max(100).default([]),
+    setup: z.array(toolCallSchema).max(50).default([]),
+  })
+  .strict();
 
 /**
  * Sampling settings passed through to the endpoint as sent (Anthropic's Messages API has no `seed`: it is not
@@ -98,6 +134,7 @@ export function missionSpecSchema(limits: MissionLimits) {
        * Otherwise a long wait lets the sandbox go with the files saved, while other missions wait for one.
        */
       keep_sandbox: z.boolean().optional(),
+      environment: environmentSchema.optional(),
       /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
       token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */
@@ -109,6 +146,7 @@ export function missionSpecSchema(limits: MissionLimits) {
       const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
       if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
       if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
+      if (spec.environment?.setup.some((call) => call.tool === 'finish')) context.addIssue({ code: 'custom', path: ['environment', 'setup'], message: 'setup cannot finish the mission' });
       if (spec.llm?.endpoint && spec.llm.base_url) context.addIssue({ code: 'custom', path: ['llm'], message: 'give endpoint or base_url, not both' });
       refuseUnstorable(spec, context);
     });
@@ -193,6 +231,8 @@ export interface Step {
   finished_at: Date;
   /** The model call that chose this step, if a model chose it. */
   usage: ModelUsage | null;
+  /** A step of the task's environment.setup, run before the agent's own (false when not said). */
+  setup?: boolean;
 }
 
 /** Its model calls' totals; the cost is null while any call was to a model without a price. */
@@ -227,5 +267,6 @@ export function stepView(step: Step) {
     finished_at: step.finished_at.toISOString(),
     duration_ms: step.finished_at.getTime() - step.started_at.getTime(),
     usage: step.usage ?? null,
+    ...(step.setup && { setup: true }),
   };
 }

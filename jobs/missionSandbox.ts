@@ -2,6 +2,8 @@ import { SandboxError } from '../sandbox/errors';
 import type { Claim } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
 import { restoreWorkspace, saveWorkspace } from '../sandbox/workspaceArchive';
+import type { FileStore } from '../tasks/fileStore';
+import { taskArchives, unpackTaskFiles } from '../tasks/taskFiles';
 import type { Mission } from './mission';
 import type { SavedWorkspaces } from './savedWorkspaces';
 
@@ -44,19 +46,25 @@ export class MissionSandbox {
   private stepRunning = false;
   /** Whether a save of this mission's files may exist, to drop when the mission ends. */
   private hasSave: boolean;
+  /** Whether its first sandbox gets the task's files (environment.files): a mission that has not begun. */
+  private unpackTaskFiles: boolean;
 
   /** `restoreFrom`: the step after which the mission's files were saved, when a new sandbox must get them. */
   constructor(
     private readonly mission: Mission,
     private readonly workerId: string,
-    private readonly deps: { sandboxes: SandboxSource; workspaces: SavedWorkspaces; report(event: WorkspaceEvent): void },
+    private readonly deps: { sandboxes: SandboxSource; workspaces: SavedWorkspaces; files: FileStore; report(event: WorkspaceEvent): void },
     private readonly options: LetGoOptions,
     private restoreFrom: number | undefined,
   ) {
     this.hasSave = restoreFrom !== undefined;
+    this.unpackTaskFiles = mission.step_count === 0 && (mission.spec.environment?.files.length ?? 0) > 0;
   }
 
-  /** The sandbox for the next step: the one held, or a new one with the saved files in. Undefined when `signal` aborted. */
+  /**
+   * The sandbox for the next step: the one held, or a new one with the saved files in (or, for a mission that has
+   * not begun, its task's files). Undefined when `signal` aborted.
+   */
   async forStep(signal: AbortSignal): Promise<Sandbox | undefined> {
     if (this.sandbox) return this.sandbox;
     const claim: Claim = { tenant: this.mission.tenant_id, fresh: this.mission.spec.fresh_sandbox };
@@ -73,6 +81,10 @@ export class MissionSandbox {
       if (archive) await restoreWorkspace(sandbox, archive, ARCHIVE_TIMEOUT_MS);
       this.restoreFrom = undefined;
       if (archive) this.deps.report({ kind: 'restored', ms: performance.now() - startedAt, bytes: archive.length });
+    } else if (this.unpackTaskFiles) {
+      // Before anything runs in it; a file that cannot be unpacked fails the mission (ERR_FILES) before its first step.
+      await unpackTaskFiles(sandbox, await taskArchives(this.deps.files, this.mission.tenant_id, this.mission.spec.environment!.files));
+      this.unpackTaskFiles = false;
     }
     return sandbox;
   }

@@ -21,6 +21,7 @@ export interface Purged {
   batches: number;
   idempotency_keys: number;
   webhook_deliveries: number;
+  files: number;
 }
 
 interface RetentionEvents {
@@ -45,11 +46,18 @@ const STATEMENTS: Record<keyof Purged, string> = {
       select tenant_id, key from idempotency_keys where created_at < :cutoff order by created_at limit :chunk)`,
   webhook_deliveries: `delete from webhook_deliveries where id in (
       select id from webhook_deliveries where created_at < :cutoff and status <> 'pending' order by created_at limit :chunk)`,
+  // Uploaded archives no submission named for the whole period, and no unfinished mission names.
+  files: `delete from files where id in (
+      select id from files f where last_used_at < :cutoff and not exists (
+        select 1 from missions m where m.tenant_id = f.tenant_id and m.status in ('queued', 'running', 'waiting_approval')
+          and m.spec->'environment'->'files' @> jsonb_build_array(jsonb_build_object('file_id', f.id::text)))
+      order by last_used_at limit :chunk)`,
 };
 
 /**
  * Deletes what is older than RETENTION_DAYS, so no table grows forever: ended missions with their steps, events,
- * model calls and approvals; ended batches with no mission left; idempotency keys; settled webhook deliveries. In
+ * model calls, approvals and artifacts; ended batches with no mission left; idempotency keys; settled webhook
+ * deliveries; uploaded files no mission named in the period. In
  * chunks of `chunk` rows, one short statement each with a pause as long after it, for at most `budgetMs` a run;
  * the rest waits for the next run.
  * Every process may run one: a lease in Redis lets one purge at a time.
@@ -93,7 +101,7 @@ export class RetentionPurger extends EventEmitter<RetentionEvents> {
     if (leased !== 'OK') return undefined;
     const started = Date.now();
     const cutoff = new Date(now.getTime() - this.options.retentionDays * 86_400_000);
-    const purged: Purged = { missions: 0, batches: 0, idempotency_keys: 0, webhook_deliveries: 0 };
+    const purged: Purged = { missions: 0, batches: 0, idempotency_keys: 0, webhook_deliveries: 0, files: 0 };
     for (const kind of Object.keys(STATEMENTS) as (keyof Purged)[]) {
       for (;;) {
         const chunkStarted = Date.now();

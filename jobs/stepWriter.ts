@@ -13,7 +13,7 @@ interface StepWriterEvents {
 }
 
 const COLUMNS = `mission_id uuid, seq int, thought text, tool text, input jsonb, observation jsonb, exit_code int,
-  error text, started_at timestamptz, finished_at timestamptz, usage jsonb, view jsonb, bytes bigint`;
+  error text, started_at timestamptz, finished_at timestamptz, usage jsonb, setup boolean, view jsonb, bytes bigint`;
 
 const increments = usageIncrements('usage');
 
@@ -22,8 +22,8 @@ const increments = usageIncrements('usage');
 const INSERT_GROUP = `
   with input as (select * from jsonb_to_recordset(:rows::jsonb) as r(${COLUMNS})),
   s as (
-    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage)
-    select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage from input
+    insert into steps (mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage, setup)
+    select mission_id, seq, thought, tool, input, observation, exit_code, error, started_at, finished_at, usage, coalesce(setup, false) from input
   ),
   m as (
     update missions set step_count = greatest(missions.step_count, latest.seq), stored_bytes = missions.stored_bytes + latest.bytes,

@@ -85,6 +85,10 @@ const schema = z.object({
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   SANDBOX_PIDS: z.coerce.number().int().min(64).default(1024),
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
+  /** The largest archive POST /v1/files takes, in bytes (unpacked, it must also fit a workspace). */
+  FILE_MAX_BYTES: z.coerce.number().int().min(1_024).max(1 << 30).default(256 << 20),
+  /** Uploads one API process reads at once: each holds its archive in memory while it is checked. */
+  FILE_UPLOADS_AT_ONCE: z.coerce.number().int().min(1).max(64).default(4),
   /**
    * A mission that waits longer than this for its model, while other missions wait for a sandbox, has its
    * /workspace saved and its sandbox let go; its next step gets a sandbox with the files restored.

@@ -16,6 +16,7 @@ import * as keyUse from './014_key_use';
 import * as fairWebhookClaims from './015_fair_webhook_claims';
 import * as storedBytes from './016_stored_bytes';
 import * as savedWorkspaces from './017_saved_workspaces';
+import * as taskFiles from './018_task_files';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -38,6 +39,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['015_fair_webhook_claims', fairWebhookClaims],
   ['016_stored_bytes', storedBytes],
   ['017_saved_workspaces', savedWorkspaces],
+  ['018_task_files', taskFiles],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

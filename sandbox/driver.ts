@@ -129,7 +129,9 @@ export class SandboxDriver {
         NetworkMode: 'none',
         ReadonlyRootfs: true,
         Tmpfs: {
-          '/workspace': `rw,nosuid,nodev,size=${limits.workspaceBytes},uid=1000,gid=1000,mode=0700`,
+          // exec: a task's scripts, tests and tools run from its workspace (Docker's tmpfs is noexec unless told);
+          // nothing there runs with more than the mission's own rights (nosuid, no capabilities, gVisor).
+          '/workspace': `rw,exec,nosuid,nodev,size=${limits.workspaceBytes},uid=1000,gid=1000,mode=0700`,
           '/tmp': `rw,nosuid,nodev,size=${limits.tmpBytes},mode=1777`,
         },
         CapDrop: ['ALL'],

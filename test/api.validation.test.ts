@@ -139,6 +139,8 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
     '/v1/batches/{id}/compare',
     '/v1/batches/{id}/results',
     '/v1/batches/{id}/retry',
+    '/v1/files',
+    '/v1/files/{id}',
     '/v1/missions',
     '/v1/missions/batch',
     '/v1/missions/{id}',
@@ -153,7 +155,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
   ]);
   const spec = openApi.components.schemas.MissionSpec;
   expect(Object.keys(spec.properties).sort()).toEqual([
-    'custom_id', 'deadline_s', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
+    'custom_id', 'deadline_s', 'environment', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
   ]);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);

@@ -67,10 +67,17 @@ test('ended missions, batches, keys and settled deliveries past their days go, i
     { id: 'msg_still_due', webhook_id: webhookId, type: 'batch.ended', payload: '{}', status: 'pending', created_at: longAgo },
   ]);
 
+  // Files: one no submission named for 40 days goes; one as old that an unfinished mission names stays, as does a new one.
+  const file = (sha256: string, daysAgo: number) => ({ tenant_id: ADMIN_TENANT_ID, sha256, bytes: 1, expanded_bytes: 1, entries: 1, archive: Buffer.from('x'), last_used_at: new Date(Date.now() - daysAgo * 86_400_000) });
+  const [unused, named] = (await env.db('files').insert([file('unused', 40), file('named', 40), file('fresh', 1)]).returning('id')).map((row: { id: string }) => row.id);
+  const withFiles = missionSpecSchema({ defaultDeadlineS: 60, maxDeadlineS: 60 }).parse({ goal: 'files', environment: { files: [{ file_id: named }] }, plan: [{ tool: 'shell', input: { command: 'true' } }] });
+  await new MissionStore(env.db).create([{ tenant_id: ADMIN_TENANT_ID, spec: withFiles }]);
+
   const purger = new RetentionPurger(env.db, redis, env.config.QUEUE_PREFIX, 'test', { retentionDays: DAYS, chunk: 3 });
   const purged = await purger.purge();
 
-  expect(purged).toEqual({ missions: 9, batches: 1, idempotency_keys: 1, webhook_deliveries: 1 });
+  expect(purged).toEqual({ missions: 9, batches: 1, idempotency_keys: 1, webhook_deliveries: 1, files: 1 });
+  expect(await env.db('files').whereIn('id', [unused, named]).pluck('id')).toEqual([named]);
   expect(await env.db('webhook_deliveries').pluck('id')).toEqual(['msg_still_due']);
   // Four missions stay, each with its two steps, their two events and its model call.
   for (const [table, kept] of [['missions', 4], ['steps', 8], ['mission_events', 8], ['llm_calls', 4]] as const) {
@@ -82,5 +89,5 @@ test('ended missions, batches, keys and settled deliveries past their days go, i
   // One purge at a time across the fleet: another process finds the lease taken.
   await redis.del(`${env.config.QUEUE_PREFIX}:retention`);
   const [first, second] = await Promise.all([purger.purge(), new RetentionPurger(env.db, redis, env.config.QUEUE_PREFIX, 'other', { retentionDays: DAYS }).purge()]);
-  expect([first, second]).toEqual([{ missions: 0, batches: 0, idempotency_keys: 0, webhook_deliveries: 0 }, undefined]);
+  expect([first, second]).toEqual([{ missions: 0, batches: 0, idempotency_keys: 0, webhook_deliveries: 0, files: 0 }, undefined]);
 });

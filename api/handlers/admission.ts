@@ -1,5 +1,6 @@
 import type { LookupAddress } from 'node:dns';
-import type { MissionSpec } from '../../jobs/mission';
+import type { MissionFile, MissionSpec } from '../../jobs/mission';
+import type { FileStore } from '../../tasks/fileStore';
 import type { MissionStore } from '../../jobs/missionStore';
 import { isTargetProblem, modelTarget } from '../../jobs/modelTarget';
 import type { LlmEndpoint } from '../../lib/llmEndpoints';
@@ -9,6 +10,9 @@ import { HttpProblem } from '../problem';
 
 export interface AdmissionDeps {
   store: MissionStore;
+  files: FileStore;
+  /** What a workspace holds: a mission's files, unpacked, must fit. */
+  workspaceBytes: number;
   /** The operator's model endpoints. */
   endpoints: Readonly<Record<string, LlmEndpoint>>;
   /** Origins a tenant's own URL may have without https and the public-address rule. */
@@ -27,8 +31,10 @@ const TENANT_HOSTS_PER_SUBMISSION = 10;
  * another tenant). One query and one DNS lookup per distinct host (at most TENANT_HOSTS_PER_SUBMISSION),
  * whatever the number of missions.
  */
-export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
+export function missionAdmission({ store, files, workspaceBytes, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
   return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
+    const fileIds = [...new Set(specs.flatMap((spec) => (spec.environment?.files ?? []).flatMap((file) => ('file_id' in file ? [file.file_id] : []))))];
+    const unpacked = await files.use(caller.tenantId, fileIds);
     const replayed = [...new Set(specs.flatMap((spec) => (spec.policy === 'replay' ? [spec.replay_of!] : [])))];
     const owned = replayed.length > 0 ? await store.idsOf(caller.tenantId, replayed) : new Set<string>();
     const ownUrls = specs.some((spec) => spec.policy === 'openai' && spec.llm?.base_url);
@@ -44,6 +50,8 @@ export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsO
     }
     return Promise.all(
       specs.map(async (spec) => {
+        const filesProblem = refuseFiles(spec.environment?.files ?? [], unpacked, workspaceBytes);
+        if (filesProblem) return filesProblem;
         if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {
           return new HttpProblem(404, 'not-found', 'Not found.', `replay_of: mission ${spec.replay_of} does not exist.`);
         }
@@ -59,4 +67,20 @@ export function missionAdmission({ store, endpoints, tenantUrlAllowlist, allowsO
       }),
     );
   };
+}
+
+/** A file of another tenant (or none) is a 404, as any of its things; files that cannot fit the workspace a 400. */
+function refuseFiles(given: readonly MissionFile[], unpacked: ReadonlyMap<string, number>, workspaceBytes: number): HttpProblem | undefined {
+  let bytes = 0;
+  for (const file of given) {
+    if ('file_id' in file) {
+      const size = unpacked.get(file.file_id);
+      if (size === undefined) return HttpProblem.notFound(`environment.files: file ${file.file_id}`);
+      bytes += size;
+    } else {
+      bytes += Buffer.byteLength(file.content, file.encoding === 'base64' ? 'base64' : 'utf8');
+    }
+  }
+  if (bytes <= workspaceBytes) return undefined;
+  return HttpProblem.invalidField(['environment', 'files'], `the files hold ${bytes} bytes unpacked, more than the workspace's ${workspaceBytes}`);
 }
