@@ -1,11 +1,25 @@
 import { z } from 'zod';
 import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
+import { customCallSchema, planStepSchema, toolCallSchema } from '../jobs/tools';
 import { newTenantSchema, tenantChangesSchema } from './handlers/admin';
 import { resultsQuerySchema, retrySchema } from './handlers/batches';
 import { newWebhookSchema } from './handlers/webhooks';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
-const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
+const plain = (type: z.ZodType) => {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
+  return rest;
+};
+// A plan's step is read by its tool's name (jobs/tools.ts): shown as what it accepts, a built-in's call or a custom one.
+const planStep = { anyOf: [plain(toolCallSchema), plain(customCallSchema)] };
+const schema = (type: z.ZodType) =>
+  z.toJSONSchema(type, {
+    io: 'input',
+    unrepresentable: 'any',
+    override: (context) => {
+      if (context.zodSchema === planStepSchema) Object.assign(context.jsonSchema, planStep);
+    },
+  });
 const problem = { description: 'An RFC 9457 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const json = (description: string) => ({ description, content: { 'application/json': { schema: { type: 'object' } } } });
 const errors = { 400: problem, 401: problem, 404: problem, 429: problem };

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
 import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { Mission, MissionOutcome, ModelUsage, Step } from './mission';
+import type { Mission, MissionOutcome, ModelUsage, PlanStep, Step } from './mission';
 import { MissionSandbox, resumeNotice, type LetGoOptions, type SandboxSource, type WorkspaceEvent } from './missionSandbox';
 import { HandedBackError, MissionStops } from './missionStops';
 import type { Approvals } from './approvals';
@@ -14,7 +14,8 @@ import type { StepWriter } from './stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
-import { runTool, type SandboxedCall, type ToolCall, type ToolLimits, type ToolOutcome } from './tools';
+import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
+import { Toolbox } from './toolbox';
 
 export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
@@ -273,7 +274,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   }
 
   /** Runs and records one of the task's setup steps; the outcome when the mission ends with it (a failed setup is ERR_SETUP). */
-  private async runSetupStep(mission: Mission, seq: number, call: ToolCall, of: number, lease: MissionSandbox, stops: MissionStops, record: (step: Step) => Promise<void>): Promise<RunOutcome | undefined> {
+  private async runSetupStep(mission: Mission, seq: number, call: PlanStep, of: number, lease: MissionSandbox, stops: MissionStops, record: (step: Step) => Promise<void>): Promise<RunOutcome | undefined> {
     const sandbox = await lease.forStep(stops.signal);
     if (!sandbox || stops.signal.aborted) return stops.outcome(mission, seq - 1);
     const startedAt = await this.deps.progress.claimStep(mission.id, seq);
@@ -288,10 +289,10 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
   }
 
   private async runStep(sandbox: Sandbox, mission: Mission, seq: number, action: ToolAction, startedAt: Date, stops: MissionStops): Promise<RecordedStep> {
-    const call = action.call as SandboxedCall;
+    const { call } = action;
     let outcome: ToolOutcome;
     try {
-      outcome = await runTool(sandbox, call, this.options);
+      outcome = await runTool(sandbox, call as SandboxedCall, this.options, Toolbox.of(mission.spec).customTool(call.tool));
     } catch (error) {
       // A sandbox lost to Docker is not the step's doing: thrown, and the step runs again in a new sandbox.
       if (!(error instanceof SandboxError) || (isInfrastructureFault(error) && !stops.signal.aborted)) throw error;

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
 import { ArchiveError, entryPath } from '../tasks/archivePaths';
-import { toolCallSchema, type ToolCall } from './tools';
+import { Toolbox, customToolSchema, type CustomTool } from './toolbox';
+import { TOOL_NAMES, planStepSchema, type CustomCall, type ToolCall } from './tools';
 
 export const MISSION_STATUSES = [
   'queued',
@@ -23,7 +24,7 @@ export const UNFINISHED_STATUSES: readonly MissionStatus[] = ['queued', 'running
  */
 export const STOPPING_GRACE_MS = 30_000;
 
-export type PlanStep = ToolCall;
+export type PlanStep = ToolCall | CustomCall;
 
 export interface MissionLimits {
   /** The deadline of a mission that sets none, in seconds. */
@@ -63,7 +64,7 @@ export type MissionFile = z.infer<typeof missionFileSchema>;
 export const environmentSchema = z
   .object({
     files: z.array(missionFileSchema).max(100).default([]),
-    setup: z.array(toolCallSchema).max(50).default([]),
+    setup: z.array(planStepSchema).max(50).default([]),
   })
   .strict();
 
@@ -102,7 +103,15 @@ export function missionSpecSchema(limits: MissionLimits) {
       policy: z.enum(['scripted', 'sim', 'openai', 'replay']).default('scripted'),
       /** The `sim` policy's think time per action; 2,000 ms when not given. */
       sim_think_ms: z.number().int().min(0).max(600_000).optional(),
-      plan: z.array(toolCallSchema).max(1_000).default([]),
+      plan: z.array(planStepSchema).max(1_000).default([]),
+      /** Tools of the mission's own, beside the built-ins: a command run with the call's arguments on stdin. */
+      tools: z.array(customToolSchema).max(32).optional(),
+      /** The built-in tools the mission may use (all when not given): the others are not offered, and refused if called. */
+      allowed_tools: z
+        .array(z.enum(TOOL_NAMES))
+        .max(TOOL_NAMES.length)
+        .refine((names) => new Set(names).size === names.length, 'each tool once')
+        .optional(),
       /**
        * For `openai`: one of the operator's endpoints by name (`default` when none is named) and one of its models;
        * or, for tenants the operator allowed, a URL of the tenant's own (no operator key is ever sent there).
@@ -146,12 +155,28 @@ export function missionSpecSchema(limits: MissionLimits) {
       const scripted = spec.policy === 'scripted' || spec.policy === 'sim';
       if (scripted && spec.plan.length === 0) context.addIssue({ code: 'custom', path: ['plan'], message: 'plan needs at least one step' });
       if (spec.policy === 'replay' && !spec.replay_of) context.addIssue({ code: 'custom', path: ['replay_of'], message: 'replay needs replay_of' });
+      refuseUnknownCalls(spec, context);
       if (spec.environment?.setup.some((call) => call.tool === 'finish')) context.addIssue({ code: 'custom', path: ['environment', 'setup'], message: 'setup cannot finish the mission' });
       if (spec.llm?.endpoint && spec.llm.base_url) context.addIssue({ code: 'custom', path: ['llm'], message: 'give endpoint or base_url, not both' });
       refuseUnstorable(spec, context);
     });
 }
 export type MissionSpec = z.infer<ReturnType<typeof missionSpecSchema>>;
+
+type CallsOf = { plan: readonly PlanStep[]; tools?: CustomTool[]; allowed_tools?: (typeof TOOL_NAMES)[number][]; environment?: { setup: readonly PlanStep[] } };
+
+/** Each tool a plan or setup calls must be the mission's: an allowed built-in, or one of its own tools. */
+function refuseUnknownCalls(spec: CallsOf, context: z.RefinementCtx): void {
+  const names = (spec.tools ?? []).map((tool) => tool.name);
+  const repeated = names.find((name, index) => names.indexOf(name) !== index);
+  if (repeated) context.addIssue({ code: 'custom', path: ['tools'], message: `two tools are named ${repeated}` });
+  const toolbox = new Toolbox(spec.tools, spec.allowed_tools);
+  const calls = [...spec.plan.map((call, index) => [['plan', index], call] as const), ...(spec.environment?.setup ?? []).map((call, index) => [['environment', 'setup', index], call] as const)];
+  for (const [path, call] of calls) {
+    const refused = toolbox.refusal(call.tool);
+    if (refused) context.addIssue({ code: 'custom', path: [...path, 'tool'], message: refused });
+  }
+}
 
 export interface MissionError {
   code: string;

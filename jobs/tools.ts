@@ -62,6 +62,30 @@ export const toolCallSchema = z.discriminatedUnion(
 export type ToolCall = z.infer<typeof toolCallSchema>;
 export type SandboxedCall = Exclude<ToolCall, { tool: 'finish' }>;
 
+/** How a custom tool is named: what function-calling APIs accept. */
+export const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const BUILT_IN: ReadonlySet<string> = new Set(TOOL_NAMES);
+export const isBuiltIn = (name: string) => BUILT_IN.has(name);
+
+/** A call of a mission's own tool (jobs/toolbox.ts): its arguments, an object, go to its command as JSON. */
+export const customCallSchema = z
+  .object({
+    tool: z.string().regex(TOOL_NAME, 'not a tool name').refine((name) => !isBuiltIn(name), 'a built-in tool'),
+    input: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+export type CustomCall = z.infer<typeof customCallSchema>;
+
+/** A step of a plan (or of setup): a built-in tool's call, checked as that tool takes it, or a custom tool's. */
+export const planStepSchema = z.unknown().transform((value, context): ToolCall | CustomCall => {
+  const tool = (value as { tool?: unknown } | null)?.tool;
+  const schema = typeof tool === 'string' && TOOL_NAME.test(tool) && !isBuiltIn(tool) ? customCallSchema : toolCallSchema;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  return z.NEVER;
+});
+
 export interface ToolLimits {
   shellTimeoutMs: number;
   pythonTimeoutMs: number;
@@ -76,8 +100,25 @@ export interface ToolOutcome {
   error: { code: string; message: string } | null;
 }
 
-/** Runs one sandboxed tool call. Refusals of the sandbox (a path outside /workspace) are the step's error. */
-export async function runTool(sandbox: Sandbox, call: SandboxedCall, limits: ToolLimits): Promise<ToolOutcome> {
+/** A custom tool's command (jobs/toolbox.ts), as runTool needs it. */
+export interface CustomCommand {
+  command: string;
+  timeout_s?: number;
+}
+
+/**
+ * Runs one sandboxed tool call: a built-in, or a custom tool's command with the call's arguments as JSON on
+ * stdin (observed as a shell step is). Refusals of the sandbox (a path outside /workspace) are the step's error.
+ */
+export async function runTool(sandbox: Sandbox, call: SandboxedCall | CustomCall, limits: ToolLimits, custom?: CustomCommand): Promise<ToolOutcome> {
+  if (custom) {
+    const timeoutMs = custom.timeout_s ? custom.timeout_s * 1_000 : limits.shellTimeoutMs;
+    return commandOutcome(await sandbox.run(custom.command, { stdin: Buffer.from(JSON.stringify(call.input)), timeoutMs, maxOutputBytes: limits.maxOutputBytes }));
+  }
+  return runBuiltIn(sandbox, call as SandboxedCall, limits);
+}
+
+async function runBuiltIn(sandbox: Sandbox, call: SandboxedCall, limits: ToolLimits): Promise<ToolOutcome> {
   try {
     switch (call.tool) {
       case 'shell':

@@ -70,7 +70,7 @@ test('the validation problem names the field that is wrong', async () => {
   const response = await context.platform.request('POST', '/v1/missions', { goal: 'x', plan: [{ tool: 'nope', input: {} }] });
 
   const problem = (await response.json()) as { errors: { path: string; message: string }[] };
-  expect(problem.errors).toEqual([{ path: 'plan.0.tool', message: 'unknown tool: the tools are shell, python, read_file, write_file, finish' }]);
+  expect(problem.errors).toEqual([{ path: 'plan.0.tool', message: 'unknown tool "nope": the tools are shell, python, read_file, write_file, finish' }]);
 });
 
 test.each([
@@ -155,7 +155,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
   ]);
   const spec = openApi.components.schemas.MissionSpec;
   expect(Object.keys(spec.properties).sort()).toEqual([
-    'custom_id', 'deadline_s', 'environment', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit',
+    'allowed_tools', 'custom_id', 'deadline_s', 'environment', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit', 'tools',
   ]);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);

@@ -3,6 +3,7 @@ import { refuseTenantUrl } from '../../lib/publicAddress';
 import type { Redis } from '../../lib/redis';
 import type { LlmCalls } from '../llmCalls';
 import type { Mission } from '../mission';
+import { Toolbox } from '../toolbox';
 import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
 import { httpAnthropicMessages } from './anthropicHttp';
 import { httpChatCompletion } from './chatHttp';
@@ -78,10 +79,10 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
         if (spec.llm?.record) complete = recorded(complete, deps.calls, mission.id);
         const price = target.kind === 'endpoint' && Object.hasOwn(target.endpoint.prices, target.model) ? target.endpoint.prices[target.model] : undefined;
         const endpoint = target.kind === 'endpoint' ? target.endpoint.name : 'tenant-url';
-        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', history, complete, billing: { endpoint, price }, settings: spec.llm });
+        return modelPolicy({ goal: spec.goal, model: target.model, format: spec.llm?.format ?? 'tools', history, complete, billing: { endpoint, price }, settings: spec.llm, toolbox: Toolbox.of(spec) });
       }
       case 'replay':
-        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', history, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free' });
+        return modelPolicy({ goal: spec.goal, model: 'replay', format: 'tools', history, complete: replayed(deps.calls, mission.tenant_id, spec.replay_of!), billing: 'free', toolbox: Toolbox.of(spec) });
     }
   };
 }

@@ -1,7 +1,6 @@
-import { z } from 'zod';
 import { costOf, type ModelPrice } from '../../lib/llmEndpoints';
 import type { ModelSettings, ModelUsage, Step } from '../mission';
-import { TOOLS, TOOL_NAMES, toolCallSchema } from '../tools';
+import type { Toolbox } from '../toolbox';
 import type { Action, Policy } from './policy';
 import { clipped, historyWindow, observationChars, type HistoryBound } from './historyWindow';
 import { parseTextReply, textSystemPrompt } from './reactText';
@@ -33,16 +32,14 @@ export interface ModelPolicyOptions {
   billing: { endpoint: string; price: ModelPrice | undefined } | 'free';
   /** The mission's own sampling settings and system prompt (llm.*). */
   settings?: ModelSettings;
+  /** The tools the model is offered, and may call. */
+  toolbox: Toolbox;
 }
 
 const SYSTEM_TOOLS = `You are an agent carrying out a mission in a Linux sandbox with no network. Your working
 directory is /workspace. Use the tools to make progress; each tool result is shown to you. When the mission is
 done, call finish with the result.`;
 
-const toolDefinitions = TOOL_NAMES.map((name) => ({
-  type: 'function',
-  function: { name, description: TOOLS[name].description, parameters: z.toJSONSchema(TOOLS[name].input, { unrepresentable: 'any' }) },
-}));
 
 /** The observation a model sees for a step: what the tool returned, and why it failed, if it did. */
 export function renderObservation(step: Step): string {
@@ -69,7 +66,7 @@ export function modelPolicy(options: ModelPolicyOptions): Policy {
       const request = options.format === 'tools' ? toolsRequest(options, shown, omitted, maxChars) : textRequest(options, shown, omitted, maxChars);
       if (notice) request.messages.push({ role: 'user', content: notice });
       const reply = await options.complete(request, signal, history.length);
-      const action = options.format === 'tools' ? parseToolsReply(reply) : parseTextReply(reply);
+      const action = options.format === 'tools' ? parseToolsReply(reply, options.toolbox) : parseTextReply(reply, options.toolbox);
       return options.billing === 'free' ? action : { ...action, usage: usageOf(reply, options.billing.endpoint, options.model, options.billing.price) };
     },
   };
@@ -106,11 +103,11 @@ function toolsRequest(options: ModelPolicyOptions, steps: readonly Step[], omitt
     } as ChatRequest['messages'][number]);
     messages.push({ role: 'tool', tool_call_id: id, content: clipped(renderObservation(step), maxChars) });
   }
-  return { model: options.model, messages, tools: toolDefinitions, tool_choice: 'auto', ...sampling(options.settings) };
+  return { model: options.model, messages, tools: options.toolbox.definitions(), tool_choice: 'auto', ...sampling(options.settings) };
 }
 
 function textRequest(options: ModelPolicyOptions, steps: readonly Step[], omitted: number, maxChars: number): ChatRequest {
-  const messages = opening(options, textSystemPrompt(toolDefinitions), omitted);
+  const messages = opening(options, textSystemPrompt(options.toolbox.definitions()), omitted);
   for (const step of steps) {
     if (step.tool === 'invalid') {
       messages.push({ role: 'assistant', content: String((step.input as { text?: unknown }).text ?? JSON.stringify(step.input)) });
@@ -144,7 +141,7 @@ function usageOf(reply: unknown, endpoint: string, model: string, price: ModelPr
 const invalid = (error: string, output: unknown): Action => ({ kind: 'invalid', thought: null, error, output });
 
 /** A tools-format reply: a tool call becomes the step; plain text, the final answer. */
-function parseToolsReply(reply: unknown): Action {
+function parseToolsReply(reply: unknown, toolbox: Toolbox): Action {
   const message = (reply as { choices?: { message?: Record<string, unknown> }[] })?.choices?.[0]?.message;
   if (!message) return invalid('the reply has no message', { reply });
   const text = typeof message.content === 'string' && message.content.trim() ? message.content.trim() : null;
@@ -156,7 +153,7 @@ function parseToolsReply(reply: unknown): Action {
   } catch (error) {
     return invalid(`the arguments of ${String(call.name)} are not valid JSON (${(error as Error).message})`, { tool_call: call });
   }
-  const parsed = toolCallSchema.safeParse({ tool: call.name, input });
-  if (!parsed.success) return invalid(z.prettifyError(parsed.error).replaceAll('\n', ' '), { tool_call: call });
-  return { kind: 'tool', thought: text, call: parsed.data };
+  const parsed = toolbox.parse(call.name, input);
+  if ('error' in parsed) return invalid(parsed.error, { tool_call: call });
+  return { kind: 'tool', thought: text, call: parsed.call };
 }

@@ -1,9 +1,8 @@
-import { z } from 'zod';
-import { toolCallSchema } from '../tools';
+import type { Toolbox, ToolDefinition } from '../toolbox';
 import type { Action } from './policy';
 
 /** The system prompt of the text ReAct format, listing the tools with their JSON input schemas. */
-export function textSystemPrompt(tools: { function: { name: string; description: string; parameters: unknown } }[]): string {
+export function textSystemPrompt(tools: readonly ToolDefinition[]): string {
   const list = tools.map(({ function: tool }) => `- ${tool.name}: ${tool.description} Input: ${JSON.stringify(tool.parameters)}`).join('\n');
   return `You are an agent carrying out a mission in a Linux sandbox with no network, in /workspace.
 Tools:
@@ -24,7 +23,7 @@ Final Answer: <the result>`;
  * reply comes from a model URL the tenant may choose: it is read in time linear in its length (no pattern here
  * can backtrack over a run of whitespace).
  */
-export function parseTextReply(reply: unknown): Action {
+export function parseTextReply(reply: unknown, toolbox: Toolbox): Action {
   const text = (reply as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message?.content;
   if (typeof text !== 'string' || !text.trim()) return { kind: 'invalid', thought: null, error: 'the reply has no text', output: { reply } };
   const thought = thoughtOf(text);
@@ -40,9 +39,9 @@ export function parseTextReply(reply: unknown): Action {
   } catch (error) {
     return invalid(`the Action Input is not valid JSON (${(error as Error).message})`);
   }
-  const parsed = toolCallSchema.safeParse({ tool, input });
-  if (!parsed.success) return invalid(z.prettifyError(parsed.error).replaceAll('\n', ' '));
-  return { kind: 'tool', thought, call: parsed.data };
+  const parsed = toolbox.parse(tool, input);
+  if ('error' in parsed) return invalid(parsed.error);
+  return { kind: 'tool', thought, call: parsed.call };
 }
 
 /** What follows the first `marker`, or undefined without one. */
