@@ -17,6 +17,8 @@ import { adminHandlers } from './handlers/admin';
 import { batchHandlers, type BatchHandlerDeps } from './handlers/batches';
 import { webhookHandlers, type WebhookHandlerDeps } from './handlers/webhooks';
 import { fileHandlers, type FileHandlerDeps } from './handlers/files';
+import { artifactHandlers, type ArtifactHandlerDeps } from './handlers/artifacts';
+import { streamArtifactArchive } from './artifactArchive';
 import { missionHandlers, type MissionHandlerDeps } from './handlers/missions';
 import type { HandlerResult } from './handlers/result';
 import type { Idempotency } from './idempotency';
@@ -27,7 +29,7 @@ import { streamBatchResults } from './resultsStream';
 import { streamMissionEvents } from './sse';
 import { uploadSlots } from './uploadSlots';
 
-export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps, FileHandlerDeps {
+export interface AppDeps extends MissionHandlerDeps, BatchHandlerDeps, WebhookHandlerDeps, FileHandlerDeps, ArtifactHandlerDeps {
   store: MissionStore;
   logger: Logger;
   metrics: Metrics;
@@ -82,6 +84,7 @@ export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Exp
   const webhooks = webhookHandlers(deps);
   const admin = adminHandlers(deps.keys, deps.store);
   const files = fileHandlers(deps);
+  const artifacts = artifactHandlers(deps);
   // The archive's bytes as sent: a body that says it is compressed in transit is refused, not inflated unbounded.
   const archiveBody = express.raw({ limit: deps.fileMaxBytes, type: () => true, inflate: false });
   const route = (handler: (req: Request) => Promise<HandlerResult>) => async (req: Request, res: Response) => {
@@ -123,6 +126,16 @@ export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Exp
   app.get('/v1/missions/:id/steps', route((req) => missions.steps(callerOf(req), req.params.id as string, req.query)));
   app.post('/v1/missions/:id/cancel', route((req) => missions.cancel(callerOf(req), req.params.id as string)));
   app.post('/v1/missions/:id/approvals', json(SINGLE_BODY_LIMIT), route((req) => missions.decide(callerOf(req), req.params.id as string, req.body)));
+  app.get('/v1/missions/:id/artifacts', route(async (req) => artifacts.list(await missions.findMission(callerOf(req), req.params.id as string))));
+  app.get('/v1/missions/:id/artifacts.tar.gz', async (req, res) => {
+    const mission = await missions.findMission(callerOf(req), req.params.id as string);
+    await streamArtifactArchive(res, deps.artifacts, mission.id);
+  });
+  app.get('/v1/missions/:id/artifacts/*path', async (req, res) => {
+    const mission = await missions.findMission(callerOf(req), req.params.id as string);
+    const { content, name } = await artifacts.one(mission, (req.params.path as unknown as string[]).join('/'));
+    res.status(200).type('application/octet-stream').attachment(name).send(content);
+  });
   app.get('/v1/missions/:id/events', async (req, res) => {
     const mission = await missions.findMission(callerOf(req), req.params.id as string);
     await streamMissionEvents(req, res, mission, callerOf(req), deps, { heartbeatMs: deps.sseHeartbeatMs });

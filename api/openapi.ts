@@ -127,6 +127,15 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
           responses: { 200: json('{batch_id, with, counts, items}'), ...errors },
         },
       },
+      '/v1/missions/{id}/artifacts': { get: { summary: 'The files the mission kept: what was kept and left out, each with its size and sha256', parameters: [idParameter], responses: { 200: json('{mission_id, summary, data}'), ...errors } } },
+      '/v1/missions/{id}/artifacts.tar.gz': { get: { summary: 'Every file the mission kept, as one tar.gz', parameters: [idParameter], responses: { 200: { description: 'application/gzip' }, ...errors } } },
+      '/v1/missions/{id}/artifacts/{path}': {
+        get: {
+          summary: "One file the mission kept, its bytes as they were",
+          parameters: [idParameter, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 200: { description: 'application/octet-stream' }, ...errors },
+        },
+      },
       '/v1/files': {
         post: {
           summary: 'Upload an archive (tar, tar.gz or zip) for missions to start with; the same bytes twice are one file',

@@ -29,6 +29,11 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     usage: missionUsage(mission),
     ...(spec.token_limit !== undefined && { token_limit: spec.token_limit }),
     ...(spec.fresh_sandbox !== undefined && { fresh_sandbox: spec.fresh_sandbox }),
+    ...(spec.environment && { environment: spec.environment }),
+    ...(spec.tools && { tools: spec.tools }),
+    ...(spec.allowed_tools && { allowed_tools: spec.allowed_tools }),
+    // What collecting kept (null until the mission ends); the files through GET /v1/missions/:id/artifacts.
+    ...(spec.artifacts && { artifacts: { globs: spec.artifacts, collected: mission.artifacts } }),
     worker_id: mission.worker_id,
     workers: mission.workers,
     created_at: iso(mission.created_at),

@@ -30,6 +30,7 @@ import { createApp } from '../api/app';
 import { missionAdmission } from '../api/handlers/admission';
 import { archiveLimits } from '../tasks/archives';
 import { FileStore } from '../tasks/fileStore';
+import { ArtifactStore } from '../tasks/artifactStore';
 import { MissionEventHub } from '../api/eventHub';
 import { Idempotency } from '../api/idempotency';
 import { OpenStreams } from '../api/openStreams';
@@ -126,6 +127,7 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     files,
+    artifacts: new ArtifactStore(db),
     archiveLimits: archiveLimits(config.SANDBOX_WORKSPACE_MB << 20),
     fileMaxBytes: config.FILE_MAX_BYTES,
     fileUploadsAtOnce: config.FILE_UPLOADS_AT_ONCE,

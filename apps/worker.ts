@@ -9,6 +9,7 @@ import { LlmCalls } from '../jobs/llmCalls';
 import { MissionStore } from '../jobs/missionStore';
 import { SavedWorkspaces } from '../jobs/savedWorkspaces';
 import { FileStore } from '../tasks/fileStore';
+import { ArtifactStore } from '../tasks/artifactStore';
 import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
 import { ownUrlPermission } from '../jobs/tenantPermissions';
@@ -176,12 +177,13 @@ export async function startWorker(
     },
   };
   const engine = new MissionEngine(
-    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), files: new FileStore(db), batches: batchHooks },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), files: new FileStore(db), artifacts: new ArtifactStore(db), batches: batchHooks },
     {
       workerId: id,
       maxStoredBytes: config.MISSION_STORED_MB << 20,
       letGoAfterMs: config.SANDBOX_LET_GO_AFTER_S * 1_000,
       maxSavedBytes: Math.min(config.SANDBOX_WORKSPACE_MB << 20, MAX_ARCHIVE_BYTES),
+      artifacts: { maxBytes: config.ARTIFACT_MAX_BYTES, maxFiles: config.ARTIFACT_MAX_FILES },
     },
   );
   engine.on('workspace', (missionId, event) => {

@@ -10,6 +10,8 @@ import type { MissionProgress, Outcome } from './missionProgress';
 import type { MissionStore } from './missionStore';
 import type { SavedWorkspaces } from './savedWorkspaces';
 import type { FileStore } from '../tasks/fileStore';
+import type { ArtifactStore } from '../tasks/artifactStore';
+import { collectArtifacts, type ArtifactLimits } from '../tasks/artifacts';
 import type { StepWriter } from './stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
@@ -20,6 +22,8 @@ import { Toolbox } from './toolbox';
 export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
   workerId: string;
+  /** What a mission's artifacts may hold. */
+  artifacts: ArtifactLimits;
   /** Bytes a mission's steps and their events may hold; the step that passes it is the mission's last. */
   maxStoredBytes: number;
 }
@@ -32,6 +36,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxOutputBytes: 10_240,
   letGoAfterMs: 5_000,
   maxSavedBytes: 64 << 20,
+  artifacts: { maxBytes: 64 << 20, maxFiles: 1_000 },
 };
 
 /** What the engine tells of the batches its missions belong to. */
@@ -54,6 +59,8 @@ export interface EngineDeps {
   workspaces: SavedWorkspaces;
   /** Tenants' uploaded archives, unpacked into the workspaces of the missions that name them. */
   files: FileStore;
+  /** Where the files missions leave (their `artifacts`) are kept. */
+  artifacts: ArtifactStore;
   batches: BatchHooks;
 }
 
@@ -91,6 +98,10 @@ export interface RunResult extends MissionOutcome {
 }
 
 const NEVER = new AbortController().signal;
+/** A step still running this long after the deadline goes with its sandbox, even where artifacts wait for it. */
+const DEADLINE_KILL_GRACE_MS = 5_000;
+/** Past the deadline, a step's own timeout ends it after this: the sandbox stays, for the artifacts. */
+const DEADLINE_STEP_MARGIN_MS = 250;
 /** Step errors after which the mission's sandbox serves no further step: the mission ends with them. */
 const SANDBOX_ENDED = new Set(['ERR_SANDBOX_GONE', 'ERR_SANDBOX_FLOOD']);
 
@@ -124,12 +135,14 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     const savedAfter = mission.step_count > 0 ? await this.deps.workspaces.savedAfter(missionId) : undefined;
     const report = (event: WorkspaceEvent) => this.emit('workspace', missionId, event);
     const lease = new MissionSandbox(mission, this.options.workerId, { ...this.deps, report }, this.options, savedAfter);
-    // A stop kills the running step at once: its sandbox goes, and the loop stops before the next step.
-    const killRunningStep = () => lease.stop();
+    // A stop kills the running step at once: its sandbox goes, and the loop stops before the next step. At the
+    // deadline of a mission that keeps artifacts, the step's own timeout ends it first, leaving the sandbox.
+    const killRunningStep = () => lease.stop(stops.deadlineReached && mission.spec.artifacts ? DEADLINE_KILL_GRACE_MS : 0);
     stops.signal.addEventListener('abort', killRunningStep, { once: true });
     let finished = false;
     try {
       const outcome = await this.loop(mission, stops, lease, batchTokenLimit, savedAfter);
+      if (mission.spec.artifacts && outcome.status !== 'waiting_approval') await this.keepArtifacts(mission, lease);
       // A mission waiting for approval was parked by Approvals.request and stays as it is; a cancel was recorded
       // by whoever cancelled (the mission, or its batch), with its reason.
       if (outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
@@ -273,6 +286,18 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     }
   }
 
+  /** Collects the files the mission asked to keep from its sandbox as the mission left it, before the outcome is recorded. */
+  private async keepArtifacts(mission: Mission, lease: MissionSandbox): Promise<void> {
+    const sandbox = await lease.atEnd().catch((error: unknown) => {
+      if (error instanceof SandboxError && !isInfrastructureFault(error)) return undefined;
+      throw error;
+    });
+    const collected = sandbox
+      ? await collectArtifacts(sandbox, mission.spec.artifacts!, this.options.artifacts)
+      : { files: [], summary: { kept: 0, bytes: 0, left_out: [], error: 'the mission left no sandbox to collect from (it ran no step, or its sandbox went with a stop)' } };
+    await this.deps.artifacts.keep(mission.id, collected.files, collected.summary);
+  }
+
   /** Runs and records one of the task's setup steps; the outcome when the mission ends with it (a failed setup is ERR_SETUP). */
   private async runSetupStep(mission: Mission, seq: number, call: PlanStep, of: number, lease: MissionSandbox, stops: MissionStops, record: (step: Step) => Promise<void>): Promise<RunOutcome | undefined> {
     const sandbox = await lease.forStep(stops.signal);
@@ -292,7 +317,10 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     const { call } = action;
     let outcome: ToolOutcome;
     try {
-      outcome = await runTool(sandbox, call as SandboxedCall, this.options, Toolbox.of(mission.spec).customTool(call.tool));
+      const limits = { ...this.options, capMs: stops.msLeft() + DEADLINE_STEP_MARGIN_MS };
+      outcome = await runTool(sandbox, call as SandboxedCall, limits, Toolbox.of(mission.spec).customTool(call.tool));
+      // Ended by its timeout at the deadline: the deadline's doing, said as a kill at the deadline is.
+      if (outcome.error?.code === 'ERR_STEP_TIMEOUT' && stops.deadlineReached) outcome = { ...outcome, error: stops.stepError(mission) };
     } catch (error) {
       // A sandbox lost to Docker is not the step's doing: thrown, and the step runs again in a new sandbox.
       if (!(error instanceof SandboxError) || (isInfrastructureFault(error) && !stops.signal.aborted)) throw error;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
 import { ArchiveError, entryPath } from '../tasks/archivePaths';
+import type { ArtifactSummary } from '../tasks/artifacts';
 import { Toolbox, customToolSchema, type CustomTool } from './toolbox';
 import { TOOL_NAMES, planStepSchema, type CustomCall, type ToolCall } from './tools';
 
@@ -144,6 +145,21 @@ export function missionSpecSchema(limits: MissionLimits) {
        */
       keep_sandbox: z.boolean().optional(),
       environment: environmentSchema.optional(),
+      /**
+       * Files to keep when the mission ends, whatever its outcome: globs under /workspace (`out/**`, `*.diff`),
+       * collected before its sandbox goes, up to ARTIFACT_MAX_BYTES together.
+       */
+      artifacts: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(500)
+            .refine((glob) => !glob.startsWith('/') && !glob.split('/').includes('..'), 'a glob under /workspace: not absolute, no ..'),
+        )
+        .min(1)
+        .max(32)
+        .optional(),
       /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
       token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */
@@ -241,6 +257,8 @@ export interface Mission {
   step_claimed: number;
   /** Every worker the mission ran on, in order. */
   workers: string[];
+  /** What collecting its artifacts kept and left out, once it ended (null: it asked for none, or has not ended). */
+  artifacts: ArtifactSummary | null;
 }
 
 export interface Step {

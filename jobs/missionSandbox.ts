@@ -99,9 +99,26 @@ export class MissionSandbox {
     }
   }
 
-  /** The mission was stopped: a running step is killed at once, with its sandbox. */
-  stop(): void {
-    if (this.stepRunning) void this.sandbox?.destroy().catch(() => undefined);
+  /**
+   * The mission was stopped: a running step is killed, with its sandbox, at once or, given a grace, only if it
+   * still runs by then (a step whose own timeout ends it at the deadline leaves the sandbox for the artifacts).
+   */
+  stop(graceMs = 0): void {
+    const sandbox = this.sandbox;
+    if (!this.stepRunning || !sandbox) return;
+    const destroy = () => void sandbox.destroy().catch(() => undefined);
+    if (graceMs === 0) return destroy();
+    setTimeout(() => this.stepRunning && this.sandbox === sandbox && destroy(), graceMs).unref();
+  }
+
+  /**
+   * The sandbox holding the mission's files as they are at its end: the one held, or a new one with its last
+   * save restored; undefined when it has none (it never ran a step, or its sandbox died with it).
+   */
+  async atEnd(): Promise<Sandbox | undefined> {
+    if (this.sandbox) return this.sandbox.alive ? this.sandbox : undefined;
+    if (this.restoreFrom === undefined) return undefined;
+    return this.forStep(AbortSignal.timeout(ARCHIVE_TIMEOUT_MS * 2));
   }
 
   /**

@@ -16,6 +16,7 @@ export class MissionStops {
   readonly signal: AbortSignal;
   private readonly deadline = new AbortController();
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly deadlineAt: number;
 
   constructor(
     private readonly cancel: AbortSignal,
@@ -23,7 +24,18 @@ export class MissionStops {
     deadlineInMs: number | null,
   ) {
     this.signal = AbortSignal.any([cancel, handBack, this.deadline.signal]);
+    this.deadlineAt = deadlineInMs === null ? Infinity : Date.now() + Math.max(0, deadlineInMs);
     if (deadlineInMs !== null) this.timer = setTimeout(() => this.deadline.abort(), Math.max(0, deadlineInMs));
+  }
+
+  /** Whether the mission's deadline passed (whatever else stopped it too). */
+  get deadlineReached(): boolean {
+    return this.deadline.signal.aborted;
+  }
+
+  /** Milliseconds to the deadline (Infinity: none). */
+  msLeft(): number {
+    return this.deadlineAt - Date.now();
   }
 
   /** The worker is giving the mission back: nothing of the interrupted step is recorded, and another worker resumes. */

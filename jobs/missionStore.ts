@@ -71,6 +71,7 @@ export class MissionStore {
       deadline_at: null,
       step_claimed: 0,
       workers: [],
+      artifacts: null,
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {

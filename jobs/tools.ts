@@ -91,7 +91,11 @@ export interface ToolLimits {
   pythonTimeoutMs: number;
   /** Output kept per stream and step (head and tail), and the default read_file size. */
   maxOutputBytes: number;
+  /** No command runs longer than this, whatever its own timeout (the mission's deadline, and a margin). */
+  capMs?: number;
 }
+
+const capped = (timeoutMs: number, limits: ToolLimits) => Math.max(1, Math.round(Math.min(timeoutMs, limits.capMs ?? Infinity)));
 
 /** What a tool call left behind: the observation the policy sees next, and why it failed, if it did. */
 export interface ToolOutcome {
@@ -112,7 +116,7 @@ export interface CustomCommand {
  */
 export async function runTool(sandbox: Sandbox, call: SandboxedCall | CustomCall, limits: ToolLimits, custom?: CustomCommand): Promise<ToolOutcome> {
   if (custom) {
-    const timeoutMs = custom.timeout_s ? custom.timeout_s * 1_000 : limits.shellTimeoutMs;
+    const timeoutMs = capped(custom.timeout_s ? custom.timeout_s * 1_000 : limits.shellTimeoutMs, limits);
     return commandOutcome(await sandbox.run(custom.command, { stdin: Buffer.from(JSON.stringify(call.input)), timeoutMs, maxOutputBytes: limits.maxOutputBytes }));
   }
   return runBuiltIn(sandbox, call as SandboxedCall, limits);
@@ -124,7 +128,7 @@ async function runBuiltIn(sandbox: Sandbox, call: SandboxedCall, limits: ToolLim
       case 'shell':
         return commandOutcome(
           await sandbox.run(call.input.command, {
-            timeoutMs: call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.shellTimeoutMs,
+            timeoutMs: capped(call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.shellTimeoutMs, limits),
             maxOutputBytes: limits.maxOutputBytes,
           }),
         );
@@ -132,7 +136,7 @@ async function runBuiltIn(sandbox: Sandbox, call: SandboxedCall, limits: ToolLim
         return commandOutcome(
           await sandbox.run('exec python3 -', {
             stdin: Buffer.from(call.input.code),
-            timeoutMs: call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.pythonTimeoutMs,
+            timeoutMs: capped(call.input.timeout_s ? call.input.timeout_s * 1_000 : limits.pythonTimeoutMs, limits),
             maxOutputBytes: limits.maxOutputBytes,
           }),
         );

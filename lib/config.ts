@@ -87,6 +87,9 @@ const schema = z.object({
   SANDBOX_WORKSPACE_MB: z.coerce.number().int().min(1).default(64),
   /** The largest archive POST /v1/files takes, in bytes (unpacked, it must also fit a workspace). */
   FILE_MAX_BYTES: z.coerce.number().int().min(1_024).max(1 << 30).default(256 << 20),
+  /** What the artifacts a mission keeps may hold together, and how many files they may be. */
+  ARTIFACT_MAX_BYTES: z.coerce.number().int().min(1_024).max(1 << 30).default(64 << 20),
+  ARTIFACT_MAX_FILES: z.coerce.number().int().min(1).max(100_000).default(1_000),
   /** Uploads one API process reads at once: each holds its archive in memory while it is checked. */
   FILE_UPLOADS_AT_ONCE: z.coerce.number().int().min(1).max(64).default(4),
   /**

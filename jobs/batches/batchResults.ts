@@ -27,6 +27,10 @@ const LINE = `(
       (select row_to_json(usage) from (
         select input_tokens, output_tokens, case when unpriced_tokens > 0 then null else cost_usd::float8 end as cost_usd
       ) usage) as usage,
+      case when artifacts is null then null else (
+        select coalesce(json_agg(json_build_object('path', a.path, 'bytes', a.bytes, 'sha256', a.sha256) order by a.path), '[]')
+        from artifacts a where a.mission_id = missions.id
+      ) end as artifacts,
       iso_utc(started_at) as started_at, iso_utc(finished_at) as finished_at,
       (${epochMs('finished_at')} - ${epochMs('started_at')})::bigint as duration_ms
   ) line
