@@ -34,6 +34,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     ...(spec.allowed_tools && { allowed_tools: spec.allowed_tools }),
     // What collecting kept (null until the mission ends); the files through GET /v1/missions/:id/artifacts.
     ...(spec.artifacts && { artifacts: { globs: spec.artifacts, collected: mission.artifacts } }),
+    ...(mission.waiting_for && { waiting_for: mission.waiting_for }),
     worker_id: mission.worker_id,
     workers: mission.workers,
     created_at: iso(mission.created_at),

@@ -122,13 +122,14 @@ export async function startApi(config: Config, logger: Logger, metrics: Metrics 
     announceCancel: (ids) => announceCancellations(redis, config.QUEUE_PREFIX, ids),
     maxBatch: config.BATCH_MAX,
     missionLimits: { defaultDeadlineS: config.MISSION_DEADLINE_S, maxDeadlineS: config.MISSION_DEADLINE_MAX_S },
-    admit: missionAdmission({ store, files, workspaceBytes: config.SANDBOX_WORKSPACE_MB << 20, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
+    admit: missionAdmission({ store, files, workspaceBytes: config.SANDBOX_WORKSPACE_MB << 20, environments: config.ENVIRONMENTS, endpoints: config.LLM_ENDPOINTS, tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST, allowsOwnUrl: ownUrlPermission(db) }),
     sseHeartbeatMs: config.SSE_HEARTBEAT_MS,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     files,
     artifacts: new ArtifactStore(db),
-    archiveLimits: archiveLimits(config.SANDBOX_WORKSPACE_MB << 20),
+    // An upload may fill the largest workspace of any environment; each mission's is checked at submission.
+    archiveLimits: archiveLimits(Math.max(config.SANDBOX_WORKSPACE_MB << 20, ...Object.values(config.ENVIRONMENTS).map((environment) => environment.workspaceBytes ?? 0))),
     fileMaxBytes: config.FILE_MAX_BYTES,
     fileUploadsAtOnce: config.FILE_UPLOADS_AT_ONCE,
     readiness: async () => ({

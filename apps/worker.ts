@@ -10,6 +10,7 @@ import { MissionStore } from '../jobs/missionStore';
 import { SavedWorkspaces } from '../jobs/savedWorkspaces';
 import { FileStore } from '../tasks/fileStore';
 import { ArtifactStore } from '../tasks/artifactStore';
+import { BASE_ENVIRONMENT, type Environment } from '../lib/environments';
 import { runRetention } from '../jobs/runRetention';
 import { createPolicies } from '../jobs/policies';
 import { ownUrlPermission } from '../jobs/tenantPermissions';
@@ -83,6 +84,7 @@ export async function startWorker(
   const docker = new Docker();
   const driver = new SandboxDriver(docker, {
     image: config.SANDBOX_IMAGE,
+    environments: sandboxImages(config.ENVIRONMENTS),
     runtime: config.SANDBOX_RUNTIME,
     owner: id,
     fleet: config.QUEUE_PREFIX,
@@ -97,6 +99,10 @@ export async function startWorker(
   // A worker that cannot start a single sandbox would take missions only to fail them: it does not start.
   const setupProblem = await driver.setupProblem();
   if (setupProblem) throw new ConfigError(setupProblem);
+  // Missions of an environment whose image this host lacks wait for a worker that has it.
+  const environments = new Set(await driver.availableEnvironments());
+  const missing = Object.keys(config.ENVIRONMENTS).filter((name) => name !== BASE_ENVIRONMENT && !environments.has(name));
+  if (missing.length > 0) log.warn({ environments: missing }, 'this worker has no image of these environments: their missions wait for another worker');
   // Missions beyond what the host can hold wait for a sandbox: a start past the host's threads fails every fork on it.
   const host = hostCapacity();
   const sizing = concurrencySizing(config, host.sandboxes);
@@ -201,6 +207,9 @@ export async function startWorker(
     concurrency: sizing.start,
     lockMs: config.WORKER_LOCK_MS,
     stalledCheckMs: config.WORKER_STALLED_CHECK_MS,
+    workerId: id,
+    environments,
+    noteWaiting: (missionId, reason) => store.noteWaiting(missionId, reason),
   });
   await missions.worker.waitUntilReady();
   inFlight = () => missions.worker.concurrency;
@@ -330,4 +339,15 @@ if (require.main === module) {
       },
     };
   });
+}
+
+/** The images and limits of the environments other than the base one, as the sandbox driver takes them. */
+function sandboxImages(environments: Readonly<Record<string, Environment>>) {
+  const others = Object.values(environments).filter((environment) => environment.name !== BASE_ENVIRONMENT);
+  return Object.fromEntries(
+    others.map((environment) => [
+      environment.name,
+      { image: environment.image, limits: { ...(environment.workspaceBytes && { workspaceBytes: environment.workspaceBytes }), ...(environment.memoryBytes && { memoryBytes: environment.memoryBytes }) } },
+    ]),
+  );
 }

@@ -70,7 +70,7 @@ export class Approvals {
        ), m as (
          update missions set status = 'queued', job_seq = job_seq + 1, enqueued_at = null,
            deadline_at = deadline_at + (now() - (select created_at from a))
-         where id in (select mission_id from a) returning id, tenant_id, job_seq, goal
+         where id in (select mission_id from a) returning id, tenant_id, job_seq, goal, spec->'environment'->>'name' as environment
        ), e as (
          insert into mission_events (mission_id, type, data)
          select id, 'status', jsonb_build_object('status', 'queued', 'approval', :status::text) from m returning mission_id
@@ -81,6 +81,6 @@ export class Approvals {
       { id: missionId, tenant: tenantId, status: approved ? 'approved' : 'rejected', reason, channel: EVENTS_CHANNEL },
     );
     const row = rows[0] as (Enqueueable & { notified?: unknown }) | undefined;
-    return row && { id: row.id, tenant_id: row.tenant_id, job_seq: row.job_seq, goal: row.goal };
+    return row && { id: row.id, tenant_id: row.tenant_id, job_seq: row.job_seq, goal: row.goal, environment: row.environment };
   }
 }

@@ -1,16 +1,26 @@
 import type { Queue } from 'bullmq';
-import { missionJobId, type MissionJobData } from '../lib/queue';
-import type { Mission } from './mission';
+import { JOB_NAME_CHARS, missionJobId, type MissionJobData } from '../lib/queue';
+import { BASE_ENVIRONMENT } from '../lib/environments';
+import type { Mission, MissionSpec } from './mission';
 import type { MissionStore } from './missionStore';
 
 /** Jobs per addBulk call: BullMQ pipelines them in one round trip. */
 const ENQUEUE_CHUNK = 1_000;
 
-/** What enqueuing needs of a mission: the job number gives the job id; its goal names the job in Bull Board. */
-export type Enqueueable = Pick<Mission, 'id' | 'tenant_id' | 'job_seq' | 'goal'>;
+/**
+ * What enqueuing needs of a mission: the job number gives the job id; its goal names the job in Bull Board; its
+ * environment (from its spec, or read as `environment`) goes with the job, for workers to see they can run it.
+ */
+export type Enqueueable = Pick<Mission, 'id' | 'tenant_id' | 'job_seq' | 'goal'> & { environment?: string | null; spec?: Pick<MissionSpec, 'environment'> };
 
-/** How much of a goal names its job, and how many of its steps the job's log keeps (Bull Board shows both). */
-export const JOB_NAME_CHARS = 100;
+/** The mission's environment as its job carries it: nothing for the base one. */
+function environmentOf(mission: Enqueueable): string | undefined {
+  const name = mission.environment ?? mission.spec?.environment?.name;
+  return name && name !== BASE_ENVIRONMENT ? name : undefined;
+}
+
+
+/** How many of its steps the job's log keeps (Bull Board shows it). */
 const JOB_LOG_STEPS = 50;
 
 /**
@@ -21,10 +31,10 @@ export async function enqueueMissions(queue: Queue<MissionJobData>, store: Missi
   for (let at = 0; at < missions.length; at += ENQUEUE_CHUNK) {
     const chunk = missions.slice(at, at + ENQUEUE_CHUNK);
     await queue.addBulk(
-      chunk.map(({ id, tenant_id, job_seq, goal }) => ({
-        name: goal.length > JOB_NAME_CHARS ? `${goal.slice(0, JOB_NAME_CHARS - 1)}…` : goal,
-        data: { mission_id: id, tenant_id, job_seq },
-        opts: { jobId: missionJobId(id, job_seq), keepLogs: JOB_LOG_STEPS },
+      chunk.map((mission) => ({
+        name: mission.goal.length > JOB_NAME_CHARS ? `${mission.goal.slice(0, JOB_NAME_CHARS - 1)}…` : mission.goal,
+        data: { mission_id: mission.id, tenant_id: mission.tenant_id, job_seq: mission.job_seq, ...(environmentOf(mission) && { environment: environmentOf(mission) }) },
+        opts: { jobId: missionJobId(mission.id, mission.job_seq), keepLogs: JOB_LOG_STEPS },
       })),
     );
     await store.markEnqueued(chunk);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BASE_ENVIRONMENT, ENVIRONMENT_NAME } from '../lib/environments';
 import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
 import { ArchiveError, entryPath } from '../tasks/archivePaths';
@@ -61,9 +62,11 @@ export const missionFileSchema = z.union([
 ]);
 export type MissionFile = z.infer<typeof missionFileSchema>;
 
-/** Where a mission runs: its files, unpacked into /workspace before anything runs, and setup steps run before the agent's. */
+/** Where a mission runs: its image, its files (unpacked into /workspace before anything runs), setup steps run before the agent's. */
 export const environmentSchema = z
   .object({
+    /** One of the operator's environments (lib/environments.ts): its image and sandbox limits. */
+    name: z.string().regex(ENVIRONMENT_NAME, 'not an environment name').default(BASE_ENVIRONMENT),
     files: z.array(missionFileSchema).max(100).default([]),
     setup: z.array(planStepSchema).max(50).default([]),
   })
@@ -259,6 +262,8 @@ export interface Mission {
   workers: string[];
   /** What collecting its artifacts kept and left out, once it ended (null: it asked for none, or has not ended). */
   artifacts: ArtifactSummary | null;
+  /** Why it is queued and not running, when a worker said (no worker has its environment). */
+  waiting_for: string | null;
 }
 
 export interface Step {

@@ -17,7 +17,8 @@ const START = `
   m as (
     update missions set status = 'running', started_at = coalesce(started_at, now()), worker_id = input.worker,
       deadline_at = coalesce(deadline_at, now() + make_interval(secs => (spec->>'deadline_s')::float8)),
-      workers = case when workers[cardinality(workers)] is distinct from input.worker then workers || input.worker else workers end
+      workers = case when workers[cardinality(workers)] is distinct from input.worker then workers || input.worker else workers end,
+      waiting_for = null
     from input where missions.id = input.id and missions.job_seq = input.seq and missions.status in ('queued', 'running')
       and not exists (select 1 from batches b where b.id = missions.batch_id and b.cancel_requested_at is not null)
     returning missions.*

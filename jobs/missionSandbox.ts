@@ -2,6 +2,7 @@ import { SandboxError } from '../sandbox/errors';
 import type { Claim } from '../sandbox/pool';
 import type { Sandbox } from '../sandbox/sandbox';
 import { restoreWorkspace, saveWorkspace } from '../sandbox/workspaceArchive';
+import { BASE_ENVIRONMENT } from '../lib/environments';
 import type { FileStore } from '../tasks/fileStore';
 import { taskArchives, unpackTaskFiles } from '../tasks/taskFiles';
 import type { Mission } from './mission';
@@ -67,7 +68,7 @@ export class MissionSandbox {
    */
   async forStep(signal: AbortSignal): Promise<Sandbox | undefined> {
     if (this.sandbox) return this.sandbox;
-    const claim: Claim = { tenant: this.mission.tenant_id, fresh: this.mission.spec.fresh_sandbox };
+    const claim: Claim = { tenant: this.mission.tenant_id, fresh: this.mission.spec.fresh_sandbox, environment: environmentOf(this.mission) };
     // A stop while the sandbox is being acquired ends the wait at once (a cold start can take seconds).
     const sandbox = await this.deps.sandboxes.acquire(signal, claim).catch((error: unknown) => {
       if (signal.aborted) return undefined;
@@ -172,6 +173,12 @@ export class MissionSandbox {
     this.deps.sandboxes.release(sandbox);
     this.deps.report({ kind: 'letGo', ms: performance.now() - startedAt, bytes: archive.length });
   }
+}
+
+/** The environment a mission's sandbox runs, as the pool names it: undefined for the base one. */
+export function environmentOf(mission: Pick<Mission, 'spec'>): string | undefined {
+  const name = mission.spec.environment?.name;
+  return name === undefined || name === BASE_ENVIRONMENT ? undefined : name;
 }
 
 /**

@@ -1,6 +1,10 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
-import { JOB_NAME_CHARS, type Enqueueable } from './enqueue';
+import { JOB_NAME_CHARS } from '../lib/queue';
+import type { Enqueueable } from './enqueue';
+
+/** The environment a mission's job carries, read from its spec as enqueuing needs it. */
+const ENQUEUE_ENVIRONMENT = "spec->'environment'->>'name' as environment";
 import { CANCELLED, cancelStatement } from './cancelMissions';
 import { TERMINAL_STATUSES, UNFINISHED_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
 
@@ -72,6 +76,7 @@ export class MissionStore {
       step_claimed: 0,
       workers: [],
       artifacts: null,
+      waiting_for: null,
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
@@ -115,7 +120,7 @@ export class MissionStore {
       .where('created_at', '<', new Date(Date.now() - olderThanMs))
       .orderBy('created_at')
       .limit(limit)
-      .select('id', 'tenant_id', 'job_seq', this.jobName);
+      .select('id', 'tenant_id', 'job_seq', this.jobName, this.db.raw(ENQUEUE_ENVIRONMENT));
   }
 
   /** One page of the open missions that are marked as enqueued, by id, after `afterId`. */
@@ -126,7 +131,7 @@ export class MissionStore {
       .where('id', '>', afterId)
       .orderBy('id')
       .limit(limit)
-      .select('id', 'tenant_id', 'job_seq', this.jobName);
+      .select('id', 'tenant_id', 'job_seq', this.jobName, this.db.raw(ENQUEUE_ENVIRONMENT));
   }
 
   /**
@@ -139,7 +144,7 @@ export class MissionStore {
       .whereIn(['id', 'job_seq'], missions.map(({ id, job_seq }) => [id, job_seq]))
       .whereIn('status', OPEN_STATUSES)
       .update({ job_seq: this.db.raw('job_seq + 1'), enqueued_at: null })
-      .returning(['id', 'tenant_id', 'job_seq', 'goal']);
+      .returning(['id', 'tenant_id', 'job_seq', 'goal', 'spec']);
   }
 
   /** Any tenant's mission: for the engine, which is given ids by the queue. */
@@ -175,6 +180,11 @@ export class MissionStore {
       stored_bytes: string;
     }[];
     return { missions: Number(row!.missions), stored_bytes: Number(row!.stored_bytes) };
+  }
+
+  /** Says on a queued mission why it is not running yet. */
+  async noteWaiting(id: string, reason: string): Promise<void> {
+    await this.db('missions').where({ id, status: 'queued' }).whereRaw('waiting_for is distinct from ?', [reason]).update({ waiting_for: reason });
   }
 
   async steps(missionId: string, after = 0, limit = 100_000): Promise<Step[]> {

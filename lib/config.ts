@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { declaredEnvironments, environmentSettingSchema, type Environment } from './environments';
 import { LLM_KINDS, resolveEndpoints, type LlmEndpoint } from './llmEndpoints';
 
 /** The folder of package.json: this module runs from lib/ in development and from dist/lib/ once built. */
@@ -69,6 +70,18 @@ const schema = z.object({
   WORKER_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(15_000),
   SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
   SANDBOX_IMAGE: z.string().min(1).optional(),
+  /** Environments beside the repository's own (environments/): images of the operator's, FROM the base image. */
+  SANDBOX_ENVIRONMENTS: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      try {
+        return environmentSettingSchema.parse(text ? JSON.parse(text) : {});
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: `not a JSON object of environments: ${(error as Error).message.slice(0, 300)}` });
+        return z.NEVER;
+      }
+    }),
   SANDBOX_ALLOW_RUNC: z.stringbool().default(false),
   SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(1_000).default(2),
   /** Sandboxes one worker starts at once (for missions and warm ones alike); the rest wait their turn. */
@@ -156,8 +169,10 @@ const schema = z.object({
 
 type Parsed = z.infer<typeof schema>;
 export type Config = Readonly<
-  Omit<Parsed, 'SANDBOX_IMAGE' | 'LLM_ENDPOINTS' | 'LLM_PRICES' | 'DATABASE_LISTEN_URL'> & {
+  Omit<Parsed, 'SANDBOX_IMAGE' | 'SANDBOX_ENVIRONMENTS' | 'LLM_ENDPOINTS' | 'LLM_PRICES' | 'DATABASE_LISTEN_URL'> & {
     SANDBOX_IMAGE: string;
+    /** Every environment a mission may name, `base` (SANDBOX_IMAGE) among them (lib/environments.ts). */
+    ENVIRONMENTS: Readonly<Record<string, Environment>>;
     DATABASE_LISTEN_URL: string;
     /** Every model endpoint missions may name, `default` (from LLM_BASE_URL) among them, with their keys. */
     LLM_ENDPOINTS: Readonly<Record<string, LlmEndpoint>>;
@@ -202,10 +217,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
   }
-  const { LLM_PRICES: _prices, ...settings } = parsed.data;
+  const { LLM_PRICES: _prices, SANDBOX_ENVIRONMENTS: environments, ...settings } = parsed.data;
+  const sandboxImage = parsed.data.SANDBOX_IMAGE ?? localSandboxImage();
   return Object.freeze({
     ...settings,
-    SANDBOX_IMAGE: parsed.data.SANDBOX_IMAGE ?? localSandboxImage(),
+    SANDBOX_IMAGE: sandboxImage,
+    ENVIRONMENTS: Object.freeze(declaredEnvironments(projectRoot(), sandboxImage, environments)),
     DATABASE_LISTEN_URL: parsed.data.DATABASE_LISTEN_URL ?? parsed.data.DATABASE_URL,
     LLM_ENDPOINTS: endpoints,
   });

@@ -4,6 +4,9 @@ import type { Redis } from './redis';
 /** The one queue of missions. Its keys live under a hash-tagged prefix, so it is safe on Redis Cluster. */
 export const MISSION_QUEUE = 'missions';
 
+/** How much of a mission's goal names its job (Bull Board shows it). */
+export const JOB_NAME_CHARS = 100;
+
 export interface MissionJobData {
   mission_id: string;
   tenant_id: string;
@@ -11,6 +14,8 @@ export interface MissionJobData {
   job_seq?: number;
   /** Defects met by earlier attempts of this job (see jobs/faults.ts). */
   defects?: number;
+  /** The mission's environment, when not the base one: only a worker that has its image runs the job. */
+  environment?: string;
 }
 
 /** The job id of a mission's job number `jobSeq`: the mission id itself for its first job. */

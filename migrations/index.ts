@@ -17,6 +17,7 @@ import * as fairWebhookClaims from './015_fair_webhook_claims';
 import * as storedBytes from './016_stored_bytes';
 import * as savedWorkspaces from './017_saved_workspaces';
 import * as taskFiles from './018_task_files';
+import * as waitingFor from './019_waiting_for';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -40,6 +41,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['016_stored_bytes', storedBytes],
   ['017_saved_workspaces', savedWorkspaces],
   ['018_task_files', taskFiles],
+  ['019_waiting_for', waitingFor],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -25,8 +25,17 @@ export interface SandboxLimits {
   tmpBytes: number;
 }
 
-export interface SandboxDriverOptions {
+/** An environment's image, and the limits it sets apart from the driver's own. */
+export interface SandboxImage {
   image: string;
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface SandboxDriverOptions {
+  /** The base environment's image. */
+  image: string;
+  /** Other environments by name (lib/environments.ts): their images and limits. */
+  environments?: Readonly<Record<string, SandboxImage>>;
   /** Docker runtime name: `runsc` (gVisor) or a Kata runtime. `runc` is refused unless `allowRunc`. */
   runtime: string;
   /** Labels every sandbox, so a reaper can find the ones whose owner is gone. */
@@ -66,17 +75,19 @@ export class SandboxDriver {
     this.events = new DockerEvents(docker, `${OWNER_LABEL}=${options.owner}`);
   }
 
-  async start(): Promise<Sandbox> {
+  /** Starts a sandbox of `environment` (the base one when not given). */
+  async start(environment?: string): Promise<Sandbox> {
     let container: Docker.Container | undefined;
     try {
       await this.events.start();
-      container = await this.docker.createContainer(this.containerSpec());
+      const image = this.imageOf(environment);
+      container = await this.docker.createContainer(this.containerSpec(image.image, { ...this.limits, ...image.limits }));
       // With hijack, the attach stream is the raw socket: a Duplex, though typed as a ReadWriteStream.
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
       const channel = new StepChannel(stream, (s, out, err) => this.docker.modem.demuxStream(s, out, err));
       await container.start();
       await channel.ready(this.startTimeoutMs);
-      return new Sandbox(container, channel, this.events);
+      return new Sandbox(container, channel, this.events, environment);
     } catch (error) {
       if (container) await container.remove({ force: true }).catch(() => undefined);
       const reason = error instanceof SandboxGoneError ? error.message : String(error);
@@ -93,14 +104,32 @@ export class SandboxDriver {
     if (!runtimes.includes(this.options.runtime)) {
       return `SANDBOX_RUNTIME ${this.options.runtime} is not a runtime of this Docker daemon (it has ${runtimes.join(', ')})`;
     }
-    const image = await this.docker
-      .getImage(this.options.image)
+    return (await this.hasImage(this.options.image)) ? undefined : `SANDBOX_IMAGE ${this.options.image} is not in this Docker daemon (the bootstrap builds the default one)`;
+  }
+
+  /** The environments (other than the base one) whose images this Docker daemon has: the ones this worker can run. */
+  async availableEnvironments(): Promise<string[]> {
+    const named = Object.entries(this.options.environments ?? {});
+    const present = await Promise.all(named.map(([, image]) => this.hasImage(image.image)));
+    return named.filter((_, index) => present[index]).map(([name]) => name);
+  }
+
+  private async hasImage(image: string): Promise<boolean> {
+    const found = await this.docker
+      .getImage(image)
       .inspect()
       .catch((error: { statusCode?: number }) => {
         if (error.statusCode === 404) return undefined;
         throw error;
       });
-    return image ? undefined : `SANDBOX_IMAGE ${this.options.image} is not in this Docker daemon (the bootstrap builds the default one)`;
+    return found !== undefined;
+  }
+
+  private imageOf(environment: string | undefined): SandboxImage {
+    if (environment === undefined) return { image: this.options.image };
+    const image = this.options.environments?.[environment];
+    if (!image) throw new SandboxStartError(`no environment ${environment} is declared on this worker`);
+    return image;
   }
 
   /** Stops watching Docker's events. Sandboxes already started are their owners' to destroy. */
@@ -108,10 +137,9 @@ export class SandboxDriver {
     this.events.close();
   }
 
-  private containerSpec(): Docker.ContainerCreateOptions {
-    const { limits } = this;
+  private containerSpec(image: string, limits: SandboxLimits): Docker.ContainerCreateOptions {
     return {
-      Image: this.options.image,
+      Image: image,
       Cmd: ['/usr/local/bin/mission-channel'],
       User: '1000:1000',
       WorkingDir: '/workspace',

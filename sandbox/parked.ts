@@ -36,10 +36,11 @@ export class ParkedSandboxes {
     return this.waiting.splice(0, Math.max(0, this.waiting.length - this.maxParked));
   }
 
-  /** The most recently parked sandbox of `tenant`, taken out; undefined if it has none. */
-  take(tenant: string): Sandbox | undefined {
+  /** The most recently parked sandbox of `tenant` and `environment`, taken out; undefined if it has none. */
+  take(tenant: string, environment?: string): Sandbox | undefined {
     for (let at = this.waiting.length - 1; at >= 0; at--) {
-      if (this.waiting[at]!.tenant === tenant) return this.waiting.splice(at, 1)[0];
+      const sandbox = this.waiting[at]!;
+      if (sandbox.tenant === tenant && sandbox.environment === environment) return this.waiting.splice(at, 1)[0];
     }
     return undefined;
   }

@@ -59,10 +59,15 @@ export interface PoolStats {
   resetting: number;
 }
 
-/** Who a sandbox is for: a mission of `tenant`; `fresh` when it must be one no mission ran in. */
+/**
+ * Who a sandbox is for: a mission of `tenant`; `fresh` when it must be one no mission ran in; `environment` when
+ * it runs another image than the base one (never warm: started for it, and reused only within the same tenant
+ * and environment).
+ */
 export interface Claim {
   tenant: string;
   fresh?: boolean;
+  environment?: string;
 }
 
 interface PoolEvents {
@@ -90,7 +95,8 @@ interface PoolEvents {
 }
 
 export interface SandboxStarter {
-  start(): Promise<Sandbox>;
+  /** A sandbox of `environment` (the base one when not given). */
+  start(environment?: string): Promise<Sandbox>;
 }
 
 /** An acquire whose mission stopped (cancel, deadline, hand back) before a sandbox was ready for it. */
@@ -197,7 +203,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   async acquire(signal?: AbortSignal, claim?: Claim): Promise<Sandbox> {
     if (this.closing) throw new Error('the sandbox pool is closed');
     if (signal?.aborted) throw new AcquireAbortedError();
-    const ready = this.parkedFor(claim) ?? this.idle.shift();
+    const ready = this.parkedFor(claim) ?? (claim?.environment === undefined ? this.idle.shift() : undefined);
     if (ready) return this.lend(ready, claim);
     // At the bound, a mission waits for a parked or warm sandbox, or for a removal to make room; a place it is
     // given is counted (as `direct`) from that moment, so nothing else takes it first.
@@ -206,7 +212,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       if (granted) return this.lend(granted, claim);
     } else this.direct++;
     const started = this.track(
-      this.startOne(signal).then((sandbox) => {
+      this.startOne(signal, claim?.environment).then((sandbox) => {
         if (this.closing || signal?.aborted) {
           this.remove(sandbox);
           return undefined;
@@ -335,7 +341,7 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   private parkedFor(claim: Claim | undefined): Sandbox | undefined {
     const { reuse } = this.options;
     if (!reuse || !claim || claim.fresh) return undefined;
-    for (let sandbox = this.parked.take(claim.tenant); sandbox; sandbox = this.parked.take(claim.tenant)) {
+    for (let sandbox = this.parked.take(claim.tenant, claim.environment); sandbox; sandbox = this.parked.take(claim.tenant, claim.environment)) {
       if (!refusal(sandbox, reuse)) {
         this.emit('reused', sandbox);
         return sandbox;
@@ -381,7 +387,11 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
       const parked = this.parkedFor(waiter.claim);
       if (parked) this.waiters.splice(this.waiters.indexOf(waiter), 1)[0]!(parked);
     }
-    while (this.waiters.length > 0 && this.idle.length > 0) this.waiters.shift()!(this.idle.shift()!);
+    // Warm sandboxes run the base image: they go to the first waiters that want it.
+    for (const waiter of [...this.waiters]) {
+      if (this.idle.length === 0) break;
+      if (waiter.claim?.environment === undefined) this.waiters.splice(this.waiters.indexOf(waiter), 1)[0]!(this.idle.shift()!);
+    }
     while (this.waiters.length > 0 && this.held() < this.options.maxSandboxes) this.waiters.shift()!('place');
     while (this.waiters.length > this.toRemove.length + this.removals && this.parked.size > 0) this.queueRemoval(this.parked.takeOldest()!);
   }
@@ -432,12 +442,12 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
   }
 
   /** Waits for a start turn (rejecting with AcquireAbortedError if `signal` aborts first), then starts one. */
-  private async startOne(signal?: AbortSignal): Promise<Sandbox> {
+  private async startOne(signal?: AbortSignal, environment?: string): Promise<Sandbox> {
     // A turn that ends is handed to the next start waiting, counted as it was.
     if (this.startsUnderWay < this.options.startConcurrency) this.startsUnderWay++;
     else await this.startTurn(signal);
     try {
-      return await this.startNow();
+      return await this.startNow(environment);
     } finally {
       const next = this.waitingToStart.shift();
       if (next) next();
@@ -460,10 +470,10 @@ export class SandboxPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  private async startNow(): Promise<Sandbox> {
+  private async startNow(environment?: string): Promise<Sandbox> {
     const startedAt = performance.now();
     try {
-      const sandbox = await this.driver.start();
+      const sandbox = await this.driver.start(environment);
       sandbox.onGone((reason) => this.forgetIdle(sandbox, reason));
       const wasUnhealthy = this.unhealthy;
       this.failuresInARow = 0;

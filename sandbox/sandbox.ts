@@ -23,6 +23,8 @@ export class Sandbox {
     private readonly container: Docker.Container,
     private readonly channel: StepChannel,
     private readonly events: DockerEvents,
+    /** The environment whose image it runs (undefined: the base one). */
+    readonly environment?: string,
   ) {}
 
   get id(): string {

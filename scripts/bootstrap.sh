@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes this Debian machine ready to run the platform, and is quick when it already is:
 # npm packages, Redis, Postgres (role, database, migrations), the host's task limit, dockerd with gVisor, the
-# sandbox image.
+# sandbox image and the repository's environments (environments/).
 # Everything is installed from Debian packages and the npm registry; every step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -119,5 +119,6 @@ start_postgres
 raise_task_limit
 start_dockerd
 build_sandbox_image
+node_modules/.bin/tsx scripts/buildEnvironments.ts
 node_modules/.bin/tsx scripts/migrate.ts
 say "ready"

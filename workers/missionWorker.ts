@@ -20,6 +20,12 @@ export interface MissionWorkerOptions {
   lockMs: number;
   /** How often this worker looks for missions whose worker died, to take them over. */
   stalledCheckMs: number;
+  /** Named in what a waiting mission is told. */
+  workerId: string;
+  /** Environments (beside the base one) whose images this worker has: a job of another goes back to the queue. */
+  environments: ReadonlySet<string>;
+  /** Says on a queued mission why it waits (here: no image of its environment). */
+  noteWaiting(missionId: string, reason: string): Promise<void>;
 }
 
 interface MissionWorkerEvents {
@@ -52,6 +58,8 @@ export interface MissionWorker {
 const MAX_STALLS = 5;
 /** A mission whose tenant is at its cap waits about this long before it is tried again. */
 const TENANT_RETRY_MS = 250;
+/** A job of an environment this worker lacks comes back this long later (twice, at most), for a worker that has it. */
+const ENVIRONMENT_RETRY_MS = 5_000;
 /** Attempts that meet a defect of ours before the mission is failed with ERR_INTERNAL. */
 const MAX_DEFECTS = 3;
 /** The wait before retrying a job whose service failed: 250 ms, doubling, at most this (with jitter). */
@@ -89,6 +97,13 @@ export function createMissionWorker(
       const log = logger.child({ mission_id: missionId, tenant_id: tenantId, job_id: job.id });
       // A job that names no mission (added by hand, or by something else sharing the queue) can never run: it fails at once.
       if (!isUuid(String(missionId)) || !isUuid(String(tenantId))) throw new UnrecoverableError('the job names no mission (mission_id and tenant_id must be ids)');
+      const { environment } = job.data;
+      if (environment && !options.environments.has(environment)) {
+        // Not failed: the mission waits, and says so, for a worker with the image (or for this one, once built).
+        await options.noteWaiting(missionId, `no worker has taken it: the worker ${options.workerId} has no image of the environment ${environment} (the others may not either)`);
+        await job.moveToDelayed(Date.now() + ENVIRONMENT_RETRY_MS * (1 + Math.random()), token);
+        throw new DelayedError();
+      }
       if (!(await tenantSlots.acquire(tenantId))) {
         // The tenant has its share running: step aside without holding this worker's slot.
         await job.moveToDelayed(Date.now() + TENANT_RETRY_MS * (1 + Math.random()), token);

@@ -1,6 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import type { MissionFile, MissionSpec } from '../../jobs/mission';
 import type { FileStore } from '../../tasks/fileStore';
+import { BASE_ENVIRONMENT } from '../../lib/environments';
 import type { MissionStore } from '../../jobs/missionStore';
 import { isTargetProblem, modelTarget } from '../../jobs/modelTarget';
 import type { LlmEndpoint } from '../../lib/llmEndpoints';
@@ -13,6 +14,8 @@ export interface AdmissionDeps {
   files: FileStore;
   /** What a workspace holds: a mission's files, unpacked, must fit. */
   workspaceBytes: number;
+  /** The environments a mission may name, with the workspace each gives where it is not the default. */
+  environments: Readonly<Record<string, { workspaceBytes?: number }>>;
   /** The operator's model endpoints. */
   endpoints: Readonly<Record<string, LlmEndpoint>>;
   /** Origins a tenant's own URL may have without https and the public-address rule. */
@@ -31,7 +34,7 @@ const TENANT_HOSTS_PER_SUBMISSION = 10;
  * another tenant). One query and one DNS lookup per distinct host (at most TENANT_HOSTS_PER_SUBMISSION),
  * whatever the number of missions.
  */
-export function missionAdmission({ store, files, workspaceBytes, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
+export function missionAdmission({ store, files, workspaceBytes, environments, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
   return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
     const fileIds = [...new Set(specs.flatMap((spec) => (spec.environment?.files ?? []).flatMap((file) => ('file_id' in file ? [file.file_id] : []))))];
     const unpacked = await files.use(caller.tenantId, fileIds);
@@ -50,7 +53,11 @@ export function missionAdmission({ store, files, workspaceBytes, endpoints, tena
     }
     return Promise.all(
       specs.map(async (spec) => {
-        const filesProblem = refuseFiles(spec.environment?.files ?? [], unpacked, workspaceBytes);
+        const environment = environments[spec.environment?.name ?? BASE_ENVIRONMENT];
+        if (!environment) {
+          return HttpProblem.invalidField(['environment', 'name'], `no environment ${spec.environment!.name}: the environments are ${Object.keys(environments).join(', ')}`);
+        }
+        const filesProblem = refuseFiles(spec.environment?.files ?? [], unpacked, environment.workspaceBytes ?? workspaceBytes);
         if (filesProblem) return filesProblem;
         if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {
           return new HttpProblem(404, 'not-found', 'Not found.', `replay_of: mission ${spec.replay_of} does not exist.`);
