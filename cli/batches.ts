@@ -1,4 +1,6 @@
 import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { artifactFolder, downloadArtifacts } from './artifacts';
 import { once } from 'node:events';
 import type { ApiClient } from './client';
 import { EXIT } from './exitCodes';
@@ -47,14 +49,39 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
     show,
 
     /** The results file, as the API streams it, to stdout or a file. */
-    async results(id: string, options: { output?: string; status?: string; allAttempts: boolean }): Promise<number> {
+    async results(id: string, options: { output?: string; status?: string; allAttempts: boolean; artifacts?: string }): Promise<number> {
       const query = new URLSearchParams();
       if (options.status) query.set('status', options.status);
       if (options.allAttempts) query.set('attempts', 'all');
       const response = await client.stream(`/v1/batches/${id}/results${query.size > 0 ? `?${query}` : ''}`);
       const target = options.output ? createWriteStream(options.output) : process.stdout;
-      for await (const chunk of response) if (!target.write(chunk)) await once(target, 'drain');
+      // With --artifacts, the lines that list artifacts are noted as they pass, and their files fetched after.
+      const withArtifacts: { mission_id: string; custom_id: string | null; attempt: number }[] = [];
+      const decoder = new TextDecoder();
+      let partial = '';
+      for await (const chunk of response) {
+        if (options.artifacts) {
+          const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+          partial = lines.pop()!;
+          for (const line of lines.filter(Boolean)) {
+            const parsed = JSON.parse(line) as { mission_id: string; custom_id: string | null; attempt: number; artifacts: unknown[] | null };
+            if (parsed.artifacts?.length) withArtifacts.push(parsed);
+          }
+        }
+        if (!target.write(chunk)) await once(target, 'drain');
+      }
       if (options.output) await new Promise((resolve) => (target as ReturnType<typeof createWriteStream>).end(resolve));
+      let files = 0;
+      for (const line of withArtifacts) files += await downloadArtifacts(client, line.mission_id, join(options.artifacts!, artifactFolder(line, options.allAttempts)));
+      if (options.artifacts) process.stderr.write(`missions: wrote ${files} artifacts of ${withArtifacts.length} missions under ${options.artifacts}\n`);
+      return EXIT.ok;
+    },
+
+    /** A mission's artifacts, written under a directory. */
+    async artifacts(missionId: string, options: { output: string }): Promise<number> {
+      const files = await downloadArtifacts(client, missionId, options.output);
+      if (asJson) json({ mission_id: missionId, files, output: options.output });
+      else out(`wrote ${files} artifacts to ${options.output}`);
       return EXIT.ok;
     },
 

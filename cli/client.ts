@@ -88,6 +88,24 @@ export class ApiClient {
     return items;
   }
 
+  /** Sends bytes (an archive) as the body of a POST; the answer as request() gives it. */
+  async upload<T = unknown>(path: string, bytes: Buffer): Promise<T> {
+    const response = await fetch(new URL(path, this.options.url), { method: 'POST', headers: { ...this.auth(), 'content-type': 'application/octet-stream' }, body: bytes }).catch((error: Error) => {
+      throw new CliError(`cannot reach ${this.options.url}: ${(error.cause as Error | undefined)?.message ?? error.message}`, EXIT.server);
+    });
+    this.log(`POST ${path} (${bytes.length} bytes) -> ${response.status}`);
+    const body = (await response.json().catch(() => null)) as T;
+    if (response.status >= 400) throw new CliError(`POST ${path}: ${response.status} ${problemLine(body)}`, response.status < 500 && response.status !== 429 ? EXIT.usage : EXIT.server);
+    return body;
+  }
+
+  /** The bytes of a GET that must succeed (an artifact). */
+  async download(path: string): Promise<Buffer> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await this.stream(path)) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
   /** The body of a GET, as it arrives (a results file can be larger than memory). */
   async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
     const response = await fetch(new URL(path, this.options.url), { headers: this.auth() }).catch((error: Error) => {

@@ -45,6 +45,7 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .option('--timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', seconds)
     .option('--fail-fast', 'with --wait: cancel the rest once one mission fails', false)
     .option('--force', 'submit the file again as new missions (otherwise submitting the same file again creates nothing)', false)
+    .option('--files <dir>', 'a directory every mission starts with in /workspace (a mission may name its own: files_dir, from the file\'s folder)')
     .option('--batch-size <n>', 'missions per API batch', positiveInteger, 10_000)
     .option('--interval <seconds>', 'seconds between progress lines when not on a terminal', seconds, 10)
     .action((file: string, options) => run((client, asJson) => submit(client, file, { ...options, json: asJson })));
@@ -63,6 +64,12 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .argument('<id>')
     .option('-f, --follow', 'follow live', false)
     .action((id: string, options: { follow: boolean }) => run((client, asJson) => commands(client, asJson).logs(id, options.follow)));
+  cli
+    .command('artifacts')
+    .description('the files a mission kept (its artifacts), written under a directory, each checked against its sha256')
+    .argument('<id>')
+    .requiredOption('-o, --output <dir>', 'the directory to write them under')
+    .action((id: string, options: { output: string }) => run((client, asJson) => batchCommands(client, asJson).artifacts(id, options)));
   cli.command('cancel').description('cancel a mission (exit 1 if it had already ended)').argument('<id>').action((id: string) => run((client, asJson) => commands(client, asJson).cancel(id)));
   for (const decision of ['approve', 'reject'] as const) {
     cli
@@ -85,6 +92,7 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .option('-o, --output <file>', 'write it to this file, not stdout')
     .option('--status <statuses>', 'only items in these statuses (comma-separated, e.g. failed,timed_out)')
     .option('--all-attempts', 'every attempt of each item, not only its latest', false)
+    .option('--artifacts <dir>', "also write each item's artifacts under DIR/<custom_id>/")
     .action((id: string, options) => run((client, asJson) => batchCommands(client, asJson).results(id, options)));
   batch
     .command('cancel')

@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { missionSpecSchema } from '../jobs/mission';
 import { CliError, EXIT } from './exitCodes';
 
-/** Missions read from a file, each with the line it starts on, and a hash of the file for idempotency keys. */
+/**
+ * Missions read from a file, each with the line it starts on (and the directory its `files_dir` names, resolved
+ * from the file's own folder), and a hash of the file for idempotency keys.
+ */
 export interface MissionFile {
   name: string;
-  missions: { line: number; mission: Record<string, unknown> }[];
+  missions: { line: number; mission: Record<string, unknown>; filesDir?: string }[];
   contentHash: string;
 }
 
@@ -39,14 +43,18 @@ export function readMissionFile(path: string): MissionFile {
     seenOnLine.set(line, k);
     return onLine.get(line)! > 1 ? `line-${line}.${k}` : `line-${line}`;
   };
-  const missions = items.map(({ line, value }) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CliError(`${name} line ${line}: a mission must be a JSON object`, EXIT.usage);
+  const missions = items.map(({ line, value: item }) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new CliError(`${name} line ${line}: a mission must be a JSON object`, EXIT.usage);
+    // files_dir is the CLI's: a directory packed and uploaded once, whose file the mission starts with.
+    const { files_dir: filesDir, ...value } = item as Record<string, unknown>;
+    if (filesDir !== undefined && (typeof filesDir !== 'string' || filesDir === '')) throw new CliError(`${name} line ${line}: files_dir must be a directory's path`, EXIT.usage);
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(mission)'}: ${issue.message}`).join('; ');
       throw new CliError(`${name} line ${line}: ${problems}`, EXIT.usage);
     }
-    return { line, mission: { ...value, custom_id: customIdOf(parsed.data, place(line)) } as Record<string, unknown> };
+    const mission = { ...value, custom_id: customIdOf(parsed.data, place(line)) } as Record<string, unknown>;
+    return { line, mission, ...(filesDir !== undefined && { filesDir: resolve(path === '-' ? '.' : dirname(path), filesDir) }) };
   });
   const firstLineOf = new Map<unknown, number>();
   for (const { line, mission } of missions) {

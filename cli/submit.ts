@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { problemLine, type ApiClient } from './client';
@@ -6,6 +6,7 @@ import { CliError, EXIT } from './exitCodes';
 import { writeReport } from './report';
 import { junitReport, type MissionResult } from './junit';
 import { readMissionFile } from './missionFile';
+import { attachDirectories } from './taskFiles';
 import { finishedOf, progressReporter, type Counts } from './progress';
 import { usageLine, type Usage } from './usage';
 
@@ -22,6 +23,8 @@ export interface SubmitOptions {
   batchSize: number;
   /** Seconds between progress lines when not on a terminal. */
   interval: number;
+  /** A directory every mission starts with in /workspace (packed and uploaded once). */
+  files?: string;
 }
 
 interface BatchAnswer {
@@ -48,6 +51,8 @@ const TAIL_CHARS = 1_000;
  */
 export async function submit(client: ApiClient, path: string, options: SubmitOptions): Promise<number> {
   const file = readMissionFile(path);
+  const uploads = await attachDirectories(client, file, options.files);
+  if (uploads.length > 0) file.contentHash = createHash('sha256').update(file.contentHash).update(uploads.join()).digest('hex');
   const started = Date.now();
   const nonce = options.force ? `-${randomBytes(6).toString('hex')}` : '';
   const accepted: { line: number; id: string }[] = [];

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runMissions, type CliRun } from './cliRun';
 import { createTenant, shell, usePlatform } from './platform';
 import { freePort } from './services';
 import { waitFor } from './waitFor';
@@ -13,23 +14,10 @@ const BIN = join(__dirname, '..', 'bin', 'missions.js');
 const dir = mkdtempSync(join(tmpdir(), 'mc-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
-function missions(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, MISSIONS_URL: `http://127.0.0.1:${context.platform.api.port}`, MISSIONS_API_KEY: context.env.config.ADMIN_API_KEY, ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
+const missions = (args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> =>
+  runMissions(args, { MISSIONS_URL: `http://127.0.0.1:${context.platform.api.port}`, MISSIONS_API_KEY: context.env.config.ADMIN_API_KEY, ...env }, input);
 
 function file(name: string, content: string): string {
   const path = join(dir, name);
