@@ -70,7 +70,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * Routes mounted beside the API's own by whoever starts it (the console): given the API's handlers, so that what
  * they do is what the API does. They come after `/v1`'s authentication and rate limit, before the 404.
  */
-export type AppPages = (app: Express, handlers: { missions: ReturnType<typeof missionHandlers>; batches: ReturnType<typeof batchHandlers> }) => void;
+export type AppPages = (
+  app: Express,
+  handlers: { missions: ReturnType<typeof missionHandlers>; batches: ReturnType<typeof batchHandlers>; artifacts: ReturnType<typeof artifactHandlers> },
+) => void;
 
 /** The thin Express adapter: routes to framework-free handlers and renders every error as a problem. */
 export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Express {
@@ -161,7 +164,7 @@ export function createApp(deps: AppDeps, pages: AppPages = () => undefined): Exp
   app.post('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.createKey(req.params.id as string)));
   app.get('/v1/admin/tenants/:id/keys', requireAdmin, route((req) => admin.listKeys(req.params.id as string, req.query)));
   app.delete('/v1/admin/tenants/:id/keys/:key', requireAdmin, route((req) => admin.revokeKey(req.params.id as string, req.params.key as string)));
-  pages(app, { missions, batches });
+  pages(app, { missions, batches, artifacts });
 
   app.use((req, _res, next) => next(HttpProblem.notFound(`${req.method} ${req.path}`)));
   app.use(problemMiddleware(deps.logger));

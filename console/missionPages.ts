@@ -1,5 +1,6 @@
 import type { Express, Request, Response } from 'express';
 import { ADMIN_CALLER, type Caller } from '../api/apiKeys';
+import type { artifactHandlers } from '../api/handlers/artifacts';
 import type { missionHandlers } from '../api/handlers/missions';
 import { HttpProblem } from '../api/problem';
 import { streamMissionEvents } from '../api/sse';
@@ -22,6 +23,8 @@ export interface MissionPagesDeps {
   hub: MissionEventHub;
   streams: OpenStreams;
   sseHeartbeatMs: number;
+  /** A mission's artifacts, to download from its page. */
+  artifactFiles: ReturnType<typeof artifactHandlers>;
 }
 
 const PAGE_SIZE = 50;
@@ -57,6 +60,7 @@ export function missionModel(trace: MissionTrace, page: PageContext) {
     waterfall: waterfall(mission, trace.steps, page.now),
     anchor: `m-${mission.id}`,
     missionId: mission.id,
+    artifacts: trace.artifacts,
   };
 }
 
@@ -123,6 +127,18 @@ export function missionPages(app: Express, deps: MissionPagesDeps): void {
       const after = /^\d{1,18}$/.test(String(req.query.after)) ? String(req.query.after) : undefined;
       await streamMissionEvents(req, res, mission, viewerOf(res).caller, deps, { heartbeatMs: deps.sseHeartbeatMs, after, frame });
     } catch (error) {
+      next(error);
+    }
+  });
+
+  // One file the mission kept, as its bytes.
+  app.get(`${CONSOLE}/missions/:id/artifacts/*path`, async (req, res, next) => {
+    try {
+      const { mission } = await traceOf(req, res);
+      const { content, name } = await deps.artifactFiles.one(mission, (req.params.path as unknown as string[]).join('/'));
+      res.attachment(name).type('application/octet-stream').send(content);
+    } catch (error) {
+      if (error instanceof HttpProblem) return void res.status(error.status).type('text/plain').send(error.title);
       next(error);
     }
   });

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Approval } from '../jobs/approvals';
 import { batchStatus, type Batch, type BatchStatus } from '../jobs/batches/batchStore';
 import type { Mission, MissionStatus, Step } from '../jobs/mission';
+import type { ArtifactEntry } from '../tasks/artifactStore';
 
 /** Whose things a page shows: one tenant's, or (the admin) everyone's. */
 export type Scope = { tenantId: string } | 'everyone';
@@ -43,6 +44,8 @@ export interface MissionTrace {
   stepsOmitted?: boolean;
   lastEventId: string;
   pending: Approval | undefined;
+  /** The files it kept (its artifacts), without their bytes. */
+  artifacts: ArtifactEntry[];
 }
 
 /** Steps one trace page shows: with MISSION_STORED_MB bounding a mission's bytes, a page is bounded both ways. */
@@ -92,7 +95,8 @@ export class ConsoleReader {
         const earlierFrom = fromSeq > 0 ? (earlier?.seq ?? 0) : undefined;
         const last = await trx('mission_events').where({ mission_id: id }).max('id as id').first();
         const pending = await trx<Approval>('approvals').where({ mission_id: id, status: 'pending' }).first();
-        return { mission, steps, earlierFrom, laterFrom, lastEventId: String(last?.id ?? 0), pending };
+        const artifacts = mission.artifacts ? await artifactsOf(trx, [id]) : [];
+        return { mission, steps, earlierFrom, laterFrom, lastEventId: String(last?.id ?? 0), pending, artifacts };
       },
       { isolationLevel: 'repeatable read', readOnly: true },
     );
@@ -134,10 +138,11 @@ export class ConsoleReader {
       .select('id')
       .from(latest(this.db('missions')).select('id', this.db.raw('sum(stored_bytes) over (order by item, id) as total')).as('running'))
       .where('total', '<=', REPORT_TRACE_BYTES);
-    const [missions, steps, pending] = await Promise.all([
+    const [missions, steps, pending, artifacts] = await Promise.all([
       latest(this.db('missions')).orderBy('item').select('*') as Promise<Mission[]>,
       this.db<Step>('steps').whereIn('mission_id', traced).orderBy(['mission_id', 'seq']),
       this.db<Approval>('approvals').whereIn('mission_id', latest(this.db('missions')).select('id')).where({ status: 'pending' }),
+      artifactsOf(this.db, latest(this.db('missions')).select('id')),
     ]);
     const stepsOf = new Map<string, Step[]>();
     for (const step of steps) {
@@ -146,6 +151,8 @@ export class ConsoleReader {
       else stepsOf.set(step.mission_id, [step]);
     }
     const pendingOf = new Map(pending.map((approval) => [approval.mission_id, approval]));
+    const artifactsByMission = new Map<string, ArtifactEntry[]>();
+    for (const { mission_id: missionId, ...artifact } of artifacts) artifactsByMission.set(missionId, [...(artifactsByMission.get(missionId) ?? []), artifact]);
     return missions.map((mission) => ({
       mission,
       steps: stepsOf.get(mission.id) ?? [],
@@ -154,6 +161,7 @@ export class ConsoleReader {
       stepsOmitted: mission.step_count > 0 && !stepsOf.has(mission.id),
       lastEventId: '0',
       pending: pendingOf.get(mission.id),
+      artifacts: artifactsByMission.get(mission.id) ?? [],
     }));
   }
 
@@ -176,4 +184,10 @@ export class ConsoleReader {
     const row = rows[0] as { missions: string; ms: number[] | null };
     return row.ms ? { p50: Math.round(row.ms[0]!), p95: Math.round(row.ms[1]!), missions: Number(row.missions) } : null;
   }
+}
+
+/** The artifacts of these missions, without their bytes, in path order. */
+async function artifactsOf(db: Knex, missionIds: readonly string[] | Knex.QueryBuilder): Promise<(ArtifactEntry & { mission_id: string })[]> {
+  const rows = (await db('artifacts').whereIn('mission_id', missionIds as never).orderBy(['mission_id', 'path']).select('mission_id', 'path', 'bytes', 'sha256')) as (ArtifactEntry & { mission_id: string; bytes: string })[];
+  return rows.map((row) => ({ ...row, bytes: Number(row.bytes) }));
 }

@@ -13,7 +13,7 @@ import { ASSETS } from './render';
 import { batchReportHtml } from './report';
 import { CONSOLE, consoleSessions, viewerOf } from './session';
 
-export interface ConsoleDeps extends Omit<MissionPagesDeps, 'missions'>, Omit<BatchPagesDeps, 'batchActions'> {
+export interface ConsoleDeps extends Omit<MissionPagesDeps, 'missions' | 'artifactFiles'>, Omit<BatchPagesDeps, 'batchActions'> {
   keys: ApiKeys;
   sessions: BrowserSessions;
   /** The API's per-tenant request limit, which a signed-in viewer's pages count against too. */
@@ -39,7 +39,7 @@ export function consolePages(deps: ConsoleDeps): AppPages {
     });
     app.use(router);
     app.use(CONSOLE, express.urlencoded({ extended: false, limit: '16kb' }), requireViewer, deps.rateLimit);
-    missionPages(app, { ...deps, missions: handlers.missions });
+    missionPages(app, { ...deps, missions: handlers.missions, artifactFiles: handlers.artifacts });
     batchPages(app, { ...deps, batchActions: handlers.batches });
     app.get(`${CONSOLE}/fleet`, pageRoute(deps.renderer, async (_req, res) => {
       if (!viewerOf(res).caller.admin) throw new HttpProblem(403, 'forbidden', 'The fleet page is for the admin.');

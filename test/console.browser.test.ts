@@ -254,6 +254,29 @@ test('hostile goals and output render inert and readable, arriving live and on r
   await context.close();
 });
 
+test("a task's setup steps are marked, and its artifacts listed and downloadable, hostile names inert", async () => {
+  const name = 'out/<img src=x onerror="window.pwned=3">.txt';
+  const id = await submit(keys.alpha, {
+    goal: 'leave a file',
+    environment: { setup: [shell('mkdir -p out')] },
+    artifacts: ['out/*'],
+    plan: [{ tool: 'write_file', input: { path: name, content: 'kept bytes' } }],
+  });
+  await statusBecomes(id, ['succeeded'], keys.alpha);
+  const { context, page } = await signedIn(keys.alpha);
+  await page.goto(`${base}/console/missions/${id}`);
+
+  const link = page.locator('.artifacts a[download]');
+  expect(await link.innerText()).toBe(name);
+  expect(await page.locator('main img').count()).toBe(0);
+  expect(await page.evaluate(() => (globalThis as unknown as InPage).pwned)).toBeUndefined();
+  const downloaded = await context.request.get(`${base}${await link.getAttribute('href')}`);
+  expect(await downloaded.text()).toBe('kept bytes');
+  expect(await page.locator(`#m-${id}-step-1 .setup`).innerText()).toBe('setup');
+  expect(await page.locator(`#m-${id}-step-2 .setup`).count()).toBe(0);
+  await context.close();
+});
+
 test('the admin sees every tenant and the fleet: workers, their sandboxes, queue depth and throughput', async () => {
   const { context, page } = await signedIn(env.config.ADMIN_API_KEY);
   await page.locator('#missions tbody tr').nth(5).waitFor();
