@@ -138,12 +138,13 @@ export class ConsoleReader {
       .select('id')
       .from(latest(this.db('missions')).select('id', this.db.raw('sum(stored_bytes) over (order by item, id) as total')).as('running'))
       .where('total', '<=', REPORT_TRACE_BYTES);
-    const [missions, steps, pending, artifacts] = await Promise.all([
+    const [missions, steps, pending] = await Promise.all([
       latest(this.db('missions')).orderBy('item').select('*') as Promise<Mission[]>,
       this.db<Step>('steps').whereIn('mission_id', traced).orderBy(['mission_id', 'seq']),
       this.db<Approval>('approvals').whereIn('mission_id', latest(this.db('missions')).select('id')).where({ status: 'pending' }),
-      artifactsOf(this.db, latest(this.db('missions')).select('id')),
     ]);
+    // A fourth query only for a batch whose missions kept artifacts.
+    const artifacts = missions.some((mission) => mission.artifacts) ? await artifactsOf(this.db, latest(this.db('missions')).select('id')) : [];
     const stepsOf = new Map<string, Step[]>();
     for (const step of steps) {
       const list = stepsOf.get(step.mission_id);
