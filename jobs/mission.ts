@@ -189,9 +189,14 @@ function refuseUnknownCalls(spec: CallsOf, context: z.RefinementCtx): void {
   const names = (spec.tools ?? []).map((tool) => tool.name);
   const repeated = names.find((name, index) => names.indexOf(name) !== index);
   if (repeated) context.addIssue({ code: 'custom', path: ['tools'], message: `two tools are named ${repeated}` });
-  const toolbox = new Toolbox(spec.tools, spec.allowed_tools);
-  const calls = [...spec.plan.map((call, index) => [['plan', index], call] as const), ...(spec.environment?.setup ?? []).map((call, index) => [['environment', 'setup', index], call] as const)];
-  for (const [path, call] of calls) {
+  // allowed_tools narrows the agent's tools; setup is the task's own, and may use every built-in.
+  const agents = new Toolbox(spec.tools, spec.allowed_tools);
+  const tasks = new Toolbox(spec.tools);
+  const calls = [
+    ...spec.plan.map((call, index) => [agents, ['plan', index], call] as const),
+    ...(spec.environment?.setup ?? []).map((call, index) => [tasks, ['environment', 'setup', index], call] as const),
+  ];
+  for (const [toolbox, path, call] of calls) {
     const refused = toolbox.refusal(call.tool);
     if (refused) context.addIssue({ code: 'custom', path: [...path, 'tool'], message: refused });
   }
