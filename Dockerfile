@@ -15,10 +15,11 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules node_modules
 COPY --from=build --chown=node:node /app/dist dist
-# The console's templates and assets, and the sandbox recipe whose hash names the default sandbox image.
+# The console's templates and assets, and the recipes whose hashes name the sandbox and environment images.
 COPY --from=build --chown=node:node /app/console/templates console/templates
 COPY --from=build --chown=node:node /app/console/assets console/assets
 COPY --from=build --chown=node:node /app/sandbox/image sandbox/image
+COPY --from=build --chown=node:node /app/environments environments
 USER node
 EXPOSE 3000 9464
 # node itself is PID 1: it handles SIGTERM with the ordered shutdown (no shell in between to swallow it).

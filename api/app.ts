@@ -3,7 +3,7 @@ import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
 import type { Queue } from 'bullmq';
 import helmet from 'helmet';
-import type { MissionStore } from '../jobs/missionStore';
+import type { MissionStore } from '../store/missionStore';
 import type { Logger } from '../lib/logger';
 import type { metricsAccess } from '../lib/metricsAccess';
 import { renderMetrics, type Metrics } from '../lib/metrics';

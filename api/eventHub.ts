@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { EVENTS_CHANNEL } from '../jobs/missionProgress';
+import { EVENTS_CHANNEL } from '../store/missionProgress';
 import { KEYS_CHANNEL } from './apiKeys';
 import type { Logger } from '../lib/logger';
 

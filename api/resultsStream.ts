@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import type { ResultRow } from '../jobs/batches/batchResults';
+import type { ResultRow } from '../store/batches/batchResults';
 
 /**
  * `GET /v1/batches/:id/results`: JSON Lines, one line per item, written as the pages come from Postgres and no

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { STOPPING_GRACE_MS, TERMINAL_STATUSES, type MissionEvent, type MissionStatus } from '../jobs/mission';
-import type { MissionStore } from '../jobs/missionStore';
+import type { MissionStore } from '../store/missionStore';
 import type { Caller } from './apiKeys';
 import type { MissionEventHub } from './eventHub';
 import type { OpenStreams } from './openStreams';

@@ -2,7 +2,7 @@ import type { Express, Request, Response } from 'express';
 import type { batchHandlers } from '../api/handlers/batches';
 import { HttpProblem } from '../api/problem';
 import { streamBatchResults } from '../api/resultsStream';
-import type { BatchStore } from '../jobs/batches/batchStore';
+import type { BatchStore } from '../store/batches/batchStore';
 import { isUuid } from '../lib/ids';
 import { pageRoute } from './pages';
 import type { ConsoleReader } from './reader';

@@ -7,7 +7,7 @@ import { streamMissionEvents } from '../api/sse';
 import type { MissionEventHub } from '../api/eventHub';
 import type { OpenStreams } from '../api/openStreams';
 import { MISSION_STATUSES, TERMINAL_STATUSES, missionUsage, stepView, type MissionEvent, type MissionStatus } from '../jobs/mission';
-import type { MissionStore } from '../jobs/missionStore';
+import type { MissionStore } from '../store/missionStore';
 import { isUuid, uuidv7Floor } from '../lib/ids';
 import type { ConsoleReader, MissionTrace, Scope } from './reader';
 import type { ConsoleRenderer, PageContext } from './render';

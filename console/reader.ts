@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import type { Approval } from '../jobs/approvals';
-import { batchStatus, type Batch, type BatchStatus } from '../jobs/batches/batchStore';
+import type { Approval } from '../store/approvals';
+import { batchStatus, type Batch, type BatchStatus } from '../store/batches/batchStore';
 import type { Mission, MissionStatus, Step } from '../jobs/mission';
 import type { ArtifactEntry } from '../tasks/artifactStore';
 

@@ -1,4 +1,4 @@
-import type { BatchStore } from '../jobs/batches/batchStore';
+import type { BatchStore } from '../store/batches/batchStore';
 import { missionUsage } from '../jobs/mission';
 import type { ConsoleReader } from './reader';
 import type { ConsoleRenderer, PageContext } from './render';

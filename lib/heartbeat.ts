@@ -1,4 +1,4 @@
-import type { Redis } from '../lib/redis';
+import type { Redis } from './redis';
 
 export interface Heartbeat {
   isAlive(workerId: string): Promise<boolean>;

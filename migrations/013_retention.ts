@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * What retention (jobs/retention.ts) needs to find old rows without reading whole tables: idempotency keys and
+ * What retention (store/retention.ts) needs to find old rows without reading whole tables: idempotency keys and
  * settled webhook deliveries by age. Missions are found through `missions_created`; their steps, events, model
  * calls and approvals go with them (ON DELETE CASCADE, each by an index that starts with mission_id).
  */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * The last saved /workspace of each unfinished mission (jobs/savedWorkspaces.ts): one row per mission, replaced
+ * The last saved /workspace of each unfinished mission (store/savedWorkspaces.ts): one row per mission, replaced
  * on each save, deleted when the mission ends, and with the mission by retention.
  */
 export async function up(knex: Knex): Promise<void> {

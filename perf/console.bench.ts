@@ -3,7 +3,7 @@
 // (HTML, styles, scripts, layout, until the load event). DESIGN.md's target: it loads in under a second.
 import { chromium } from 'playwright-core';
 import type { MissionSpec } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
+import { MissionStore } from '../store/missionStore';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';

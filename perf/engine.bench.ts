@@ -6,14 +6,14 @@
 // its slot after its outcome, and finish-only missions mixed with sandboxed ones against finish-only alone.
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import type { Knex } from 'knex';
-import { MissionSubmitter } from '../jobs/submitter';
+import { MissionSubmitter } from '../store/submitter';
 import { createLogger } from '../lib/logger';
 import { MISSION_QUEUE, createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { startWorker, type RunningWorker } from '../apps/worker';
 import type { MissionSpec, Step } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
-import { StepWriter } from '../jobs/stepWriter';
+import { MissionStore } from '../store/missionStore';
+import { StepWriter } from '../store/stepWriter';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';

@@ -3,9 +3,9 @@
 // straight from Postgres in the same run (the floor: what reading them costs before any line is made).
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { BatchStore } from '../jobs/batches/batchStore';
+import { BatchStore } from '../store/batches/batchStore';
 import type { MissionSpec } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
+import { MissionStore } from '../store/missionStore';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';

@@ -5,9 +5,9 @@
 // the same writes with no purge, in the same run.
 import IORedis from 'ioredis';
 import type { Knex } from 'knex';
-import { MissionStore } from '../jobs/missionStore';
-import { RetentionPurger } from '../jobs/retention';
-import { StepWriter } from '../jobs/stepWriter';
+import { MissionStore } from '../store/missionStore';
+import { RetentionPurger } from '../store/retention';
+import { StepWriter } from '../store/stepWriter';
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';

@@ -3,10 +3,10 @@
 import Docker from 'dockerode';
 import type { Knex } from 'knex';
 import type { Queue } from 'bullmq';
-import { BatchStore } from '../jobs/batches/batchStore';
+import { BatchStore } from '../store/batches/batchStore';
 import type { MissionSpec } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
-import { MissionSubmitter } from '../jobs/submitter';
+import { MissionStore } from '../store/missionStore';
+import { MissionSubmitter } from '../store/submitter';
 import type { Config } from '../lib/config';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';

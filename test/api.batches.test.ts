@@ -1,7 +1,7 @@
-import { Approvals } from '../jobs/approvals';
-import { MissionStore } from '../jobs/missionStore';
+import { Approvals } from '../store/approvals';
+import { MissionStore } from '../store/missionStore';
 import { missionHandlers } from '../api/handlers/missions';
-import type { MissionSubmitter } from '../jobs/submitter';
+import type { MissionSubmitter } from '../store/submitter';
 import { createDb } from '../lib/db';
 import { shell, usePlatform } from './platform';
 

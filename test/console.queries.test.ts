@@ -1,8 +1,8 @@
 import { ConsoleReader, REPORT_TRACE_BYTES, TRACE_PAGE_STEPS } from '../console/reader';
-import { BatchStore } from '../jobs/batches/batchStore';
+import { BatchStore } from '../store/batches/batchStore';
 import { missionSpecSchema } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
-import { StepWriter } from '../jobs/stepWriter';
+import { MissionStore } from '../store/missionStore';
+import { StepWriter } from '../store/stepWriter';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { createTestEnv, type TestEnv } from './harness';
 

@@ -1,6 +1,6 @@
-import { limitedChatCompletion } from '../jobs/policies/llmLimiter';
-import { ModelUnavailableError } from '../jobs/policies/modelErrors';
-import type { ChatCompletion } from '../jobs/policies/openai';
+import { limitedChatCompletion } from '../engine/policies/llmLimiter';
+import { ModelUnavailableError } from '../engine/policies/modelErrors';
+import type { ChatCompletion } from '../engine/policies/openai';
 import { loadConfig } from '../lib/config';
 import { createRedis } from '../lib/redis';
 import { deleteKeys } from './harness';

@@ -1,4 +1,4 @@
-import { retryAfterOf } from '../jobs/policies/modelErrors';
+import { retryAfterOf } from '../engine/policies/modelErrors';
 
 // What providers say about when to come back: Retry-After in seconds or as a date, OpenAI's reset durations.
 test.each([

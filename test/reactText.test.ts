@@ -1,4 +1,4 @@
-import { parseTextReply } from '../jobs/policies/reactText';
+import { parseTextReply } from '../engine/policies/reactText';
 import { Toolbox } from '../jobs/toolbox';
 
 const reply = (content: string) => ({ choices: [{ message: { content } }] });

@@ -1,9 +1,9 @@
 import IORedis from 'ioredis';
-import { BatchStore } from '../jobs/batches/batchStore';
+import { BatchStore } from '../store/batches/batchStore';
 import { missionSpecSchema } from '../jobs/mission';
-import { MissionStore } from '../jobs/missionStore';
-import { RetentionPurger } from '../jobs/retention';
-import { StepWriter } from '../jobs/stepWriter';
+import { MissionStore } from '../store/missionStore';
+import { RetentionPurger } from '../store/retention';
+import { StepWriter } from '../store/stepWriter';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { createTestEnv, type TestEnv } from './harness';
 

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { MissionStore } from '../jobs/missionStore';
+import { MissionStore } from '../store/missionStore';
 import { startWorker, type RunningWorker } from '../apps/worker';
-import { enqueueMissions } from '../jobs/enqueue';
+import { enqueueMissions } from '../store/enqueue';
 import { createMissionQueue } from '../lib/queue';
 import { createRedis } from '../lib/redis';
 import { startFakeLlm, textReply, toolCall, type FakeLlm } from './fakeLlm';

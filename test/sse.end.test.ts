@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { MissionStore } from '../jobs/missionStore';
+import { MissionStore } from '../store/missionStore';
 import { ADMIN_CALLER } from '../api/apiKeys';
 import { MissionEventHub } from '../api/eventHub';
 import { OpenStreams } from '../api/openStreams';

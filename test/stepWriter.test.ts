@@ -1,5 +1,5 @@
-import { MissionStore } from '../jobs/missionStore';
-import { StepWriter } from '../jobs/stepWriter';
+import { MissionStore } from '../store/missionStore';
+import { StepWriter } from '../store/stepWriter';
 import type { Step } from '../jobs/mission';
 import { ADMIN_TENANT_ID } from '../migrations/002_tenants_batches_events';
 import { createTestEnv, type TestEnv } from './harness';

@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { MissionStore } from '../jobs/missionStore';
+import { MissionStore } from '../store/missionStore';
 import { MISSION_QUEUE, missionJobId } from '../lib/queue';
 import { startWorker, type RunningWorker } from '../apps/worker';
 import { createTestEnv, testLogger, type TestEnv } from './harness';

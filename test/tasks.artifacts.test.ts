@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import IORedis from 'ioredis';
 import * as tar from 'tar-stream';
-import { RetentionPurger } from '../jobs/retention';
+import { RetentionPurger } from '../store/retention';
 import { createTenant, shell, usePlatform } from './platform';
 
 // Artifacts out: files under /workspace matching the mission's globs, collected when it ends, whatever its

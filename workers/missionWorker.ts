@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { MissionEngine, RunResult } from '../jobs/engine';
+import type { MissionEngine, RunResult } from '../engine/engine';
 import type { Step } from '../jobs/mission';
 import { faultKind, type FaultKind } from '../jobs/faults';
-import { HandedBackError } from '../jobs/missionStops';
+import { HandedBackError } from '../engine/missionStops';
 import { redisErrorListener } from '../jobs/redisErrors';
 import { isUuid } from '../lib/ids';
 import type { Logger } from '../lib/logger';

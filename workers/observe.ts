@@ -1,7 +1,7 @@
-import type { MissionEngine } from '../jobs/engine';
-import type { LlmObserver } from '../jobs/policies/llmLimiter';
-import type { StepWriter } from '../jobs/stepWriter';
-import type { MissionSweeper } from '../jobs/sweeper';
+import type { MissionEngine } from '../engine/engine';
+import type { LlmObserver } from '../engine/policies/llmLimiter';
+import type { StepWriter } from '../store/stepWriter';
+import type { MissionSweeper } from '../store/sweeper';
 import type { Metrics } from '../lib/metrics';
 import type { SandboxPool } from '../sandbox/pool';
 import type { SandboxStatsCollector } from '../sandbox/stats';

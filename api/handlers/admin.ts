@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isUuid } from '../../lib/ids';
-import type { MissionStore } from '../../jobs/missionStore';
+import type { MissionStore } from '../../store/missionStore';
 import type { ApiKeys, KeyListing } from '../apiKeys';
 import { decodeCursor, isIdPosition, keysetPage, pageQuerySchema } from '../cursor';
 import { parse } from './parse';

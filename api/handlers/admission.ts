@@ -2,7 +2,7 @@ import type { LookupAddress } from 'node:dns';
 import type { MissionFile, MissionSpec } from '../../jobs/mission';
 import type { FileStore } from '../../tasks/fileStore';
 import { BASE_ENVIRONMENT } from '../../lib/environments';
-import type { MissionStore } from '../../jobs/missionStore';
+import type { MissionStore } from '../../store/missionStore';
 import { isTargetProblem, modelTarget } from '../../jobs/modelTarget';
 import type { LlmEndpoint } from '../../lib/llmEndpoints';
 import { refuseTenantUrl, resolveTenantHost, type ResolveAll } from '../../lib/publicAddress';

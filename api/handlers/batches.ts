@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { BatchStore, BatchSummary } from '../../jobs/batches/batchStore';
-import { RETRYABLE_STATUSES } from '../../jobs/batches/batchRetry';
-import type { ResultsFilter } from '../../jobs/batches/batchResults';
-import { CANCELLED } from '../../jobs/cancelMissions';
+import type { BatchStore, BatchSummary } from '../../store/batches/batchStore';
+import { RETRYABLE_STATUSES } from '../../store/batches/batchRetry';
+import type { ResultsFilter } from '../../store/batches/batchResults';
+import { CANCELLED } from '../../store/cancelMissions';
 import { MISSION_STATUSES } from '../../jobs/mission';
-import type { MissionSubmitter } from '../../jobs/submitter';
+import type { MissionSubmitter } from '../../store/submitter';
 import { isUuid } from '../../lib/ids';
 import type { Caller } from '../apiKeys';
 import type { MissionHandlerDeps } from './missions';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { MISSION_STATUSES, missionSpecSchema, refuseUnstorable, type MissionLimits, type MissionSpec } from '../../jobs/mission';
-import type { Approvals } from '../../jobs/approvals';
-import type { MissionStore } from '../../jobs/missionStore';
-import type { MissionSubmitter } from '../../jobs/submitter';
+import type { Approvals } from '../../store/approvals';
+import type { MissionStore } from '../../store/missionStore';
+import type { MissionSubmitter } from '../../store/submitter';
 import { isUuid } from '../../lib/ids';
 import type { Caller } from '../apiKeys';
 import { decodeCursor, isIdPosition, keysetPage } from '../cursor';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Mission, MissionSpec, MissionStatus } from '../mission';
+import type { Mission, MissionSpec, MissionStatus } from '../../jobs/mission';
 import type { MissionStore } from '../missionStore';
 
 /** Statuses an item may be retried from: whatever did not succeed and has ended. */

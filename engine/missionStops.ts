@@ -1,4 +1,4 @@
-import type { Mission, MissionOutcome } from './mission';
+import type { Mission, MissionOutcome } from '../jobs/mission';
 
 /** Thrown by the engine when its worker hands a running mission back to the queue (shutting down). */
 export class HandedBackError extends Error {

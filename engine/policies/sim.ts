@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PlanStep, Step } from '../mission';
+import type { PlanStep, Step } from '../../jobs/mission';
 import type { Action, Policy } from './policy';
 import { scriptedPolicy } from './scripted';
 

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Queue } from 'bullmq';
 import { announceCancellations, missionJobId, type MissionJobData } from '../lib/queue';
 import type { Redis } from '../lib/redis';
-import { enqueueMissions, type Enqueueable } from './enqueue';
+import { enqueueMissions } from './enqueue';
+import type { Enqueueable } from './missionStore';
 import type { BatchStore } from './batches/batchStore';
 import type { MissionStore } from './missionStore';
 

@@ -1,17 +1,10 @@
 import type { Queue } from 'bullmq';
 import { JOB_NAME_CHARS, missionJobId, type MissionJobData } from '../lib/queue';
 import { BASE_ENVIRONMENT } from '../lib/environments';
-import type { Mission, MissionSpec } from './mission';
-import type { MissionStore } from './missionStore';
+import type { Enqueueable, MissionStore } from './missionStore';
 
 /** Jobs per addBulk call: BullMQ pipelines them in one round trip. */
 const ENQUEUE_CHUNK = 1_000;
-
-/**
- * What enqueuing needs of a mission: the job number gives the job id; its goal names the job in Bull Board; its
- * environment (from its spec, or read as `environment`) goes with the job, for workers to see they can run it.
- */
-export type Enqueueable = Pick<Mission, 'id' | 'tenant_id' | 'job_seq' | 'goal'> & { environment?: string | null; spec?: Pick<MissionSpec, 'environment'> };
 
 /** The mission's environment as its job carries it: nothing for the base one. */
 function environmentOf(mission: Enqueueable): string | undefined {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { MissionStatus } from '../mission';
+import type { MissionStatus } from '../../jobs/mission';
 
 export interface ResultsFilter {
   /** Only items whose (shown) attempt has one of these statuses. */

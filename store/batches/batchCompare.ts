@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { UNFINISHED_STATUSES, type MissionError, type MissionStatus } from '../mission';
+import { UNFINISHED_STATUSES, type MissionError, type MissionStatus } from '../../jobs/mission';
 
 /** How an item fared here against there: broken (passed there, not here), fixed, or the same either way. */
 export type Change = 'broken' | 'fixed' | 'still_failing' | 'still_passing' | 'unfinished' | 'only_here' | 'only_there';

@@ -5,8 +5,8 @@ import { restoreWorkspace, saveWorkspace } from '../sandbox/workspaceArchive';
 import { BASE_ENVIRONMENT } from '../lib/environments';
 import type { FileStore } from '../tasks/fileStore';
 import { taskArchives, unpackTaskFiles } from '../tasks/taskFiles';
-import type { Mission } from './mission';
-import type { SavedWorkspaces } from './savedWorkspaces';
+import type { Mission } from '../jobs/mission';
+import type { SavedWorkspaces } from '../store/savedWorkspaces';
 
 /** Where the engine gets a mission's sandbox, and gives it back (sandbox/pool.ts). */
 export interface SandboxSource {
@@ -39,7 +39,7 @@ const SCARCITY_CHECK_MS = 250;
 /**
  * A mission's hold on a sandbox. It acquires one at the mission's first sandboxed step and keeps it, but lets it
  * go while the mission waits (for a model past a grace while others wait for a sandbox, for an approval) with its
- * files saved (jobs/savedWorkspaces.ts); the next step gets a sandbox with them restored. What a mission left
+ * files saved (store/savedWorkspaces.ts); the next step gets a sandbox with them restored. What a mission left
  * running does not survive this; `keep_sandbox` keeps it through model waits.
  */
 export class MissionSandbox {

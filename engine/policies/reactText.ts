@@ -1,4 +1,4 @@
-import type { Toolbox, ToolDefinition } from '../toolbox';
+import type { Toolbox, ToolDefinition } from '../../jobs/toolbox';
 import type { Action } from './policy';
 
 /** The system prompt of the text ReAct format, listing the tools with their JSON input schemas. */

@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../../lib/ids';
 import { GroupCommit } from '../../lib/groupCommit';
-import { isInfrastructureFault } from '../faults';
+import { isInfrastructureFault } from '../../jobs/faults';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelStatement } from '../cancelMissions';
 import { compareBatches, type ComparedItem } from './batchCompare';
 import { batchReport, type BatchReport } from './batchReport';
 import { batchResults, type ResultRow, type ResultsFilter } from './batchResults';
 import { retryItems, type Admit, type RetryFilter } from './batchRetry';
-import { MISSION_STATUSES, STOPPING_GRACE_MS, missionUsage, UNFINISHED_STATUSES, type Mission, type MissionError, type MissionSpec, type MissionStatus } from '../mission';
+import { MISSION_STATUSES, STOPPING_GRACE_MS, missionUsage, UNFINISHED_STATUSES, type Mission, type MissionError, type MissionSpec, type MissionStatus } from '../../jobs/mission';
 import type { MissionStore } from '../missionStore';
 
 export type BatchStatus = 'in_progress' | 'cancelling' | 'ended';

@@ -1,6 +1,6 @@
 import { costOf, type ModelPrice } from '../../lib/llmEndpoints';
-import type { ModelSettings, ModelUsage, Step } from '../mission';
-import type { Toolbox } from '../toolbox';
+import type { ModelSettings, ModelUsage, Step } from '../../jobs/mission';
+import type { Toolbox } from '../../jobs/toolbox';
 import type { Action, Policy } from './policy';
 import { clipped, historyWindow, observationChars, type HistoryBound } from './historyWindow';
 import { parseTextReply, textSystemPrompt } from './reactText';

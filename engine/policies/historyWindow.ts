@@ -1,4 +1,4 @@
-import type { Step } from '../mission';
+import type { Step } from '../../jobs/mission';
 
 /** What a model is shown of a mission's steps: the newest ones, at most this many, within about this many tokens. */
 export interface HistoryBound {

@@ -1,23 +1,23 @@
 import { EventEmitter } from 'node:events';
 import { SandboxError } from '../sandbox/errors';
-import { StepConflictError, isInfrastructureFault, isUniqueViolation } from './faults';
+import { StepConflictError, isInfrastructureFault, isUniqueViolation } from '../jobs/faults';
 import type { Sandbox } from '../sandbox/sandbox';
-import type { Mission, MissionOutcome, ModelUsage, PlanStep, Step } from './mission';
+import type { Mission, MissionOutcome, ModelUsage, PlanStep, Step } from '../jobs/mission';
 import { MissionSandbox, resumeNotice, type LetGoOptions, type SandboxSource, type WorkspaceEvent } from './missionSandbox';
 import { HandedBackError, MissionStops } from './missionStops';
-import type { Approvals } from './approvals';
-import type { MissionProgress, Outcome } from './missionProgress';
-import type { MissionStore } from './missionStore';
-import type { SavedWorkspaces } from './savedWorkspaces';
+import type { Approvals } from '../store/approvals';
+import type { MissionProgress, Outcome } from '../store/missionProgress';
+import type { MissionStore } from '../store/missionStore';
+import type { SavedWorkspaces } from '../store/savedWorkspaces';
 import type { FileStore } from '../tasks/fileStore';
 import type { ArtifactStore } from '../tasks/artifactStore';
 import { collectArtifacts, type ArtifactLimits } from '../tasks/artifacts';
-import type { StepWriter } from './stepWriter';
+import type { StepWriter } from '../store/stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
-import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from './tools';
-import { Toolbox } from './toolbox';
+import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from '../jobs/tools';
+import { Toolbox } from '../jobs/toolbox';
 
 export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
@@ -41,7 +41,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 
 /** What the engine tells of the batches its missions belong to. */
 export interface BatchHooks {
-  /** A mission of the batch ended: the batch ends too when that was its last (jobs/batches/batchStore.ts). */
+  /** A mission of the batch ended: the batch ends too when that was its last (store/batches/batchStore.ts). */
   settle(batchId: string): Promise<void>;
   /** A model call of one of the batch's missions used `tokens`; true when that took the batch past its token limit. */
   spend(batchId: string, tokens: number): Promise<boolean>;

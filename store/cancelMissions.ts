@@ -1,4 +1,4 @@
-import type { MissionError } from './mission';
+import type { MissionError } from '../jobs/mission';
 import { EVENTS_CHANNEL } from './missionProgress';
 
 export const CANCELLED: MissionError = { code: 'ERR_CANCELLED', message: 'the mission was cancelled' };

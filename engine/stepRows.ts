@@ -1,7 +1,7 @@
-import type { Approval } from './approvals';
-import type { ModelUsage, PlanStep, Step } from './mission';
+import type { Approval } from '../store/approvals';
+import type { ModelUsage, PlanStep, Step } from '../jobs/mission';
 import type { Action } from './policies/policy';
-import type { ToolOutcome } from './tools';
+import type { ToolOutcome } from '../jobs/tools';
 
 /** A step as the engine records it, and why it failed, if it did. */
 export interface RecordedStep {

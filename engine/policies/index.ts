@@ -1,10 +1,10 @@
 import type { LlmEndpoint } from '../../lib/llmEndpoints';
 import { refuseTenantUrl } from '../../lib/publicAddress';
 import type { Redis } from '../../lib/redis';
-import type { LlmCalls } from '../llmCalls';
-import type { Mission } from '../mission';
-import { Toolbox } from '../toolbox';
-import { isTargetProblem, modelTarget, type ModelTarget } from '../modelTarget';
+import type { LlmCalls } from '../../store/llmCalls';
+import type { Mission } from '../../jobs/mission';
+import { Toolbox } from '../../jobs/toolbox';
+import { isTargetProblem, modelTarget, type ModelTarget } from '../../jobs/modelTarget';
 import { httpAnthropicMessages } from './anthropicHttp';
 import { httpChatCompletion } from './chatHttp';
 import { limitedChatCompletion, type LlmLimits, type LlmObserver } from './llmLimiter';
@@ -31,7 +31,7 @@ export interface PolicyDeps {
     history: HistoryBound;
   };
   calls: LlmCalls;
-  /** Whether the tenant may call a URL of its own now: asked before every such call (jobs/tenantPermissions.ts). */
+  /** Whether the tenant may call a URL of its own now: asked before every such call (store/tenantPermissions.ts). */
   allowsOwnUrl(tenantId: string): Promise<boolean>;
   /** Told of each endpoint's calls, by the endpoint's name (a tenant's own URL is "tenant-url"). */
   observeLlm?: (endpoint: string) => LlmObserver;

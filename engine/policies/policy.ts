@@ -1,4 +1,4 @@
-import type { ModelUsage, PlanStep, Step } from '../mission';
+import type { ModelUsage, PlanStep, Step } from '../../jobs/mission';
 
 /**
  * The next thing a mission does: call a tool, finish with a result, or (from a model) something unusable; with

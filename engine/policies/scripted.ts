@@ -1,4 +1,4 @@
-import type { PlanStep, Step } from '../mission';
+import type { PlanStep, Step } from '../../jobs/mission';
 import type { Action, Policy } from './policy';
 
 /** Replays the mission's `plan`, one step per call; finishes with the last step's output. Needs no LLM. */

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import { storableJson, storableString } from '../lib/text';
-import type { Enqueueable } from './enqueue';
+import type { Enqueueable } from './missionStore';
 import { EVENTS_CHANNEL } from './missionProgress';
-import type { ModelUsage } from './mission';
-import type { SandboxedCall } from './tools';
+import type { ModelUsage } from '../jobs/mission';
+import type { SandboxedCall } from '../jobs/tools';
 
 export interface Approval {
   mission_id: string;

@@ -1,12 +1,17 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../lib/ids';
 import { JOB_NAME_CHARS } from '../lib/queue';
-import type { Enqueueable } from './enqueue';
+import { CANCELLED, cancelStatement } from './cancelMissions';
+import { TERMINAL_STATUSES, UNFINISHED_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from '../jobs/mission';
+
+/**
+ * What enqueuing needs of a mission: the job number gives the job id; its goal names the job in Bull Board; its
+ * environment (from its spec, or read as `environment`) goes with the job, for workers to see they can run it.
+ */
+export type Enqueueable = Pick<Mission, 'id' | 'tenant_id' | 'job_seq' | 'goal'> & { environment?: string | null; spec?: Pick<MissionSpec, 'environment'> };
 
 /** The environment a mission's job carries, read from its spec as enqueuing needs it. */
 const ENQUEUE_ENVIRONMENT = "spec->'environment'->>'name' as environment";
-import { CANCELLED, cancelStatement } from './cancelMissions';
-import { TERMINAL_STATUSES, UNFINISHED_STATUSES, type Mission, type MissionEvent, type MissionSpec, type MissionStatus, type Step } from './mission';
 
 /** A mission in these states must always have a live job that will move it on. */
 const OPEN_STATUSES = ['queued', 'running'];

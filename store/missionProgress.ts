@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
-import { isInfrastructureFault } from './faults';
-import { stepView, type Mission, type MissionError, type MissionStatus, type Step } from './mission';
+import { isInfrastructureFault } from '../jobs/faults';
+import { stepView, type Mission, type MissionError, type MissionStatus, type Step } from '../jobs/mission';
 import { addToMissionTotals, usageIncrements } from './usageSql';
 
 /** Postgres channel that carries the id of every mission with a new event (see MissionEventHub). */

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
-import { isInfrastructureFault } from './faults';
-import { stepView, type Step } from './mission';
+import { isInfrastructureFault } from '../jobs/faults';
+import { stepView, type Step } from '../jobs/mission';
 import { EVENTS_CHANNEL } from './missionProgress';
 import { addToMissionTotals, usageIncrements } from './usageSql';
 

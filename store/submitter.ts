@@ -2,9 +2,10 @@ import { EventEmitter } from 'node:events';
 import type { Queue } from 'bullmq';
 import { GroupCommit } from '../lib/groupCommit';
 import type { MissionJobData } from '../lib/queue';
-import { enqueueMissions, type Enqueueable } from './enqueue';
-import { isInfrastructureFault } from './faults';
-import type { Mission, MissionSpec } from './mission';
+import { enqueueMissions } from './enqueue';
+import type { Enqueueable } from './missionStore';
+import { isInfrastructureFault } from '../jobs/faults';
+import type { Mission, MissionSpec } from '../jobs/mission';
 import type { BatchStore } from './batches/batchStore';
 import type { MissionStore } from './missionStore';
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { MissionStatus } from '../mission';
+import type { MissionStatus } from '../../jobs/mission';
 
 /** A mission as the batch page lists it. */
 export interface BatchMissionRow {
