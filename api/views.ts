@@ -35,6 +35,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     // What collecting kept (null until the mission ends); the files through GET /v1/missions/:id/artifacts.
     ...(spec.artifacts && { artifacts: { globs: spec.artifacts, collected: mission.artifacts } }),
     ...(mission.waiting_for && { waiting_for: mission.waiting_for }),
+    ...(spec.scorer && { scorer: spec.scorer, score: mission.score }),
     worker_id: mission.worker_id,
     workers: mission.workers,
     created_at: iso(mission.created_at),

@@ -12,6 +12,8 @@ import type { SavedWorkspaces } from '../store/savedWorkspaces';
 import type { FileStore } from '../tasks/fileStore';
 import type { ArtifactStore } from '../tasks/artifactStore';
 import { collectArtifacts, type ArtifactLimits } from '../tasks/artifacts';
+import { scoreMission } from '../scoring/scoreMission';
+import type { Score } from '../scoring/score';
 import type { StepWriter } from '../store/stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
@@ -85,6 +87,8 @@ interface EngineEvents {
   stepRan: [tool: string, failed: boolean, ms: number];
   /** A step of a mission is recorded (durable). */
   recorded: [missionId: string, step: Step];
+  /** A mission's scorer scored it (or errored). */
+  scored: [missionId: string, score: Score];
 }
 
 /** How the loop ended: the outcome to record, with the result, and the finish step when the policy finished. */
@@ -143,6 +147,16 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     try {
       const outcome = await this.loop(mission, stops, lease, batchTokenLimit, savedAfter);
       if (mission.spec.artifacts && outcome.status !== 'waiting_approval') await this.keepArtifacts(mission, lease);
+      // Scored after the artifacts are kept (the scorer's hidden files are none of them), unless cancelled.
+      const { scorer } = mission.spec;
+      if (scorer && outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
+        const sandbox = () => lease.forScoring().catch((error: unknown) => {
+          if (error instanceof SandboxError && !isInfrastructureFault(error)) return undefined;
+          throw error;
+        });
+        outcome.score = await scoreMission(scorer, { tenantId: mission.tenant_id, result: outcome.result, sandbox, files: this.deps.files });
+        this.emit('scored', mission.id, outcome.score);
+      }
       // A mission waiting for approval was parked by Approvals.request and stays as it is; a cancel was recorded
       // by whoever cancelled (the mission, or its batch), with its reason.
       if (outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {

@@ -49,6 +49,8 @@ export class MissionSandbox {
   private hasSave: boolean;
   /** Whether its first sandbox gets the task's files (environment.files): a mission that has not begun. */
   private unpackTaskFiles: boolean;
+  /** Whether this run ever held a sandbox (or has saved files to restore one from). */
+  private acquired: boolean;
 
   /** `restoreFrom`: the step after which the mission's files were saved, when a new sandbox must get them. */
   constructor(
@@ -60,6 +62,7 @@ export class MissionSandbox {
   ) {
     this.hasSave = restoreFrom !== undefined;
     this.unpackTaskFiles = mission.step_count === 0 && (mission.spec.environment?.files.length ?? 0) > 0;
+    this.acquired = restoreFrom !== undefined;
   }
 
   /**
@@ -76,6 +79,7 @@ export class MissionSandbox {
     });
     if (!sandbox) return undefined;
     this.sandbox = sandbox;
+    this.acquired = true;
     if (this.restoreFrom !== undefined) {
       const archive = await this.deps.workspaces.archive(this.mission.id);
       const startedAt = performance.now();
@@ -119,6 +123,15 @@ export class MissionSandbox {
   async atEnd(): Promise<Sandbox | undefined> {
     if (this.sandbox) return this.sandbox.alive ? this.sandbox : undefined;
     if (this.restoreFrom === undefined) return undefined;
+    return this.forStep(AbortSignal.timeout(ARCHIVE_TIMEOUT_MS * 2));
+  }
+
+  /**
+   * The sandbox to score the mission in: as it left it (atEnd), or, for a mission that never needed one, a new
+   * one with the task's files; undefined when its sandbox died with it.
+   */
+  async forScoring(): Promise<Sandbox | undefined> {
+    if (this.acquired) return this.atEnd();
     return this.forStep(AbortSignal.timeout(ARCHIVE_TIMEOUT_MS * 2));
   }
 

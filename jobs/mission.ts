@@ -4,6 +4,7 @@ import { ENDPOINT_NAME } from '../lib/llmEndpoints';
 import { unstorablePaths } from '../lib/text';
 import { ArchiveError, entryPath } from '../tasks/archivePaths';
 import type { ArtifactSummary } from '../tasks/artifacts';
+import { scorerSchema, type Score } from '../scoring/score';
 import { Toolbox, customToolSchema, type CustomTool } from './toolbox';
 import { TOOL_NAMES, planStepSchema, type CustomCall, type ToolCall } from './tools';
 
@@ -163,6 +164,8 @@ export function missionSpecSchema(limits: MissionLimits) {
         .min(1)
         .max(32)
         .optional(),
+      /** Scores the mission after its agent ends, whatever its outcome (unless cancelled): scoring/score.ts. */
+      scorer: scorerSchema.optional(),
       /** Model tokens (input and output) the mission may use; the call that crosses it ends the mission. */
       token_limit: z.number().int().min(1).max(1e12).optional(),
       /** Seconds the mission may run, counted from its first start; time spent waiting for a human is not counted. */
@@ -269,6 +272,8 @@ export interface Mission {
   artifacts: ArtifactSummary | null;
   /** Why it is queued and not running, when a worker said (no worker has its environment). */
   waiting_for: string | null;
+  /** What its scorer made of it, once it ended (null: it has none, or was not scored). */
+  score: Score | null;
 }
 
 export interface Step {

@@ -18,6 +18,7 @@ import * as storedBytes from './016_stored_bytes';
 import * as savedWorkspaces from './017_saved_workspaces';
 import * as taskFiles from './018_task_files';
 import * as waitingFor from './019_waiting_for';
+import * as scores from './020_scores';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -42,6 +43,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['017_saved_workspaces', savedWorkspaces],
   ['018_task_files', taskFiles],
   ['019_waiting_for', waitingFor],
+  ['020_scores', scores],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

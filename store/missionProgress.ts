@@ -1,3 +1,4 @@
+import type { Score } from '../scoring/score';
 import type { Knex } from 'knex';
 import { GroupCommit } from '../lib/groupCommit';
 import { storableJson } from '../lib/text';
@@ -50,9 +51,9 @@ const CLAIM = `
 const FINISH = `
   with input as (
     select *, ${Object.entries(usageIncrements("step->'usage'")).map(([column, sql]) => `${sql} as ${column}`).join(', ')}
-    from jsonb_to_recordset(:rows::jsonb) as r(id uuid, status text, result jsonb, error jsonb, step jsonb, view jsonb)
+    from jsonb_to_recordset(:rows::jsonb) as r(id uuid, status text, result jsonb, error jsonb, step jsonb, view jsonb, score jsonb)
   ), m as (
-    update missions set status = input.status, result = input.result, error = input.error, finished_at = now(),
+    update missions set status = input.status, result = input.result, error = input.error, score = input.score, finished_at = now(),
       step_count = coalesce((input.step->>'seq')::int, step_count), ${addToMissionTotals('input')}
     from input where missions.id = input.id and missions.status in ('queued', 'running')
     returning missions.id
@@ -89,6 +90,8 @@ export interface Outcome {
   error?: MissionError;
   /** The finish step, recorded with the outcome when the policy decided to finish. */
   finalStep?: Step;
+  /** What the mission's scorer made of it (scoring/). */
+  score?: Score;
 }
 
 type StartRow = Mission & { previous_worker: string | null; deadline_in_ms: string | null; batch_token_limit: string | null; notified?: unknown };
@@ -133,6 +136,7 @@ export class MissionProgress {
         error: outcome.error ?? null,
         step: outcome.finalStep ?? null,
         view: outcome.finalStep ? stepView(outcome.finalStep) : null,
+        score: outcome.score ?? null,
       }));
       // A model's answer can hold what Postgres cannot store: it is made storable (lib/text.ts).
       await db.raw(FINISH, { rows: storableJson(rows), channel: EVENTS_CHANNEL });

@@ -82,6 +82,7 @@ export class MissionStore {
       workers: [],
       artifacts: null,
       waiting_for: null,
+      score: null,
     }));
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {

@@ -50,7 +50,8 @@ const STATEMENTS: Record<keyof Purged, string> = {
   files: `delete from files where id in (
       select id from files f where last_used_at < :cutoff and not exists (
         select 1 from missions m where m.tenant_id = f.tenant_id and m.status in ('queued', 'running', 'waiting_approval')
-          and m.spec->'environment'->'files' @> jsonb_build_array(jsonb_build_object('file_id', f.id::text)))
+          and (m.spec->'environment'->'files' @> jsonb_build_array(jsonb_build_object('file_id', f.id::text))
+            or m.spec->'scorer'->'files' @> jsonb_build_array(jsonb_build_object('file_id', f.id::text))))
       order by last_used_at limit :chunk)`,
 };
 

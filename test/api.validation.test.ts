@@ -158,7 +158,7 @@ test('health, readiness, metrics, request ids and the OpenAPI document', async (
   ]);
   const spec = openApi.components.schemas.MissionSpec;
   expect(Object.keys(spec.properties).sort()).toEqual([
-    'allowed_tools', 'artifacts', 'custom_id', 'deadline_s', 'environment', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'sim_think_ms', 'token_limit', 'tools',
+    'allowed_tools', 'artifacts', 'custom_id', 'deadline_s', 'environment', 'fresh_sandbox', 'goal', 'keep_sandbox', 'llm', 'max_steps', 'metadata', 'plan', 'policy', 'replay_of', 'require_approval', 'scorer', 'sim_think_ms', 'token_limit', 'tools',
   ]);
   expect(spec.required).toEqual(['goal']); // plan is needed by the scripted policies only, which the route checks
   expect(spec.additionalProperties).toBe(false);

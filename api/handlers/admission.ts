@@ -36,7 +36,7 @@ const TENANT_HOSTS_PER_SUBMISSION = 10;
  */
 export function missionAdmission({ store, files, workspaceBytes, environments, endpoints, tenantUrlAllowlist, allowsOwnUrl }: AdmissionDeps) {
   return async (caller: Caller, specs: readonly MissionSpec[]): Promise<(HttpProblem | undefined)[]> => {
-    const fileIds = [...new Set(specs.flatMap((spec) => (spec.environment?.files ?? []).flatMap((file) => ('file_id' in file ? [file.file_id] : []))))];
+    const fileIds = [...new Set(specs.flatMap((spec) => [...(spec.environment?.files ?? []), ...hiddenFiles(spec)].flatMap((file) => ('file_id' in file ? [file.file_id] : []))))];
     const unpacked = await files.use(caller.tenantId, fileIds);
     const replayed = [...new Set(specs.flatMap((spec) => (spec.policy === 'replay' ? [spec.replay_of!] : [])))];
     const owned = replayed.length > 0 ? await store.idsOf(caller.tenantId, replayed) : new Set<string>();
@@ -57,6 +57,8 @@ export function missionAdmission({ store, files, workspaceBytes, environments, e
         if (!environment) {
           return HttpProblem.invalidField(['environment', 'name'], `no environment ${spec.environment!.name}: the environments are ${Object.keys(environments).join(', ')}`);
         }
+        const hidden = hiddenFiles(spec).find((file) => !unpacked.has(file.file_id));
+        if (hidden) return HttpProblem.notFound(`scorer.files: file ${hidden.file_id}`);
         const filesProblem = refuseFiles(spec.environment?.files ?? [], unpacked, environment.workspaceBytes ?? workspaceBytes);
         if (filesProblem) return filesProblem;
         if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {
@@ -91,3 +93,6 @@ function refuseFiles(given: readonly MissionFile[], unpacked: ReadonlyMap<string
   if (bytes <= workspaceBytes) return undefined;
   return HttpProblem.invalidField(['environment', 'files'], `the files hold ${bytes} bytes unpacked, more than the workspace's ${workspaceBytes}`);
 }
+
+/** A command scorer's files: unpacked only for scoring, but a tenant's own all the same. */
+const hiddenFiles = (spec: MissionSpec) => (spec.scorer && 'command' in spec.scorer ? (spec.scorer.files ?? []) : []);

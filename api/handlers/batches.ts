@@ -54,6 +54,7 @@ export function batchView(batch: BatchSummary) {
     usage: batch.usage,
     token_limit: batch.token_limit === null ? null : Number(batch.token_limit),
     duration_ms: batch.duration_ms,
+    scores: batch.scores,
     created_at: iso(batch.created_at),
     cancel_requested_at: iso(batch.cancel_requested_at),
     ended_at: iso(batch.ended_at),

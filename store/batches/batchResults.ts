@@ -23,7 +23,7 @@ const epochMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)
 // per item. Times and durations read as the rest of the API shows them (ISO 8601 in UTC, whole milliseconds).
 const LINE = `(
   select row_to_json(line)::text from (
-    select custom_id, id as mission_id, item, attempt, retry_of, status, result, error, spec->'llm' as llm,
+    select custom_id, id as mission_id, item, attempt, retry_of, status, result, error, score, spec->'llm' as llm,
       (select row_to_json(usage) from (
         select input_tokens, output_tokens, case when unpriced_tokens > 0 then null else cost_usd::float8 end as cost_usd
       ) usage) as usage,

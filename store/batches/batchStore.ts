@@ -1,3 +1,5 @@
+import { scoreStatistics, type ScoreStatistics } from '../../scoring/metrics';
+import type { Score } from '../../scoring/score';
 import type { Knex } from 'knex';
 import { uuidv7 } from '../../lib/ids';
 import { GroupCommit } from '../../lib/groupCommit';
@@ -36,6 +38,8 @@ export interface BatchSummary extends Batch {
   usage: { input_tokens: number; output_tokens: number; cost_usd: number | null };
   /** Of the latest attempts that ran to an end; null before any has. */
   duration_ms: { p50: number; p95: number } | null;
+  /** The statistics of its items' scores; null when none was scored. */
+  scores: ScoreStatistics | null;
 }
 
 export const batchStatus = (batch: Pick<Batch, 'ended_at' | 'cancel_requested_at'>): BatchStatus =>
@@ -133,6 +137,9 @@ export class BatchStore {
       { id },
     );
     const { attempts, input_tokens, output_tokens, cost_usd, unpriced_tokens, durations } = totals as Record<string, string | null> & { durations: number[] | null };
+    const scored = (await this.db('missions').where({ batch_id: id }).whereNull('superseded_by').whereNotNull('score').select('item', 'score')) as { item: number; score: Score }[];
+    const byItem = new Map<number, Score[]>();
+    for (const { item, score } of scored) byItem.set(item, [...(byItem.get(item) ?? []), score]);
     return {
       ...batch,
       status: batchStatus(batch),
@@ -141,6 +148,7 @@ export class BatchStore {
       attempts: Number(attempts),
       usage: missionUsage({ input_tokens: input_tokens ?? '0', output_tokens: output_tokens ?? '0', cost_usd: cost_usd ?? '0', unpriced_tokens: unpriced_tokens ?? '0' }),
       duration_ms: durations ? { p50: Math.round(durations[0]!), p95: Math.round(durations[1]!) } : null,
+      scores: scoreStatistics(byItem),
     };
   }
 
