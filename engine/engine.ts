@@ -19,7 +19,6 @@ import { policyErrorCode } from './policies/modelErrors';
 import type { Action, Policy } from './policies/policy';
 import { decidedAction, finishStep, invalidStep, overLimitStep, tokensOf, type RecordedStep } from './stepRows';
 import { runTool, type SandboxedCall, type ToolLimits, type ToolOutcome } from '../jobs/tools';
-import { Toolbox } from '../jobs/toolbox';
 
 export interface EngineOptions extends ToolLimits, LetGoOptions {
   /** Recorded on each mission this engine runs. */
@@ -102,6 +101,12 @@ export interface RunResult extends MissionOutcome {
 }
 
 const NEVER = new AbortController().signal;
+
+/** A sandbox lost to the mission's own doing (it died with it) is none to use; Docker's trouble is thrown on. */
+function noSandboxOfItsOwnFault(error: unknown): undefined {
+  if (error instanceof SandboxError && !isInfrastructureFault(error)) return undefined;
+  throw error;
+}
 /** A step still running this long after the deadline goes with its sandbox, even where artifacts wait for it. */
 const DEADLINE_KILL_GRACE_MS = 5_000;
 /** Past the deadline, a step's own timeout ends it after this: the sandbox stays, for the artifacts. */
@@ -150,10 +155,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       // Scored after the artifacts are kept (the scorer's hidden files are none of them), unless cancelled.
       const { scorer } = mission.spec;
       if (scorer && outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
-        const sandbox = () => lease.forScoring().catch((error: unknown) => {
-          if (error instanceof SandboxError && !isInfrastructureFault(error)) return undefined;
-          throw error;
-        });
+        const sandbox = () => lease.forScoring().catch(noSandboxOfItsOwnFault);
         outcome.score = await scoreMission(scorer, { tenantId: mission.tenant_id, result: outcome.result, sandbox, files: this.deps.files });
         this.emit('scored', mission.id, outcome.score);
       }
@@ -225,7 +227,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
         if (batchExhausted) return { status: 'cancelled', steps: history.length };
         const seq = history.length + 1;
         // The task's setup steps come first, each as given; the policy sees only the steps after them.
-        const setupCall = setup[history.filter((step) => step.setup).length];
+        const setupCall = setup.length > 0 ? setup[history.filter((step) => step.setup).length] : undefined;
         if (setupCall) {
           const outcome = await this.runSetupStep(mission, seq, setupCall, setup.length, lease, stops, record);
           if (outcome) return outcome;
@@ -302,10 +304,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
 
   /** Collects the files the mission asked to keep from its sandbox as the mission left it, before the outcome is recorded. */
   private async keepArtifacts(mission: Mission, lease: MissionSandbox): Promise<void> {
-    const sandbox = await lease.atEnd().catch((error: unknown) => {
-      if (error instanceof SandboxError && !isInfrastructureFault(error)) return undefined;
-      throw error;
-    });
+    const sandbox = await lease.atEnd().catch(noSandboxOfItsOwnFault);
     const collected = sandbox
       ? await collectArtifacts(sandbox, mission.spec.artifacts!, this.options.artifacts)
       : { files: [], summary: { kept: 0, bytes: 0, left_out: [], error: 'the mission left no sandbox to collect from (it ran no step, or its sandbox went with a stop)' } };
@@ -332,7 +331,7 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
     let outcome: ToolOutcome;
     try {
       const limits = { ...this.options, capMs: stops.msLeft() + DEADLINE_STEP_MARGIN_MS };
-      outcome = await runTool(sandbox, call as SandboxedCall, limits, Toolbox.of(mission.spec).customTool(call.tool));
+      outcome = await runTool(sandbox, call as SandboxedCall, limits, mission.spec.tools?.find((tool) => tool.name === call.tool));
       // Ended by its timeout at the deadline: the deadline's doing, said as a kill at the deadline is.
       if (outcome.error?.code === 'ERR_STEP_TIMEOUT' && stops.deadlineReached) outcome = { ...outcome, error: stops.stepError(mission) };
     } catch (error) {

@@ -26,7 +26,7 @@ export async function enqueueMissions(queue: Queue<MissionJobData>, store: Missi
     await queue.addBulk(
       chunk.map((mission) => ({
         name: mission.goal.length > JOB_NAME_CHARS ? `${mission.goal.slice(0, JOB_NAME_CHARS - 1)}…` : mission.goal,
-        data: { mission_id: mission.id, tenant_id: mission.tenant_id, job_seq: mission.job_seq, ...(environmentOf(mission) && { environment: environmentOf(mission) }) },
+        data: { mission_id: mission.id, tenant_id: mission.tenant_id, job_seq: mission.job_seq, environment: environmentOf(mission) },
         opts: { jobId: missionJobId(mission.id, mission.job_seq), keepLogs: JOB_LOG_STEPS },
       })),
     );
