@@ -15,7 +15,7 @@ export function missionView(mission: Mission, steps?: readonly Step[]) {
     goal: mission.goal,
     custom_id: mission.custom_id,
     batch_id: mission.batch_id,
-    ...(mission.batch_id && { item: mission.item, attempt: mission.attempt, retry_of: mission.retry_of, superseded_by: mission.superseded_by }),
+    ...(mission.batch_id && { item: mission.item, epoch: mission.epoch, attempt: mission.attempt, retry_of: mission.retry_of, superseded_by: mission.superseded_by }),
     policy: spec.policy,
     plan: spec.plan,
     max_steps: spec.max_steps,

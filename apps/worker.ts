@@ -12,7 +12,8 @@ import { FileStore } from '../tasks/fileStore';
 import { ArtifactStore } from '../tasks/artifactStore';
 import { BASE_ENVIRONMENT, type Environment } from '../lib/environments';
 import { runRetention } from '../store/runRetention';
-import { createPolicies } from '../engine/policies';
+import { createPolicies, modelClients } from '../engine/policies';
+import { grader } from '../engine/policies/grader';
 import { ownUrlPermission } from '../store/tenantPermissions';
 import { StepWriter } from '../store/stepWriter';
 import { MissionSweeper } from '../store/sweeper';
@@ -158,7 +159,7 @@ export async function startWorker(
 
   const steps = new StepWriter(db);
   const store = new MissionStore(db);
-  const policies = createPolicies({
+  const policyDeps = {
     llm: {
       endpoints: config.LLM_ENDPOINTS,
       tenantUrlAllowlist: config.LLM_TENANT_URL_ALLOWLIST,
@@ -172,7 +173,9 @@ export async function startWorker(
     observeLlm: llmMetrics(metrics),
     redis,
     prefix: config.QUEUE_PREFIX,
-  });
+  };
+  const clients = modelClients(policyDeps);
+  const policies = createPolicies(policyDeps, clients);
   const batches = new BatchStore(db, store);
   const batchHooks = {
     settle: (batchId: string) => batches.settle(batchId),
@@ -183,7 +186,7 @@ export async function startWorker(
     },
   };
   const engine = new MissionEngine(
-    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), files: new FileStore(db), artifacts: new ArtifactStore(db), batches: batchHooks },
+    { store, progress: new MissionProgress(db), steps, approvals: new Approvals(db), policyFor: policies, sandboxes: pool, workspaces: new SavedWorkspaces(db), files: new FileStore(db), artifacts: new ArtifactStore(db), batches: batchHooks, grade: grader(config.LLM_ENDPOINTS, clients) },
     {
       workerId: id,
       maxStoredBytes: config.MISSION_STORED_MB << 20,

@@ -34,8 +34,12 @@ export async function downloadArtifacts(client: ApiClient, missionId: string, di
   return data.length;
 }
 
-/** A folder name for one results line's artifacts: its custom_id where it is a plain name, else its mission id. */
-export function artifactFolder(line: { mission_id: string; custom_id: string | null; attempt: number }, allAttempts: boolean): string {
+/**
+ * A folder name for one results line's artifacts: its custom_id where it is a plain name, else its mission id;
+ * then its epoch past the first, and its attempt past the first when every attempt is asked for.
+ */
+export function artifactFolder(line: { mission_id: string; custom_id: string | null; epoch: number; attempt: number }, allAttempts: boolean): string {
   const plain = line.custom_id !== null && /^[\w][\w.-]{0,127}$/.test(line.custom_id) ? line.custom_id : line.mission_id;
-  return allAttempts && line.attempt > 1 ? `${plain}.attempt-${line.attempt}` : plain;
+  const epoch = line.epoch > 1 ? `${plain}.epoch-${line.epoch}` : plain;
+  return allAttempts && line.attempt > 1 ? `${epoch}.attempt-${line.attempt}` : epoch;
 }

@@ -8,6 +8,7 @@ import { writeReport } from './report';
 import { follow } from './submit';
 import { usageLine, type Usage } from './usage';
 import { json, out } from './output';
+import type { Difference } from '../scoring/pairedDifference';
 
 interface Batch {
   id: string;
@@ -24,8 +25,17 @@ interface Batch {
 interface ComparedItem {
   custom_id: string;
   change: string;
-  here: { mission_id: string; status: string; error: { code: string; message: string } | null } | null;
-  there: { mission_id: string; status: string } | null;
+  here: { mission_id: string; status: string; error: { code: string; message: string } | null; epochs: number; passed: number; score: number | null } | null;
+  there: { mission_id: string; status: string; epochs: number; passed: number; score: number | null } | null;
+}
+
+const fixed = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value.toFixed(3));
+
+/** The suite's move in a line: both means, the difference with its interval, and whether it is beyond noise. */
+function differenceLine(difference: Difference): string {
+  const interval = difference.ci95 ? ` (95% CI ${fixed(difference.ci95[0])} to ${fixed(difference.ci95[1])}, p = ${difference.p_value!.toPrecision(2)})` : '';
+  const verdict = difference.p_value === null ? 'too few items to tell' : difference.significant ? `significant at ${difference.alpha}` : `not significant at ${difference.alpha}`;
+  return `score ${fixed(difference.there_mean)} → ${fixed(difference.here_mean)} over ${difference.items} items: ${difference.mean >= 0 ? '+' : ''}${fixed(difference.mean)}${interval}, ${verdict}`;
 }
 
 /** `missions batch ...`: a batch's summary, results file, cancel, retry of its failures, and comparison with another. */
@@ -56,7 +66,7 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
       const response = await client.stream(`/v1/batches/${id}/results${query.size > 0 ? `?${query}` : ''}`);
       const target = options.output ? createWriteStream(options.output) : process.stdout;
       // With --artifacts, the lines that list artifacts are noted as they pass, and their files fetched after.
-      const withArtifacts: { mission_id: string; custom_id: string | null; attempt: number }[] = [];
+      const withArtifacts: { mission_id: string; custom_id: string | null; epoch: number; attempt: number }[] = [];
       const decoder = new TextDecoder();
       let partial = '';
       for await (const chunk of response) {
@@ -64,7 +74,7 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
           const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
           partial = lines.pop()!;
           for (const line of lines.filter(Boolean)) {
-            const parsed = JSON.parse(line) as { mission_id: string; custom_id: string | null; attempt: number; artifacts: unknown[] | null };
+            const parsed = JSON.parse(line) as { mission_id: string; custom_id: string | null; epoch: number; attempt: number; artifacts: unknown[] | null };
             if (parsed.artifacts?.length) withArtifacts.push(parsed);
           }
         }
@@ -127,18 +137,26 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
       return batch.counts.succeeded === batch.items ? EXIT.ok : EXIT.missionsFailed;
     },
 
-    /** How each item changed since another batch (an earlier run); exit 1 when anything that passed there broke here. */
-    async diff(here: string, there: string): Promise<number> {
-      const compared = await client.expect<{ counts: Record<string, number>; items: ComparedItem[] }>('GET', `/v1/batches/${here}/compare?with=${there}`);
+    /**
+     * How each item changed since another batch (an earlier run). Exit 1 with --fail-on any when anything that
+     * passed there broke here; with --fail-on significant only when the mean score dropped beyond noise.
+     */
+    async diff(here: string, there: string, options: { failOn: 'any' | 'significant'; alpha: number }): Promise<number> {
+      const query = new URLSearchParams({ with: there, alpha: String(options.alpha) });
+      const compared = await client.expect<{ counts: Record<string, number>; difference: Difference | null; items: ComparedItem[] }>('GET', `/v1/batches/${here}/compare?${query}`);
       if (asJson) json(compared);
       else {
-        for (const item of compared.items.filter((candidate) => candidate.change !== 'still_failing')) {
+        for (const item of compared.items.filter((candidate) => candidate.change !== 'still_failing' || candidate.here?.score !== candidate.there?.score)) {
           const why = item.change === 'broken' && item.here?.error ? ` — ${item.here.error.code}: ${item.here.error.message}` : '';
-          out(`${item.change.padEnd(11)} ${item.custom_id}${why}`);
+          const scores = item.here && item.there && (item.here.epochs > 1 || item.here.score !== null) ? ` ${fixed(item.there.score)} → ${fixed(item.here.score)}` : '';
+          out(`${item.change.padEnd(13)} ${item.custom_id}${scores}${why}`);
         }
         out(Object.entries(compared.counts).map(([change, count]) => `${change.replace('_', ' ')} ${count}`).join(', '));
+        if (compared.difference) out(differenceLine(compared.difference));
       }
-      return compared.counts.broken! > 0 ? EXIT.missionsFailed : EXIT.ok;
+      if (options.failOn === 'any') return compared.counts.broken! > 0 ? EXIT.missionsFailed : EXIT.ok;
+      const dropped = compared.difference !== null && compared.difference.significant && compared.difference.mean < 0;
+      return dropped ? EXIT.missionsFailed : EXIT.ok;
     },
   };
 }

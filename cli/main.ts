@@ -16,6 +16,11 @@ const positiveInteger = (value: string) => {
   if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('a whole number of 1 or more');
   return number;
 };
+const probability = (value: string) => {
+  const number = Number(value);
+  if (!(number > 0 && number < 1)) throw new InvalidArgumentError('a number between 0 and 1, such as 0.05');
+  return number;
+};
 const seconds = (value: string) => {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('a number of seconds above 0');
@@ -46,6 +51,7 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .option('--fail-fast', 'with --wait: cancel the rest once one mission fails', false)
     .option('--force', 'submit the file again as new missions (otherwise submitting the same file again creates nothing)', false)
     .option('--files <dir>', 'a directory every mission starts with in /workspace (a mission may name its own: files_dir, from the file\'s folder)')
+    .option('--epochs <k>', 'run each mission k times (1-100), as k missions of one item: scores get an interval, pass@k', positiveInteger)
     .option('--batch-size <n>', 'missions per API batch', positiveInteger, 10_000)
     .option('--interval <seconds>', 'seconds between progress lines when not on a terminal', seconds, 10)
     .action((file: string, options) => run((client, asJson) => submit(client, file, { ...options, json: asJson })));
@@ -111,10 +117,12 @@ function program(run: (action: (client: ApiClient, asJson: boolean) => Promise<n
     .action((id: string, options) => run((client, asJson) => batchCommands(client, asJson).retry(id, options)));
   batch
     .command('diff')
-    .description('how each item changed since another batch, paired by custom_id: exit 1 when anything broke (a CI gate on regressions)')
+    .description('how each item changed since another batch, paired by custom_id, and the mean score difference with its 95% interval: a CI gate on regressions')
     .argument('<batch>', 'this run')
     .argument('<earlier>', 'the run to compare with')
-    .action((here: string, there: string) => run((client, asJson) => batchCommands(client, asJson).diff(here, there)));
+    .addOption(new Option('--fail-on <what>', 'exit 1 when any item broke, or only when the scores dropped beyond noise (a paired t-test)').choices(['any', 'significant']).default('any'))
+    .option('--alpha <p>', 'with --fail-on significant: the p-value below which a drop counts', probability, 0.05)
+    .action((here: string, there: string, options: { failOn: 'any' | 'significant'; alpha: number }) => run((client, asJson) => batchCommands(client, asJson).diff(here, there, options)));
   cli
     .command('report')
     .description("a batch's page and every mission's trace as one HTML file that opens offline (keep it as a CI artifact)")

@@ -5,12 +5,12 @@ import { missionSpecSchema } from '../jobs/mission';
 import { CliError, EXIT } from './exitCodes';
 
 /**
- * Missions read from a file, each with the line it starts on (and the directory its `files_dir` names, resolved
- * from the file's own folder), and a hash of the file for idempotency keys.
+ * Missions read from a file, each with the line it starts on (and the directories its `files_dir` and
+ * `scorer_files_dir` name, resolved from the file's own folder), and a hash of the file for idempotency keys.
  */
 export interface MissionFile {
   name: string;
-  missions: { line: number; mission: Record<string, unknown>; filesDir?: string }[];
+  missions: { line: number; mission: Record<string, unknown>; filesDir?: string; scorerFilesDir?: string }[];
   contentHash: string;
 }
 
@@ -45,16 +45,23 @@ export function readMissionFile(path: string): MissionFile {
   };
   const missions = items.map(({ line, value: item }) => {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new CliError(`${name} line ${line}: a mission must be a JSON object`, EXIT.usage);
-    // files_dir is the CLI's: a directory packed and uploaded once, whose file the mission starts with.
-    const { files_dir: filesDir, ...value } = item as Record<string, unknown>;
-    if (filesDir !== undefined && (typeof filesDir !== 'string' || filesDir === '')) throw new CliError(`${name} line ${line}: files_dir must be a directory's path`, EXIT.usage);
+    // files_dir and scorer_files_dir are the CLI's: directories packed and uploaded once, whose files the mission
+    // starts with, and its command scorer unpacks only when scoring (hidden tests).
+    const { files_dir: filesDir, scorer_files_dir: scorerFilesDir, ...value } = item as Record<string, unknown>;
+    for (const [field, directory] of [['files_dir', filesDir], ['scorer_files_dir', scorerFilesDir]] as const) {
+      if (directory !== undefined && (typeof directory !== 'string' || directory === '')) throw new CliError(`${name} line ${line}: ${field} must be a directory's path`, EXIT.usage);
+    }
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(mission)'}: ${issue.message}`).join('; ');
       throw new CliError(`${name} line ${line}: ${problems}`, EXIT.usage);
     }
+    if (scorerFilesDir !== undefined && !(parsed.data.scorer && 'command' in parsed.data.scorer)) {
+      throw new CliError(`${name} line ${line}: scorer_files_dir needs a command scorer ("scorer": {"command": ...}) to unpack it`, EXIT.usage);
+    }
     const mission = { ...value, custom_id: customIdOf(parsed.data, place(line)) } as Record<string, unknown>;
-    return { line, mission, ...(filesDir !== undefined && { filesDir: resolve(path === '-' ? '.' : dirname(path), filesDir) }) };
+    const from = (directory: unknown) => resolve(path === '-' ? '.' : dirname(path), directory as string);
+    return { line, mission, ...(filesDir !== undefined && { filesDir: from(filesDir) }), ...(scorerFilesDir !== undefined && { scorerFilesDir: from(scorerFilesDir) }) };
   });
   const firstLineOf = new Map<unknown, number>();
   for (const { line, mission } of missions) {

@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { problemLine, type ApiClient } from './client';
 import { CliError, EXIT } from './exitCodes';
 import { writeReport } from './report';
-import { junitReport, type MissionResult } from './junit';
+import { junitReport, outcomeOf, type MissionResult } from './junit';
 import { readMissionFile } from './missionFile';
 import { attachDirectories } from './taskFiles';
 import { finishedOf, progressReporter, type Counts } from './progress';
 import { usageLine, type Usage } from './usage';
+import type { ScoreStatistics } from '../scoring/metrics';
 
 export interface SubmitOptions {
   wait: boolean;
@@ -25,11 +26,14 @@ export interface SubmitOptions {
   interval: number;
   /** A directory every mission starts with in /workspace (packed and uploaded once). */
   files?: string;
+  /** Runs of each mission (1 when not given), as that many missions of one item. */
+  epochs?: number;
 }
 
 interface BatchAnswer {
   batch_id: string;
-  items: { index: number; id?: string; error?: unknown }[];
+  /** `ids`: each epoch's mission, with epochs. */
+  items: { index: number; id?: string; ids?: string[]; error?: unknown }[];
 }
 
 interface MissionView extends MissionResult {
@@ -40,6 +44,13 @@ interface MissionView extends MissionResult {
 }
 
 type StepView = { observation: { stdout?: string; stderr?: string } | null };
+
+/** A mission the server accepted: the line it came from and, with epochs, which run of it. */
+interface Accepted {
+  line: number;
+  id: string;
+  epoch?: number;
+}
 
 const OPEN = ['queued', 'running', 'waiting_approval'];
 const TAIL_CHARS = 1_000;
@@ -55,22 +66,27 @@ export async function submit(client: ApiClient, path: string, options: SubmitOpt
   if (uploads.length > 0) file.contentHash = createHash('sha256').update(file.contentHash).update(uploads.join()).digest('hex');
   const started = Date.now();
   const nonce = options.force ? `-${randomBytes(6).toString('hex')}` : '';
-  const accepted: { line: number; id: string }[] = [];
+  const epochs = options.epochs ?? 1;
+  const accepted: Accepted[] = [];
   const rejected: { line: number; problem: string }[] = [];
   const batches: string[] = [];
-  for (let at = 0; at < file.missions.length; at += options.batchSize) {
-    const chunk = file.missions.slice(at, at + options.batchSize);
-    const key = `missions-cli-${file.contentHash.slice(0, 40)}-${at / options.batchSize}${nonce}`;
-    const answer = await submitBatch(client, chunk.map((item) => item.mission), key);
+  // --batch-size counts missions: with epochs, a batch holds that many runs.
+  const perBatch = Math.max(1, Math.floor(options.batchSize / epochs));
+  for (let at = 0; at < file.missions.length; at += perBatch) {
+    const chunk = file.missions.slice(at, at + perBatch);
+    const key = `missions-cli-${file.contentHash.slice(0, 40)}-${at / perBatch}${epochs > 1 ? `x${epochs}` : ''}${nonce}`;
+    const answer = await submitBatch(client, { missions: chunk.map((item) => item.mission), ...(epochs > 1 && { epochs }) }, key);
     batches.push(answer.batch_id);
     for (const item of answer.items) {
       const line = chunk[item.index]!.line;
-      if (item.id) accepted.push({ line, id: item.id });
-      else rejected.push({ line, problem: problemLine(item.error) });
+      if (!item.id) rejected.push({ line, problem: problemLine(item.error) });
+      else if (!item.ids) accepted.push({ line, id: item.id });
+      else item.ids.forEach((id, at) => accepted.push({ line, id, epoch: at + 1 }));
     }
   }
   for (const { line, problem } of rejected) process.stderr.write(`missions: ${file.name} line ${line}: refused: ${problem}\n`);
-  if (!options.json) process.stderr.write(`submitted ${accepted.length} of ${file.missions.length} missions from ${file.name} in ${batches.length} batch(es): ${batches.join(', ')}\n`);
+  const runs = epochs > 1 ? ` (${accepted.length} runs of ${epochs} epochs)` : '';
+  if (!options.json) process.stderr.write(`submitted ${file.missions.length - rejected.length} of ${file.missions.length} missions${runs} from ${file.name} in ${batches.length} batch(es): ${batches.join(', ')}\n`);
   const inputExit = rejected.length > 0 ? EXIT.usage : EXIT.ok;
   if (!options.wait) {
     if (options.json) process.stdout.write(`${JSON.stringify({ batches, missions: accepted, rejected }, null, 2)}\n`);
@@ -84,16 +100,30 @@ export async function submit(client: ApiClient, path: string, options: SubmitOpt
   const reportPath = (at: number) => (at === 0 ? options.report! : options.report!.replace(/(\.html?)?$/i, (extension) => `-${at + 1}${extension}`));
   if (options.report) for (const [at, batchId] of batches.entries()) await writeReport(client, batchId, reportPath(at));
   report(results, options.json, timedOut);
-  if (!options.json) process.stdout.write(`usage: ${usageLine(await usageOf(client, batches))}\n`);
+  if (!options.json) {
+    for (const batchId of batches) {
+      const { scores } = await client.expect<{ scores: ScoreStatistics | null }>('GET', `/v1/batches/${batchId}`);
+      if (scores) process.stdout.write(`scores of ${batchId}: ${scoresLine(scores)}\n`);
+    }
+    process.stdout.write(`usage: ${usageLine(await usageOf(client, batches))}\n`);
+  }
   if (timedOut) return EXIT.timeout;
-  if (results.some((result) => result.status !== 'succeeded')) return EXIT.missionsFailed;
+  if (results.some((result) => outcomeOf(result) !== 'passed')) return EXIT.missionsFailed;
   return inputExit;
 }
 
-async function submitBatch(client: ApiClient, missions: object[], key: string): Promise<BatchAnswer> {
+/** A batch's statistics in a line: the mean with its interval, pass@k, and what could not be scored. */
+export function scoresLine(scores: ScoreStatistics): string {
+  const fixed = (value: number) => value.toFixed(3);
+  const mean = scores.mean === null ? 'no item scored' : `mean ${fixed(scores.mean)}${scores.stderr === null ? '' : ` ± ${fixed(scores.stderr)} (95% CI ${fixed(scores.ci95![0])}–${fixed(scores.ci95![1])})`}`;
+  const passAt = Object.entries(scores.pass_at_k).map(([k, value]) => `pass@${k} ${fixed(value)}`);
+  return [mean, ...passAt, `${scores.scored} of ${scores.items} items scored`, ...(scores.errored > 0 ? [`${scores.errored} errored`] : [])].join(', ');
+}
+
+async function submitBatch(client: ApiClient, body: { missions: object[]; epochs?: number }, key: string): Promise<BatchAnswer> {
   // 409: the same key is in flight (an earlier run of this very command, interrupted): wait for its answer.
   for (let attempt = 0; ; attempt++) {
-    const answer = await client.request<BatchAnswer>('POST', '/v1/missions/batch', { missions }, { 'idempotency-key': key });
+    const answer = await client.request<BatchAnswer>('POST', '/v1/missions/batch', body, { 'idempotency-key': key });
     if (answer.status === 202) return answer.body;
     if (answer.status === 409 && attempt < 10) {
       await sleep(1_000);
@@ -165,11 +195,11 @@ function missionsOf(client: ApiClient, batch: string): AsyncGenerator<MissionVie
  * Every accepted mission's item as it is now (its latest attempt, when the batch was retried since), in the
  * file's order, with the tail of the last output of those that failed.
  */
-async function collect(client: ApiClient, batches: readonly string[], accepted: readonly { line: number; id: string }[]): Promise<(MissionResult & { line: number; result: unknown })[]> {
+async function collect(client: ApiClient, batches: readonly string[], accepted: readonly Accepted[]): Promise<(MissionResult & { line: number; result: unknown })[]> {
   const byId = new Map<string, MissionView>();
   for (const batch of batches) for await (const mission of missionsOf(client, batch)) byId.set(mission.id, mission);
   const results = [];
-  for (const { line, id: submitted } of accepted) {
+  for (const { line, id: submitted, epoch } of accepted) {
     let mission = byId.get(submitted)!;
     while (mission.superseded_by) mission = byId.get(mission.superseded_by)!;
     const { id } = mission;
@@ -179,8 +209,8 @@ async function collect(client: ApiClient, batches: readonly string[], accepted: 
       const observation = last.data[0]?.observation;
       lastOutput = [observation?.stdout, observation?.stderr].filter(Boolean).join('\n').slice(-TAIL_CHARS) || undefined;
     }
-    const { goal, status, metadata, error, result, duration_ms: durationMs, custom_id: customId, usage } = mission;
-    results.push({ line, id, goal, status, metadata, error, result, duration_ms: durationMs, lastOutput, custom_id: customId, usage });
+    const { goal, status, metadata, error, result, duration_ms: durationMs, custom_id: customId, usage, score } = mission;
+    results.push({ line, id, goal, status, metadata, error, result, duration_ms: durationMs, lastOutput, custom_id: customId, usage, epoch, score });
   }
   return results;
 }
@@ -192,9 +222,14 @@ function report(results: readonly (MissionResult & { line: number; result: unkno
   }
   const counts = new Map<string, number>();
   for (const result of results) counts.set(result.status, (counts.get(result.status) ?? 0) + 1);
-  for (const result of results.filter((one) => one.status !== 'succeeded')) {
-    const why = result.error ? `${result.error.code}: ${result.error.message}` : 'not finished';
-    process.stdout.write(`${result.status.padEnd(10)} line ${result.line} ${result.id} ${result.goal.slice(0, 60)} — ${why}\n`);
+  for (const result of results.filter((one) => outcomeOf(one) !== 'passed')) {
+    const why = result.score
+      ? `scored ${result.score.value ?? 'nothing'}: ${result.score.error ?? result.score.explanation ?? 'below its pass mark'}`
+      : result.error
+        ? `${result.error.code}: ${result.error.message}`
+        : 'not finished';
+    const epoch = result.epoch === undefined ? '' : ` epoch ${result.epoch}`;
+    process.stdout.write(`${result.status.padEnd(10)} line ${result.line}${epoch} ${result.id} ${result.goal.slice(0, 60)} — ${why}\n`);
   }
   const summary = [...counts].map(([status, count]) => `${count} ${status}`).join(', ');
   process.stdout.write(`${results.length} missions: ${summary}${timedOut ? ' (stopped waiting at --timeout)' : ''}\n`);

@@ -42,3 +42,6 @@ export function visible(text: unknown, max = 100_000): string {
 /** JSON for a `<script type="application/json">` block: nothing in it can end the block or start markup. */
 export const jsonScript = (value: unknown) =>
   JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+
+/** A score or a difference of scores, to three places. */
+export const score = (value: number | null | undefined) => (value === null || value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(3));

@@ -13,6 +13,7 @@ import type { FileStore } from '../tasks/fileStore';
 import type { ArtifactStore } from '../tasks/artifactStore';
 import { collectArtifacts, type ArtifactLimits } from '../tasks/artifacts';
 import { scoreMission } from '../scoring/scoreMission';
+import type { Grade } from '../scoring/modelScorer';
 import type { Score } from '../scoring/score';
 import type { StepWriter } from '../store/stepWriter';
 import { policyErrorCode } from './policies/modelErrors';
@@ -62,6 +63,8 @@ export interface EngineDeps {
   files: FileStore;
   /** Where the files missions leave (their `artifacts`) are kept. */
   artifacts: ArtifactStore;
+  /** Calls a grader model, for model scorers. */
+  grade: Grade;
   batches: BatchHooks;
 }
 
@@ -156,7 +159,8 @@ export class MissionEngine extends EventEmitter<EngineEvents> {
       const { scorer } = mission.spec;
       if (scorer && outcome.status !== 'waiting_approval' && outcome.status !== 'cancelled') {
         const sandbox = () => lease.forScoring().catch(noSandboxOfItsOwnFault);
-        outcome.score = await scoreMission(scorer, { tenantId: mission.tenant_id, result: outcome.result, sandbox, files: this.deps.files });
+        const artifact = (path: string) => this.deps.artifacts.content(missionId, path);
+        outcome.score = await scoreMission(scorer, { tenantId: mission.tenant_id, goal: mission.goal, result: outcome.result, sandbox, artifact, files: this.deps.files, grade: this.deps.grade });
         this.emit('scored', mission.id, outcome.score);
       }
       // A mission waiting for approval was parked by Approvals.request and stays as it is; a cancel was recorded

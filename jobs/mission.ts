@@ -236,6 +236,8 @@ export interface Mission {
   /** Its position in its batch, from 0; its attempts share it. */
   item: number | null;
   custom_id: string | null;
+  /** Which run of its item this is, 1..the batch's epochs; its attempts share it. */
+  epoch: number;
   /** 1, and one more for each retry of its batch item. */
   attempt: number;
   /** The attempt this one retries, and the one that retried it. */

@@ -17,7 +17,7 @@ export interface TargetProblem {
  * endpoint's models (its first when none is named); or `llm.base_url`, the tenant's own endpoint, which needs a
  * model named. Whether the tenant may use its own URL, and where that URL leads, is checked by the caller.
  */
-export function modelTarget(llm: MissionSpec['llm'], endpoints: Readonly<Record<string, LlmEndpoint>>): ModelTarget | TargetProblem {
+export function modelTarget(llm: Pick<NonNullable<MissionSpec['llm']>, 'base_url' | 'endpoint' | 'model'> | undefined, endpoints: Readonly<Record<string, LlmEndpoint>>): ModelTarget | TargetProblem {
   if (llm?.base_url) {
     if (!llm.model) return { path: ['llm', 'model'], message: 'name the model when llm.base_url is given' };
     return { kind: 'tenant-url', baseUrl: llm.base_url, model: llm.model };

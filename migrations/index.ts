@@ -19,6 +19,7 @@ import * as savedWorkspaces from './017_saved_workspaces';
 import * as taskFiles from './018_task_files';
 import * as waitingFor from './019_waiting_for';
 import * as scores from './020_scores';
+import * as epochs from './021_epochs';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -44,6 +45,7 @@ const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['018_task_files', taskFiles],
   ['019_waiting_for', waitingFor],
   ['020_scores', scores],
+  ['021_epochs', epochs],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

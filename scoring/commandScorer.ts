@@ -26,7 +26,7 @@ export async function runCommandScorer(scorer: CommandScorer, sandbox: Sandbox, 
   if (result.signal) return scoringError(scorer, `the scorer was killed by signal ${result.signal}`, took());
   const said = scoreLine(result.stdout);
   if (typeof said === 'string') return scoringError(scorer, said, took());
-  if (said) return scored(scorer, said.score, said.explanation ?? null, took(), said.metadata);
+  if (said) return scored(scorer, said.score, said.explanation ?? null, took(), said.metadata && { metadata: said.metadata });
   const tail = (result.exit_code === 0 ? result.stdout : `${result.stdout}${result.stderr}`).trimEnd().slice(-MAX_EXPLANATION) || null;
   return scored(scorer, result.exit_code === 0 ? 1 : 0, tail, took());
 }

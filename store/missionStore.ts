@@ -25,6 +25,8 @@ export interface NewMission {
   batch_id?: string | null;
   /** Its position in its batch. */
   item?: number;
+  /** Which run of its item (1 when not given). */
+  epoch?: number;
   /** For a retry of a batch item: which attempt this is, and of which mission. */
   attempt?: number;
   retry_of?: string;
@@ -57,6 +59,7 @@ export class MissionStore {
       batch_id: mission.batch_id ?? null,
       item: mission.item ?? null,
       custom_id: mission.spec.custom_id ?? null,
+      epoch: mission.epoch ?? 1,
       attempt: mission.attempt ?? 1,
       retry_of: mission.retry_of ?? null,
       superseded_by: null,
@@ -87,12 +90,13 @@ export class MissionStore {
     const insert = async (db: Knex | Knex.Transaction) => {
       for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
         await db('missions').insert(
-          rows.slice(at, at + INSERT_CHUNK).map(({ id, tenant_id, batch_id, item, custom_id, attempt, retry_of, goal, spec, created_at }) => ({
+          rows.slice(at, at + INSERT_CHUNK).map(({ id, tenant_id, batch_id, item, custom_id, epoch, attempt, retry_of, goal, spec, created_at }) => ({
             id,
             tenant_id,
             batch_id,
             item,
             custom_id,
+            epoch,
             attempt,
             retry_of,
             goal,

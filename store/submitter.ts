@@ -7,6 +7,7 @@ import type { Enqueueable } from './missionStore';
 import { isInfrastructureFault } from '../jobs/faults';
 import type { Mission, MissionSpec } from '../jobs/mission';
 import type { BatchStore } from './batches/batchStore';
+import type { BatchOptions } from './batches/batchStore';
 import type { MissionStore } from './missionStore';
 
 interface SubmitterEvents {
@@ -55,8 +56,8 @@ export class MissionSubmitter extends EventEmitter<SubmitterEvents> {
   }
 
   /** Commits a batch in one transaction, then enqueues it. */
-  async submitBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number, tokenLimit?: number): Promise<{ batchId: string; missions: Mission[] }> {
-    const created = await this.batches.create(tenantId, specs, submitted, tokenLimit);
+  async submitBatch(tenantId: string, specs: readonly MissionSpec[], submitted: number, options: BatchOptions = {}): Promise<{ batchId: string; missions: Mission[] }> {
+    const created = await this.batches.create(tenantId, specs, submitted, options);
     this.emit('committed', created.missions.length, 'batch');
     this.enqueueInBackground(created.missions);
     return created;

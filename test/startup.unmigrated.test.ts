@@ -19,7 +19,7 @@ test('the API and a worker on an unmigrated schema refuse to start, naming the c
   await env.db.raw('create schema ??', [schema]);
   try {
     const config = loadConfig({ ...process.env, DATABASE_SCHEMA: schema, QUEUE_PREFIX: env.config.QUEUE_PREFIX, PORT: '0' });
-    const refused = /DATABASE_SCHEMA \S+ lacks 20 migration\(s\), from 001_missions_and_steps: run `npm run bootstrap`/;
+    const refused = /DATABASE_SCHEMA \S+ lacks 21 migration\(s\), from 001_missions_and_steps: run `npm run bootstrap`/;
     await expect(startApi(config, testLogger())).rejects.toThrow(refused);
     await expect(startWorker(config, testLogger(), `${env.owner}-unmigrated`)).rejects.toBeInstanceOf(ConfigError);
     const child = forkApi(env.config, 0, { DATABASE_SCHEMA: schema });

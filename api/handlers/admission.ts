@@ -59,6 +59,8 @@ export function missionAdmission({ store, files, workspaceBytes, environments, e
         }
         const hidden = hiddenFiles(spec).find((file) => !unpacked.has(file.file_id));
         if (hidden) return HttpProblem.notFound(`scorer.files: file ${hidden.file_id}`);
+        const graderProblem = spec.scorer && 'rubric' in spec.scorer ? modelTarget(spec.scorer.model, endpoints) : undefined;
+        if (graderProblem && isTargetProblem(graderProblem)) return HttpProblem.invalidField(['scorer', 'model', graderProblem.path.at(-1)!], graderProblem.message);
         const filesProblem = refuseFiles(spec.environment?.files ?? [], unpacked, environment.workspaceBytes ?? workspaceBytes);
         if (filesProblem) return filesProblem;
         if (spec.policy === 'replay' && !owned.has(spec.replay_of!)) {

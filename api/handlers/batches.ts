@@ -39,7 +39,7 @@ export const retrySchema = z
   })
   .strict();
 
-const compareQuerySchema = z.object({ with: z.uuid() }).strict();
+const compareQuerySchema = z.object({ with: z.uuid(), alpha: z.coerce.number().gt(0).lt(1).default(0.05) }).strict();
 
 /** A batch as the API shows it. */
 export function batchView(batch: BatchSummary) {
@@ -52,7 +52,9 @@ export function batchView(batch: BatchSummary) {
     attempts: batch.attempts,
     counts: batch.counts,
     usage: batch.usage,
+    grading_usage: batch.grading_usage,
     token_limit: batch.token_limit === null ? null : Number(batch.token_limit),
+    epochs: batch.epochs,
     duration_ms: batch.duration_ms,
     scores: batch.scores,
     created_at: iso(batch.created_at),
@@ -106,20 +108,24 @@ export function batchHandlers({ batches, submitter, announceCancel, admit }: Bat
         if (refused) throw refused;
       });
       submitter.enqueue(created);
-      const items = created.map((mission) => ({ item: mission.item, custom_id: mission.custom_id, mission_id: mission.id, attempt: mission.attempt, retry_of: mission.retry_of }));
+      const items = created.map((mission) => ({ item: mission.item, epoch: mission.epoch, custom_id: mission.custom_id, mission_id: mission.id, attempt: mission.attempt, retry_of: mission.retry_of }));
       return { status: 202, body: { batch_id: id, retried: created.length, items } };
     },
 
-    /** How each item changed from batch `with` (an earlier run) to this one, paired by custom_id. */
+    /**
+     * How each item changed from batch `with` (an earlier run) to this one, paired by custom_id, and the mean
+     * difference of their scores with its interval and p-value (`alpha` says what counts as significant).
+     */
     async compare(caller: Caller, id: string, query: unknown): Promise<HandlerResult> {
-      const { with: thereId } = parse(compareQuerySchema, query, 'the query');
+      const { with: thereId, alpha } = parse(compareQuerySchema, query, 'the query');
       await findBatch(caller, id);
       await findBatch(caller, thereId);
-      const items = await batches.compare(id, thereId);
+      const { items, difference } = await batches.compare(id, thereId, alpha);
       const counts = { broken: 0, fixed: 0, still_failing: 0, still_passing: 0, unfinished: 0, only_here: 0, only_there: 0 };
       for (const item of items) counts[item.change]++;
-      const changed = items.filter((item) => item.change !== 'still_passing');
-      return { status: 200, body: { batch_id: id, with: thereId, counts, items: changed } };
+      // Items that still pass are left out, unless their score moved (with epochs, or scores below 1).
+      const changed = items.filter((item) => item.change !== 'still_passing' || item.here!.score !== item.there!.score);
+      return { status: 200, body: { batch_id: id, with: thereId, counts, difference, items: changed } };
     },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MISSION_STATUSES, missionSpecSchema, refuseUnstorable, type MissionLimits, type MissionSpec } from '../../jobs/mission';
+import { scorerSchema } from '../../scoring/score';
 import type { Approvals } from '../../store/approvals';
 import type { MissionStore } from '../../store/missionStore';
 import type { MissionSubmitter } from '../../store/submitter';
@@ -54,7 +55,14 @@ const isSeqPosition = (value: unknown): value is { seq: number } => {
 
 /** What a batch may carry beside its missions. */
 const batchOptionsSchema = z
-  .object({ missions: z.undefined(), token_limit: z.number().int().min(1).max(1e15).optional() })
+  .object({
+    missions: z.undefined(),
+    token_limit: z.number().int().min(1).max(1e15).optional(),
+    /** Each item runs this many times, as that many missions with its custom_id and epoch 1..k. */
+    epochs: z.number().int().min(1).max(100).default(1),
+    /** The scorer of each item that names none of its own. */
+    scorer: scorerSchema.optional(),
+  })
   .strict();
 
 const duplicateCustomId = (index: number, customId: string, first: number) =>
@@ -97,12 +105,13 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
     async createBatch(caller: Caller, body: unknown): Promise<HandlerResult> {
       const items = (body as { missions?: unknown } | null)?.missions;
       if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(items)) {
-        throw invalidBody('the body must be {"missions": [...], "token_limit"?: n}');
+        throw invalidBody('the body must be {"missions": [...], "token_limit"?: n, "epochs"?: k, "scorer"?: {...}}');
       }
-      const { token_limit: tokenLimit } = parse(batchOptionsSchema, { ...body, missions: undefined }, 'the batch');
+      const { token_limit: tokenLimit, epochs, scorer } = parse(batchOptionsSchema, { ...body, missions: undefined }, 'the batch');
       if (items.length === 0) throw invalidBody('the batch is empty');
-      if (items.length > maxBatch) {
-        throw new HttpProblem(413, 'batch-too-large', 'The batch is too large.', `a batch holds at most ${maxBatch} missions; this one has ${items.length}`);
+      if (items.length * epochs > maxBatch) {
+        const runs = epochs === 1 ? `this one has ${items.length}` : `this one has ${items.length} items of ${epochs} epochs, ${items.length * epochs}`;
+        throw new HttpProblem(413, 'batch-too-large', 'The batch is too large.', `a batch holds at most ${maxBatch} missions; ${runs}`);
       }
       const parsed: { index: number; spec: MissionSpec }[] = [];
       const firstWith = new Map<string, number>();
@@ -115,7 +124,7 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
           if (first !== undefined) return { index, custom_id: customId, error: duplicateCustomId(index, customId, first).toBody() };
           firstWith.set(customId, index);
         }
-        parsed.push({ index, spec: result.data });
+        parsed.push({ index, spec: scorer && !result.data.scorer ? { ...result.data, scorer } : result.data });
         return customId === undefined ? { index } : { index, custom_id: customId };
       });
       const refusals = await admit(caller, parsed.map((item) => item.spec));
@@ -127,8 +136,11 @@ export function missionHandlers({ store, approvals, submitter, announceCancel, m
       if (valid.length === 0) {
         throw new HttpProblem(400, 'validation-failed', 'No mission in the batch is valid.', 'see errors', undefined, { items: results });
       }
-      const { batchId, missions } = await submitter.submitBatch(caller.tenantId, valid.map((item) => item.spec), items.length, tokenLimit);
-      valid.forEach((item, position) => (results[item.index]!.id = missions[position]!.id));
+      const { batchId, missions } = await submitter.submitBatch(caller.tenantId, valid.map((item) => item.spec), items.length, { tokenLimit, epochs });
+      valid.forEach((item, position) => {
+        const runs = missions.slice(position * epochs, (position + 1) * epochs);
+        Object.assign(results[item.index]!, { id: runs[0]!.id }, epochs > 1 && { ids: runs.map((mission) => mission.id) });
+      });
       return {
         status: 202,
         body: { batch_id: batchId, accepted: valid.length, rejected: items.length - valid.length, items: results },

@@ -40,12 +40,16 @@ export interface PolicyDeps {
   prefix: string;
 }
 
-/** Builds the policy each mission asked for. */
-export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
-  // One client per endpoint in this process, so its circuit breaker sees every mission's calls. A call waits out
-  // an endpoint that is unavailable (429, 5xx, down) within its retry budget.
+/** The model client of a target, one per endpoint in the process: the agents' policies and the graders share it. */
+export type ModelClients = (target: ModelTarget) => ChatCompletion;
+
+/**
+ * One client per endpoint in this process, so its circuit breaker sees every mission's calls. A call waits out
+ * an endpoint that is unavailable (429, 5xx, down) within its retry budget.
+ */
+export function modelClients(deps: PolicyDeps): ModelClients {
   const clients = new Map<string, ChatCompletion>();
-  const clientFor = (target: ModelTarget) => {
+  return (target) => {
     const key = target.kind === 'endpoint' ? `endpoint:${target.endpoint.name}` : `tenant-url:${target.baseUrl}`;
     let client = clients.get(key);
     if (!client) {
@@ -62,6 +66,10 @@ export function createPolicies(deps: PolicyDeps): (mission: Mission) => Policy {
     }
     return client;
   };
+}
+
+/** Builds the policy each mission asked for. */
+export function createPolicies(deps: PolicyDeps, clientFor: ModelClients = modelClients(deps)): (mission: Mission) => Policy {
   return (mission) => {
     const { spec } = mission;
     const { history } = deps.llm;

@@ -127,7 +127,7 @@ function sampling(settings: ModelSettings = {}): Partial<ChatRequest> {
 }
 
 /** What the reply says the call used (`usage` of chat completions; a reply without it counts as none). */
-function usageOf(reply: unknown, endpoint: string, model: string, price: ModelPrice | undefined): ModelUsage {
+export function usageOf(reply: unknown, endpoint: string, model: string, price: ModelPrice | undefined): ModelUsage {
   type Details = { cached_tokens?: unknown; cache_creation_tokens?: unknown };
   const usage = (reply as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: Details } } | null)?.usage;
   const count = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : 0);

@@ -19,7 +19,11 @@ export interface BatchReport {
   errors: { code: string; count: number; missions: BatchMissionRow[] }[];
   slowest: BatchMissionRow[];
   costliest: BatchMissionRow[];
+  /** Items by their mean score in tenths (the last bin holds 0.9 to 1), and missions whose scorer errored. */
+  scores: { bins: number[]; errored: (BatchMissionRow & { score_error: string })[] } | null;
 }
+
+const SCORE_BINS = 10;
 
 const BINS = 20;
 const SHOWN = 10;
@@ -32,7 +36,7 @@ const LATEST = 'batch_id = :id and superseded_by is null';
 /** What the batch page shows beyond the batch's counts: four queries, whatever the batch's size. */
 export async function batchReport(db: Knex, batchId: string): Promise<BatchReport> {
   const query = async <T>(sql: string) => ((await db.raw(sql, { id: batchId, bins: BINS, shown: SHOWN })) as { rows: T[] }).rows;
-  const [bins, errors, slowest, costliest] = await Promise.all([
+  const [bins, errors, slowest, costliest, scoreBins, scoreErrors] = await Promise.all([
     query<{ bin: number; count: string; lo: number; hi: number }>(`
       with d as (select extract(epoch from finished_at - started_at) * 1000 as ms from missions
                  where ${LATEST} and started_at is not null and finished_at is not null),
@@ -50,7 +54,15 @@ export async function batchReport(db: Knex, batchId: string): Promise<BatchRepor
       order by finished_at - started_at desc limit :shown`),
     query<BatchMissionRow>(`select ${ROW} from missions where ${LATEST} and input_tokens + output_tokens > 0
       order by cost_usd desc, input_tokens + output_tokens desc limit :shown`),
+    query<{ bin: number; count: string }>(`
+      with items as (select item, avg((score->>'value')::float8) as mean from missions
+                     where ${LATEST} and score->>'value' is not null group by item)
+      select least(floor(mean * ${SCORE_BINS})::int, ${SCORE_BINS - 1}) as bin, count(*) as count from items group by 1`),
+    query<BatchMissionRow & { score_error: string }>(`select ${ROW}, score->>'error' as score_error from missions
+      where ${LATEST} and score->>'error' is not null order by item, epoch limit :shown`),
   ]);
+  const scored = new Array<number>(SCORE_BINS).fill(0);
+  for (const { bin, count } of scoreBins) scored[bin] = Number(count);
   const counts = new Array<number>(BINS).fill(0);
   for (const { bin, count } of bins) counts[bin - 1] = Number(count);
   return {
@@ -58,5 +70,6 @@ export async function batchReport(db: Knex, batchId: string): Promise<BatchRepor
     errors: errors.map(({ code, count, missions }) => ({ code, count: Number(count), missions: missions.map((row) => ({ ...row, tokens: Number(row.tokens), cost_usd: row.cost_usd === null ? null : Number(row.cost_usd) })) })),
     slowest,
     costliest,
+    scores: scoreBins.length + scoreErrors.length > 0 ? { bins: scored, errored: scoreErrors } : null,
   };
 }

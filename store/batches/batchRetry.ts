@@ -15,7 +15,7 @@ export interface RetryFilter {
 export type Admit = (specs: MissionSpec[]) => Promise<void>;
 
 /**
- * A new attempt of each item of the batch whose latest attempt matches: the same spec, `attempt` one more,
+ * A new attempt of each item (of each epoch, with epochs) of the batch whose latest attempt matches: the same spec, `attempt` one more,
  * `retry_of` the attempt before (which is superseded). Items that succeeded are never run again. The batch is
  * in progress again until its new attempts end. Returns the new missions, committed, for the caller to enqueue.
  */
@@ -27,12 +27,12 @@ export async function retryItems(db: Knex, missions: MissionStore, batchId: stri
       .whereIn('status', filter.statuses as readonly MissionStatus[]);
     if (filter.errorCodes) query.whereRaw(`error->>'code' = any(?)`, [[...filter.errorCodes]]);
     // Locked, so a retry that runs at the same moment finds them superseded and retries nothing twice.
-    const previous = (await query.orderBy('item').forUpdate().select('id', 'tenant_id', 'item', 'attempt', 'spec')) as Pick<Mission, 'id' | 'tenant_id' | 'item' | 'attempt' | 'spec'>[];
+    const previous = (await query.orderBy(['item', 'epoch']).forUpdate().select('id', 'tenant_id', 'item', 'epoch', 'attempt', 'spec')) as Pick<Mission, 'id' | 'tenant_id' | 'item' | 'epoch' | 'attempt' | 'spec'>[];
     if (previous.length === 0) return [];
     // The same admission as a new submission: what the tenant may no longer do is refused, and nothing is retried.
     await admit(previous.map((mission) => mission.spec));
     const created = await missions.create(
-      previous.map((mission) => ({ tenant_id: mission.tenant_id, spec: mission.spec, batch_id: batchId, item: mission.item!, attempt: mission.attempt + 1, retry_of: mission.id })),
+      previous.map((mission) => ({ tenant_id: mission.tenant_id, spec: mission.spec, batch_id: batchId, item: mission.item!, epoch: mission.epoch, attempt: mission.attempt + 1, retry_of: mission.id })),
       trx,
     );
     await trx.raw(

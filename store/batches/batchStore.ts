@@ -6,7 +6,7 @@ import { GroupCommit } from '../../lib/groupCommit';
 import { isInfrastructureFault } from '../../jobs/faults';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelStatement } from '../cancelMissions';
-import { compareBatches, type ComparedItem } from './batchCompare';
+import { compareBatches, type Comparison } from './batchCompare';
 import { batchReport, type BatchReport } from './batchReport';
 import { batchResults, type ResultRow, type ResultsFilter } from './batchResults';
 import { retryItems, type Admit, type RetryFilter } from './batchRetry';
@@ -25,17 +25,27 @@ export interface Batch {
   cancel_requested_at: Date | null;
   token_limit: string | null;
   tokens_used: string;
+  /** How many times each item runs, as that many missions (epoch 1..epochs). */
+  epochs: number;
+}
+
+/** What a batch may carry beside its missions. */
+export interface BatchOptions {
+  tokenLimit?: number;
+  epochs?: number;
 }
 
 /** A batch as its owner sees it: lifecycle, its items' latest attempts by status, usage, durations. */
 export interface BatchSummary extends Batch {
   status: BatchStatus;
   counts: Record<MissionStatus, number>;
-  /** Items, and missions in all (an item retried twice is three missions). */
+  /** Items, and missions in all (an item of 3 epochs, one of them retried twice, is five missions). */
   items: number;
   attempts: number;
   /** Every attempt's model calls; cost is null while any of them used a model without a price. */
   usage: { input_tokens: number; output_tokens: number; cost_usd: number | null };
+  /** Grader models' calls (model scorers), apart from the agents': never counted against token limits. */
+  grading_usage: { input_tokens: number; output_tokens: number; cost_usd: number | null };
   /** Of the latest attempts that ran to an end; null before any has. */
   duration_ms: { p50: number; p95: number } | null;
   /** The statistics of its items' scores; null when none was scored. */
@@ -89,16 +99,13 @@ export class BatchStore {
     });
   }
 
-  /** Commits a batch and its missions together, each item at its position. */
-  async create(tenantId: string, specs: readonly MissionSpec[], submitted: number, tokenLimit?: number): Promise<{ batchId: string; missions: Mission[] }> {
+  /** Commits a batch and its missions together, each item at its position, once per epoch (item-major). */
+  async create(tenantId: string, specs: readonly MissionSpec[], submitted: number, { tokenLimit, epochs = 1 }: BatchOptions = {}): Promise<{ batchId: string; missions: Mission[] }> {
     const batchId = uuidv7();
+    const runs = specs.flatMap((spec, item) => Array.from({ length: epochs }, (_, at) => ({ tenant_id: tenantId, spec, batch_id: batchId, item, epoch: at + 1 })));
     return this.db.transaction(async (trx) => {
-      await trx('batches').insert({ id: batchId, tenant_id: tenantId, submitted, accepted: specs.length, token_limit: tokenLimit ?? null });
-      const missions = await this.missions.create(
-        specs.map((spec, item) => ({ tenant_id: tenantId, spec, batch_id: batchId, item })),
-        trx,
-      );
-      return { batchId, missions };
+      await trx('batches').insert({ id: batchId, tenant_id: tenantId, submitted, accepted: specs.length, token_limit: tokenLimit ?? null, epochs });
+      return { batchId, missions: await this.missions.create(runs, trx) };
     });
   }
 
@@ -131,12 +138,16 @@ export class BatchStore {
     const { rows: [totals] } = await this.db.raw(
       `select count(*) as attempts, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(cost_usd) as cost_usd,
          sum(unpriced_tokens) as unpriced_tokens,
+         coalesce(sum((score->'usage'->>'input_tokens')::bigint), 0)::float8 as grading_input,
+         coalesce(sum((score->'usage'->>'output_tokens')::bigint), 0)::float8 as grading_output,
+         coalesce(sum((score->'usage'->>'cost_usd')::float8), 0) as grading_cost,
+         count(*) filter (where score->'usage' is not null and score->'usage'->>'cost_usd' is null) as grading_unpriced,
          percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from finished_at - started_at) * 1000)
            filter (where superseded_by is null and started_at is not null and finished_at is not null) as durations
        from missions where batch_id = :id`,
       { id },
     );
-    const { attempts, input_tokens, output_tokens, cost_usd, unpriced_tokens, durations } = totals as Record<string, string | null> & { durations: number[] | null };
+    const { attempts, input_tokens, output_tokens, cost_usd, unpriced_tokens, durations, ...grading } = totals as Record<string, string | null> & { durations: number[] | null };
     const scored = (await this.db('missions').where({ batch_id: id }).whereNull('superseded_by').whereNotNull('score').select('item', 'score')) as { item: number; score: Score }[];
     const byItem = new Map<number, Score[]>();
     for (const { item, score } of scored) byItem.set(item, [...(byItem.get(item) ?? []), score]);
@@ -144,9 +155,14 @@ export class BatchStore {
       ...batch,
       status: batchStatus(batch),
       counts,
-      items: Object.values(counts).reduce((sum, count) => sum + count, 0),
+      items: Object.values(counts).reduce((sum, count) => sum + count, 0) / batch.epochs,
       attempts: Number(attempts),
       usage: missionUsage({ input_tokens: input_tokens ?? '0', output_tokens: output_tokens ?? '0', cost_usd: cost_usd ?? '0', unpriced_tokens: unpriced_tokens ?? '0' }),
+      grading_usage: {
+        input_tokens: Number(grading.grading_input),
+        output_tokens: Number(grading.grading_output),
+        cost_usd: Number(grading.grading_unpriced) > 0 ? null : Number(grading.grading_cost),
+      },
       duration_ms: durations ? { p50: Math.round(durations[0]!), p95: Math.round(durations[1]!) } : null,
       scores: scoreStatistics(byItem),
     };
@@ -193,9 +209,9 @@ export class BatchStore {
     return batchReport(this.db, id);
   }
 
-  /** How each item changed from batch `thereId` to batch `hereId` (compareBatches). */
-  compare(hereId: string, thereId: string): Promise<ComparedItem[]> {
-    return compareBatches(this.db, hereId, thereId);
+  /** How each item changed from batch `thereId` to batch `hereId`, and the suite beyond its noise (compareBatches). */
+  compare(hereId: string, thereId: string, alpha: number): Promise<Comparison> {
+    return compareBatches(this.db, hereId, thereId, alpha);
   }
 
   /** Ends each of these batches that has nothing left unfinished or stopping; returns those it ended. */
