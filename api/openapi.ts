@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { missionSpecSchema, type MissionLimits } from '../jobs/mission';
 import { customCallSchema, planStepSchema, toolCallSchema } from '../jobs/tools';
 import { newTenantSchema, tenantChangesSchema } from './handlers/admin';
-import { resultsQuerySchema, retrySchema } from './handlers/batches';
+import { compareQuerySchema, resultsQuerySchema, retrySchema } from './handlers/batches';
+import { scorerSchema } from '../scoring/score';
 import { newWebhookSchema } from './handlers/webhooks';
 import { approvalSchema, listQuerySchema, stepsQuerySchema } from './handlers/missions';
 
@@ -71,6 +72,8 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
                   properties: {
                     missions: { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/MissionSpec' } },
                     token_limit: { type: 'integer', minimum: 1, description: 'model tokens the whole batch may use; past it, its unfinished missions are cancelled' },
+                    epochs: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'runs of each item, as that many missions with its custom_id and epoch 1..k; items times epochs at most the batch size' },
+                    scorer: { ...schema(scorerSchema), description: 'the scorer of each item that names none of its own' },
                   },
                 },
               },
@@ -122,9 +125,9 @@ export function openApiDocument(maxBatch: number, missionLimits: MissionLimits) 
       },
       '/v1/batches/{id}/compare': {
         get: {
-          summary: 'How each item changed since another batch, paired by custom_id',
-          parameters: [idParameter, { name: 'with', in: 'query', required: true, schema: { type: 'string', format: 'uuid' } }],
-          responses: { 200: json('{batch_id, with, counts, items}'), ...errors },
+          summary: 'How each item changed since another batch, paired by custom_id; the mean score difference with its 95% interval and p-value',
+          parameters: [idParameter, ...queryParameters(compareQuerySchema).map((parameter) => ({ ...parameter, required: parameter.name === 'with' }))],
+          responses: { 200: json('{batch_id, with, counts, difference, items}'), ...errors },
         },
       },
       '/v1/missions/{id}/artifacts': { get: { summary: 'The files the mission kept: what was kept and left out, each with its size and sha256', parameters: [idParameter], responses: { 200: json('{mission_id, summary, data}'), ...errors } } },

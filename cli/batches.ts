@@ -25,8 +25,8 @@ interface Batch {
 interface ComparedItem {
   custom_id: string;
   change: string;
-  here: { mission_id: string; status: string; error: { code: string; message: string } | null; epochs: number; passed: number; score: number | null } | null;
-  there: { mission_id: string; status: string; epochs: number; passed: number; score: number | null } | null;
+  here: { mission_id: string; status: string; error: { code: string; message: string } | null; epochs: number; passed: number; score: number | null; scored: boolean } | null;
+  there: { mission_id: string; status: string; epochs: number; passed: number; score: number | null; scored: boolean } | null;
 }
 
 const fixed = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value.toFixed(3));
@@ -148,7 +148,7 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
       else {
         for (const item of compared.items.filter((candidate) => candidate.change !== 'still_failing' || candidate.here?.score !== candidate.there?.score)) {
           const why = item.change === 'broken' && item.here?.error ? ` — ${item.here.error.code}: ${item.here.error.message}` : '';
-          const scores = item.here && item.there && (item.here.epochs > 1 || item.here.score !== null) ? ` ${fixed(item.there.score)} → ${fixed(item.here.score)}` : '';
+          const scores = item.here && item.there && (item.here.epochs > 1 || item.here.scored || item.there.scored) ? ` ${fixed(item.there.score)} → ${fixed(item.here.score)}` : '';
           out(`${item.change.padEnd(13)} ${item.custom_id}${scores}${why}`);
         }
         out(Object.entries(compared.counts).map(([change, count]) => `${change.replace('_', ' ')} ${count}`).join(', '));

@@ -223,8 +223,9 @@ function report(results: readonly (MissionResult & { line: number; result: unkno
   const counts = new Map<string, number>();
   for (const result of results) counts.set(result.status, (counts.get(result.status) ?? 0) + 1);
   for (const result of results.filter((one) => outcomeOf(one) !== 'passed')) {
+    const said = (text: string) => text.trim().split('\n').join(' · ').slice(0, 160);
     const why = result.score
-      ? `scored ${result.score.value ?? 'nothing'}: ${result.score.error ?? result.score.explanation ?? 'below its pass mark'}`
+      ? `scored ${result.score.value ?? 'nothing'}: ${said(result.score.error ?? result.score.explanation ?? 'below its pass mark')}`
       : result.error
         ? `${result.error.code}: ${result.error.message}`
         : 'not finished';

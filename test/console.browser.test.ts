@@ -254,6 +254,44 @@ test('hostile goals and output render inert and readable, arriving live and on r
   await context.close();
 });
 
+test('a scored batch of epochs shows its mean, interval, pass@k, distribution and scorer errors; the compare view its difference; hostile explanations inert', async () => {
+  const hostile = '<img src=x onerror="window.pwned=4"> & </dd><script>window.pwned=5</script>';
+  // Scored 1 on every epoch, 0.5 on every epoch with a hostile explanation, and a scorer that times out.
+  const scored = (custom_id: string, command: string, timeout_s = 30) => ({ custom_id, goal: `scored ${custom_id}`, plan: [shell('true')], scorer: { command, timeout_s } });
+  const missions = [
+    scored('full', 'exit 0'),
+    scored('half', `printf '%s\\n' '${JSON.stringify({ score: 0.5, explanation: hostile })}'`),
+    scored('stuck', 'sleep 30', 1),
+  ];
+  const first = await api<{ batch_id: string }>('POST', '/v1/missions/batch', { epochs: 2, missions }, keys.alpha);
+  expect(first.status).toBe(202);
+  await batchEnded(first.body.batch_id, keys.alpha);
+  const second = await api<{ batch_id: string }>('POST', '/v1/missions/batch', { epochs: 2, missions: [scored('full', 'exit 1'), ...missions.slice(1)] }, keys.alpha);
+  await batchEnded(second.body.batch_id, keys.alpha);
+  const { context, page } = await signedIn(keys.alpha);
+
+  await page.goto(`${base}/console/batches/${first.body.batch_id}`);
+  // Item means 1 and 0.5 (stuck errored): mean 0.75, stderr 0.25, pass@1 and pass@2 0.5 (half never passes 1).
+  expect(await page.locator('#score-mean').innerText()).toMatch(/^0\.750 ± 0\.250 · 95% interval 0\.260 to 1\.240$/);
+  expect(await page.locator('[data-pass-at="1"]').innerText()).toBe('0.500');
+  expect(await page.locator('[data-pass-at="2"]').innerText()).toBe('0.500');
+  expect(await page.locator('#score-errored').innerText()).toBe('1 errored');
+  expect(await page.locator('[data-bin="5"]').innerText()).toBe('1');
+  expect(await page.locator('[data-bin="9"]').innerText()).toBe('1');
+  expect(await page.locator('.score-errors li').count()).toBe(2);
+  expect(await page.locator('.score-errors li').first().innerText()).toMatch(/stuck: .*timed out/);
+
+  const listed = await api<{ data: { id: string; custom_id: string }[] }>('GET', `/v1/missions?batch_id=${first.body.batch_id}&limit=10`, undefined, keys.alpha);
+  await page.goto(`${base}/console/missions/${listed.body.data.find((mission) => mission.custom_id === 'half')!.id}`);
+  expect(await page.locator('.summary .score').innerText()).toContain(hostile);
+  expect(await page.locator('main img, main script').count()).toBe(0);
+
+  await page.goto(`${base}/console/batches/${second.body.batch_id}?compare=${first.body.batch_id}`);
+  expect(await page.locator('#difference').innerText()).toMatch(/^Mean score 0\.750 there, 0\.250 here, over 2 items: -0\.500, 95% interval -6\.853 to 5\.853, p = 0\.50: within noise at 0\.05\.$/);
+  expect(await page.evaluate(() => (globalThis as unknown as InPage).pwned)).toBeUndefined();
+  await context.close();
+});
+
 test("a task's setup steps are marked, and its artifacts listed and downloadable, hostile names inert", async () => {
   const name = 'out/<img src=x onerror="window.pwned=3">.txt';
   const id = await submit(keys.alpha, {

@@ -22,17 +22,21 @@ beforeAll(() => {
   execFileSync(process.execPath, [require.resolve('tsx/cli'), join(__dirname, '..', 'examples', 'bugfix', 'generate.ts'), dir]);
 });
 
-test('scripted: the item whose bug the plan fixes passes with its patch kept; the other fails its tests', async () => {
+test('scripted: the item whose bug the plan fixes passes with its patch kept and its hidden tests; the other fails both', async () => {
   const suite = join(dir, 'two.jsonl');
   writeFileSync(suite, readFileSync(join(dir, 'suite.jsonl'), 'utf8').split('\n').slice(0, 2).join('\n'));
 
   const run = await missions(['submit', suite, '--wait', '--json']);
 
-  const results = JSON.parse(run.stdout) as { id: string; status: string; error: { code: string } | null }[];
-  expect(results.map((result) => [result.status, result.error?.code ?? null])).toEqual([
-    ['succeeded', null],
-    ['failed', 'ERR_STEP_FAILED'],
+  const results = JSON.parse(run.stdout) as { id: string; status: string; error: { code: string } | null; score: { value: number; explanation: string } }[];
+  expect(results.map((result) => [result.status, result.error?.code ?? null, result.score.value])).toEqual([
+    ['succeeded', null, 1],
+    ['failed', 'ERR_STEP_FAILED', 0],
   ]);
+  expect(results[1]!.score.explanation).toMatch(/FAILED hidden_tests\/test_hidden.py::test_short_list/);
+  // The agent's own run of the tests collected its repository's test only: the hidden ones were not there yet.
+  const fixed = await context.platform.waitForMission(results[0]!.id);
+  expect(fixed.steps.at(-1)!.observation!.stdout).toMatch(/^1 passed/m);
   const out = join(dir, 'patches');
   expect((await missions(['artifacts', results[0]!.id, '-o', out])).code).toBe(0);
   expect(readFileSync(join(out, 'out', 'patch.diff'), 'utf8')).toMatch(/^-    return x \+ 2 - 1\n\+    return x \+ 2$/m);

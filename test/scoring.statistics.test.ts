@@ -1,5 +1,7 @@
 import { passAtK, scoreStatistics } from '../scoring/metrics';
 import type { Score } from '../scoring/score';
+import { pairedDifference } from '../scoring/pairedDifference';
+import { criticalT, twoSidedP } from '../scoring/studentT';
 
 // The batch's statistics against values computed here another way: the clustered standard error from its
 // definition (the spread of the item means), pass@k by counting the k-subsets of each item's epochs.
@@ -55,4 +57,18 @@ test('one item: a mean but no standard error; no scored item: no mean; no score 
   expect(scoreStatistics(new Map([[0, [score(0.5, 0.5)]]]))).toMatchObject({ items: 1, scored: 1, mean: 0.5, stderr: null, ci95: null, pass_rate: 1 });
   expect(scoreStatistics(new Map([[0, [score(null)]]]))).toMatchObject({ scored: 0, errored: 1, mean: null, pass_at_k: {} });
   expect(scoreStatistics(new Map())).toBeNull();
+});
+
+test("Student's t: the quantiles of the printed tables, and a paired difference's edge cases", () => {
+  // Two-sided 5% critical values (any statistics table): 12.706 for 1 degree of freedom, 2.093 for 19, 2.009 for 50.
+  for (const [df, t] of [[1, 12.706], [19, 2.093], [50, 2.009]] as const) {
+    expect(criticalT(0.05, df)).toBeCloseTo(t, 3);
+    expect(twoSidedP(t, df)).toBeCloseTo(0.05, 4);
+  }
+  // With one degree of freedom T is Cauchy: P(|T| >= 1) = 1/2.
+  expect(twoSidedP(1, 1)).toBeCloseTo(0.5, 12);
+  expect(pairedDifference([{ here: 1, there: 0 }], 0.05)).toMatchObject({ items: 1, mean: 1, stderr: null, p_value: null, significant: false });
+  expect(pairedDifference([{ here: 0.5, there: 0.5 }, { here: 1, there: 1 }], 0.05)).toMatchObject({ mean: 0, stderr: 0, p_value: 1, significant: false });
+  expect(pairedDifference([{ here: 0, there: 0.5 }, { here: 0.5, there: 1 }], 0.05)).toMatchObject({ mean: -0.5, stderr: 0, p_value: 0, significant: true });
+  expect(pairedDifference([], 0.05)).toBeNull();
 });

@@ -39,7 +39,7 @@ export const retrySchema = z
   })
   .strict();
 
-const compareQuerySchema = z.object({ with: z.uuid(), alpha: z.coerce.number().gt(0).lt(1).default(0.05) }).strict();
+export const compareQuerySchema = z.object({ with: z.uuid(), alpha: z.coerce.number().gt(0).lt(1).default(0.05) }).strict();
 
 /** A batch as the API shows it. */
 export function batchView(batch: BatchSummary) {

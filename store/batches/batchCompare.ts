@@ -16,6 +16,8 @@ export interface ItemSide {
   passed: number;
   /** The mean of its runs' values (its score, or 1 for succeeded and 0 otherwise without a scorer); null with none. */
   score: number | null;
+  /** Whether a scorer scored any of its runs (else its score is its outcome). */
+  scored: boolean;
 }
 
 export interface ComparedItem {
@@ -60,6 +62,7 @@ function sideOf(runs: readonly Run[] | undefined): (ItemSide & { unfinished: boo
     epochs: runs.length,
     passed: runs.filter(passedOf).length,
     score: values.length > 0 ? values.reduce((sum, value) => sum + value, 0) / values.length : null,
+    scored: runs.some((run) => run.score !== null),
     unfinished: runs.some((run) => UNFINISHED_STATUSES.includes(run.status)),
   };
 }
