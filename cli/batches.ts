@@ -9,6 +9,8 @@ import { follow } from './submit';
 import { usageLine, type Usage } from './usage';
 import { json, out } from './output';
 import type { Difference } from '../scoring/pairedDifference';
+import type { ScoreStatistics } from '../scoring/metrics';
+import { differenceLine, fixed, scoresLine } from './scores';
 
 interface Batch {
   id: string;
@@ -20,6 +22,8 @@ interface Batch {
   duration_ms: { p50: number; p95: number } | null;
   token_limit: number | null;
   ended_at: string | null;
+  epochs: number;
+  scores: ScoreStatistics | null;
 }
 
 interface ComparedItem {
@@ -27,15 +31,6 @@ interface ComparedItem {
   change: string;
   here: { mission_id: string; status: string; error: { code: string; message: string } | null; epochs: number; passed: number; score: number | null; scored: boolean } | null;
   there: { mission_id: string; status: string; epochs: number; passed: number; score: number | null; scored: boolean } | null;
-}
-
-const fixed = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value.toFixed(3));
-
-/** The suite's move in a line: both means, the difference with its interval, and whether it is beyond noise. */
-function differenceLine(difference: Difference): string {
-  const interval = difference.ci95 ? ` (95% CI ${fixed(difference.ci95[0])} to ${fixed(difference.ci95[1])}, p = ${difference.p_value!.toPrecision(2)})` : '';
-  const verdict = difference.p_value === null ? 'too few items to tell' : difference.significant ? `significant at ${difference.alpha}` : `not significant at ${difference.alpha}`;
-  return `score ${fixed(difference.there_mean)} → ${fixed(difference.here_mean)} over ${difference.items} items: ${difference.mean >= 0 ? '+' : ''}${fixed(difference.mean)}${interval}, ${verdict}`;
 }
 
 /** `missions batch ...`: a batch's summary, results file, cancel, retry of its failures, and comparison with another. */
@@ -48,10 +43,12 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
       json(batch);
       return EXIT.ok;
     }
-    out(`${batch.id}: ${batch.status}, ${batch.items} items${batch.attempts > batch.items ? ` (${batch.attempts} attempts)` : ''}`);
+    const runs = batch.items * batch.epochs;
+    out(`${batch.id}: ${batch.status}, ${batch.items} items${batch.epochs > 1 ? ` × ${batch.epochs} epochs` : ''}${batch.attempts > runs ? ` (${batch.attempts} attempts)` : ''}`);
     out(Object.entries(batch.counts).filter(([, count]) => count > 0).map(([status, count]) => `${status} ${count}`).join(', ') || 'no items');
     out(`usage: ${usageLine(batch.usage)}${batch.token_limit === null ? '' : ` (limit ${batch.token_limit} tokens)`}`);
     if (batch.duration_ms) out(`duration: p50 ${batch.duration_ms.p50} ms, p95 ${batch.duration_ms.p95} ms`);
+    if (batch.scores) out(`scores${batch.epochs > 1 ? ` (${batch.epochs} epochs)` : ''}: ${scoresLine(batch.scores)}`);
     return EXIT.ok;
   };
 
@@ -128,13 +125,13 @@ export function batchCommands(client: ApiClient, asJson: boolean) {
         return EXIT.ok;
       }
       process.stderr.write(`${retried.retried} item(s) of ${id} retried\n`);
-      const { items } = await get(id);
-      const timedOut = await follow(client, [id], items, { interval: options.interval, timeout: options.timeout, failFast: false });
+      const { items, epochs } = await get(id);
+      const timedOut = await follow(client, [id], items * epochs, { interval: options.interval, timeout: options.timeout, failFast: false });
       const batch = await get(id);
       if (asJson) json(batch);
       else await show(id);
       if (timedOut) return EXIT.timeout;
-      return batch.counts.succeeded === batch.items ? EXIT.ok : EXIT.missionsFailed;
+      return batch.counts.succeeded === batch.items * batch.epochs ? EXIT.ok : EXIT.missionsFailed;
     },
 
     /**

@@ -9,6 +9,7 @@ import { readMissionFile } from './missionFile';
 import { attachDirectories } from './taskFiles';
 import { finishedOf, progressReporter, type Counts } from './progress';
 import { usageLine, type Usage } from './usage';
+import { scoresLine } from './scores';
 import type { ScoreStatistics } from '../scoring/metrics';
 
 export interface SubmitOptions {
@@ -110,14 +111,6 @@ export async function submit(client: ApiClient, path: string, options: SubmitOpt
   if (timedOut) return EXIT.timeout;
   if (results.some((result) => outcomeOf(result) !== 'passed')) return EXIT.missionsFailed;
   return inputExit;
-}
-
-/** A batch's statistics in a line: the mean with its interval, pass@k, and what could not be scored. */
-export function scoresLine(scores: ScoreStatistics): string {
-  const fixed = (value: number) => value.toFixed(3);
-  const mean = scores.mean === null ? 'no item scored' : `mean ${fixed(scores.mean)}${scores.stderr === null ? '' : ` ± ${fixed(scores.stderr)} (95% CI ${fixed(scores.ci95![0])}–${fixed(scores.ci95![1])})`}`;
-  const passAt = Object.entries(scores.pass_at_k).map(([k, value]) => `pass@${k} ${fixed(value)}`);
-  return [mean, ...passAt, `${scores.scored} of ${scores.items} items scored`, ...(scores.errored > 0 ? [`${scores.errored} errored`] : [])].join(', ');
 }
 
 async function submitBatch(client: ApiClient, body: { missions: object[]; epochs?: number }, key: string): Promise<BatchAnswer> {
