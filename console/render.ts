@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Eta } from 'eta';
 import { projectRoot } from '../lib/config';
 import type { Caller } from '../api/apiKeys';
-import { cost, count, duration, jsonScript, percent, plural, shortId, time, visible } from './format';
+import { cost, count, duration, jsonScript, percent, plural, score, shortId, time, visible } from './format';
 import { describeStep } from './stepDisplay';
 
 /** What every page knows of where it is shown: who looks (none in a report), the form token, inlined assets. */
@@ -16,7 +16,7 @@ export interface PageContext {
   inline?: { css: string; js: string };
 }
 
-const helpers = Object.freeze({ cost, count, duration, jsonScript, percent, plural, shortId, time, visible, describeStep });
+const helpers = Object.freeze({ cost, count, duration, jsonScript, percent, plural, score, shortId, time, visible, describeStep });
 
 /** The files the console serves at /console/assets/<name>, from this folder and from node_modules. */
 export const ASSETS: Readonly<Record<string, string>> = Object.freeze({
