@@ -37,13 +37,13 @@ async function finishedBatch(): Promise<string> {
 /** The floor: the same rows in the same order, by keyset, as rows, with nothing made of them. */
 async function keysetScan(batchId: string): Promise<number> {
   const started = performance.now();
-  let after: [number, number] = [-1, 0];
+  let after: [number, number, number] = [-1, 0, 0];
   let rows = 0;
   for (;;) {
-    const page = await db('missions').where({ batch_id: batchId }).whereRaw('(item, attempt) > (?, ?)', after).whereNull('superseded_by').orderBy(['item', 'attempt']).limit(PAGE).select('*');
+    const page = await db('missions').where({ batch_id: batchId }).whereRaw('(item, epoch, attempt) > (?, ?, ?)', after).whereNull('superseded_by').orderBy(['item', 'epoch', 'attempt']).limit(PAGE).select('*');
     rows += page.length;
     if (page.length < PAGE) break;
-    after = [page.at(-1).item, page.at(-1).attempt];
+    after = [page.at(-1).item, page.at(-1).epoch, page.at(-1).attempt];
   }
   if (rows !== MISSIONS) throw new Error(`scanned ${rows} rows`);
   return rows / ((performance.now() - started) / 1000);
